@@ -1,0 +1,21 @@
+"""Vectors -> databases: one :class:`CollectionSpec`, two engines.
+
+- :class:`QdrantConnector`: Qdrant server (``url=``) or embedded (``location=":memory:"``,
+  ``path=``).
+- :class:`MilvusConnector`: Milvus server (``uri="http://..."``) or Milvus Lite (``uri="x.db"``).
+- :class:`F` / :class:`Filter`: a portable payload filter compiled per engine.
+"""
+
+from vectorbridge.connectors.base import Connector, Hit, Record
+from vectorbridge.connectors.filters import And, Eq, F, Filter, In, Not, Or, Range
+from vectorbridge.connectors.milvus import MilvusConnector
+from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
+)
+
+__all__ = [
+    "CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField", "Metric",
+    "Connector", "QdrantConnector", "MilvusConnector", "Hit", "Record",
+    "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not",
+]

@@ -1,0 +1,336 @@
+"""Milvus through pymilvus: a server URI, or Milvus Lite (a local ``.db`` file).
+
+Mapping of a :class:`CollectionSpec` onto one collection:
+
+- ``id`` VARCHAR(512) primary key holding the original id (no mapping needed), ``payload`` JSON;
+- dense -> FLOAT_VECTOR (COSINE / IP / L2), sparse -> SPARSE_FLOAT_VECTOR (inverted index, IP),
+  binary -> BINARY_VECTOR (HAMMING; not in Milvus Lite, which is refused at create time);
+- multi-vector -> a companion collection ``<name>__<field>`` with one row per token
+  (``doc_id``, ``pos``, ``vec``), because neither Milvus Lite nor Milvus 2.3 stores a matrix
+  per row. Search is the gather-and-rerank of late-interaction systems: each query token
+  fetches its ``multivector_candidates`` nearest tokens, the union of their documents is
+  rescored with exact MaxSim on their full token matrices.
+
+The spec is stored as a collection property; the collection is loaded when opened.
+Milvus rejects an all-zero sparse row, so an empty sparse vector is stored as one entry of
+weight 1e-30 at index ``2**32 - 2``, which no SparseVector may use and reads strip again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from vectorbridge.connectors.base import Connector, Hit, Record, chunks
+from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
+)
+from vectorbridge.connectors.validation import MAX_ID_LENGTH, Rows
+from vectorbridge.encoders.tokens import maxsim
+from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector
+from vectorbridge.errors import InvalidInputError, SpecMismatchError
+
+#: Collection property holding the spec JSON.
+SPEC_PROPERTY = "vectorbridge.spec"
+_EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
+_METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
+_MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
+_PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
+
+
+def companion(collection: str, field_name: str) -> str:
+    """Name of the token collection behind a multi-vector field."""
+    return f"{collection}__{field_name}"
+
+
+class MilvusConnector(Connector):
+    """Store and search :class:`CollectionSpec` collections in Milvus or Milvus Lite.
+
+    Args:
+        uri: A Milvus Lite file (``"./vb.db"``) or a server (``"http://host:19530"``).
+        token: Server credentials (``"user:password"`` or an API key; never printed).
+        timeout: Request timeout in seconds.
+        index_type: Vector index for dense fields; default ``FLAT`` (exact) on Milvus Lite
+            and ``AUTOINDEX`` on servers.
+        multivector_candidates: Tokens fetched per query token before exact MaxSim.
+        client: An existing ``MilvusClient`` to wrap (``uri``/``token`` ignored).
+        **client_kwargs: Passed to ``MilvusClient`` (``db_name``, ...).
+
+    Example:
+        >>> import tempfile, os
+        >>> milvus = MilvusConnector(uri=os.path.join(tempfile.mkdtemp(), "vb.db"))
+        >>> milvus.create_collection(CollectionSpec(name="docs", dense={"dense": 3})).name
+        'docs'
+    """
+
+    def __init__(
+        self,
+        uri: str = "./vectorbridge.db",
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+        index_type: str | None = None,
+        multivector_candidates: int = 100,
+        client: MilvusClient | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.client = client or MilvusClient(uri=str(uri), token=token or "", timeout=timeout,
+                                             **client_kwargs)
+        self.server_version = str(self.client.get_server_version())
+        self.is_lite = self.server_version.startswith("milvus_lite")
+        self.engine = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
+        self.index_type = index_type or ("FLAT" if self.is_lite else "AUTOINDEX")
+        self.multivector_candidates = int(multivector_candidates)
+        self._uri = str(uri)
+
+    def __repr__(self) -> str:  # never show the token
+        return f"MilvusConnector({self._uri!r}, engine={self.engine!r})"
+
+    # -- capabilities ---------------------------------------------------------------------
+    def unsupported(self, spec: CollectionSpec) -> list[str]:
+        out = []
+        for name, f in spec.fields.items():
+            if isinstance(f, BinaryField) and self.is_lite:
+                out.append(
+                    f"field {name!r}: Milvus Lite has no BINARY_VECTOR type. Alternatives: keep "
+                    "float vectors in a dense field and rescore binary candidates client-side, "
+                    "use a Milvus server (Docker, or `pip install milvus==2.3.5`), or use Qdrant"
+                )
+            if isinstance(f, SparseField) and f.idf:
+                out.append(
+                    f"field {name!r}: Milvus applies IDF only inside its own BM25 function on raw "
+                    "text, not to client-made sparse vectors. Use SparseField(idf=False) with "
+                    "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
+                )
+            if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
+                out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
+        return out
+
+    # -- collections ----------------------------------------------------------------------
+    def _engine_exists(self, name: str) -> bool:
+        return bool(self.client.has_collection(name))
+
+    def _engine_spec(self, name: str) -> CollectionSpec:
+        props = self.client.describe_collection(name).get("properties") or {}
+        if SPEC_PROPERTY not in props:
+            raise SpecMismatchError(
+                f"Milvus collection {name!r} was not created by vectorbridge (no spec property); "
+                "use another name or recreate=True."
+            )
+        spec = CollectionSpec.from_json(props[SPEC_PROPERTY])
+        self._load(spec)
+        return spec
+
+    def _load(self, spec: CollectionSpec) -> None:
+        for name in [spec.name, *(companion(spec.name, f) for f in spec.multivector)]:
+            self.client.load_collection(name)
+
+    def _engine_create(self, spec: CollectionSpec) -> None:
+        c = self.client
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
+        schema.add_field(PAYLOAD_FIELD, DataType.JSON)
+        index = c.prepare_index_params()
+        for name, f in spec.fields.items():
+            if isinstance(f, DenseField):
+                schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
+                index.add_index(name, index_type=self.index_type, metric_type=_METRIC[f.metric])
+            elif isinstance(f, SparseField):
+                schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+                index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+            elif isinstance(f, BinaryField):
+                schema.add_field(name, DataType.BINARY_VECTOR, dim=f.dim)
+                index.add_index(name, index_type="BIN_FLAT", metric_type="HAMMING")
+        if len(spec.multivector) == len(spec.fields):
+            schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
+            index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
+        c.create_collection(spec.name, schema=schema, index_params=index,
+                            properties={SPEC_PROPERTY: spec.to_json()})
+        for name, f in spec.multivector.items():
+            tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
+            tok.add_field("pk", DataType.INT64, is_primary=True)
+            tok.add_field("doc_id", DataType.VARCHAR, max_length=MAX_ID_LENGTH)
+            tok.add_field("pos", DataType.INT32)
+            tok.add_field("vec", DataType.FLOAT_VECTOR, dim=f.dim)
+            tidx = c.prepare_index_params()
+            tidx.add_index("vec", index_type=self.index_type, metric_type=_METRIC[f.metric])
+            c.create_collection(companion(spec.name, name), schema=tok, index_params=tidx)
+        if not c.describe_collection(spec.name).get("properties", {}).get(SPEC_PROPERTY):
+            c.alter_collection_properties(spec.name, properties={SPEC_PROPERTY: spec.to_json()})
+        self._load(spec)
+
+    def _engine_drop(self, name: str) -> None:
+        try:
+            fields = list(self._engine_spec(name).multivector)
+        except SpecMismatchError:
+            fields = []
+        for f in fields:
+            if self.client.has_collection(companion(name, f)):
+                self.client.drop_collection(companion(name, f))
+        self.client.drop_collection(name)
+
+    # -- points ---------------------------------------------------------------------------
+    def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
+        fields = spec.fields
+        data = []
+        for i, pid in enumerate(rows.ids):
+            row: dict[str, Any] = {"id": pid, PAYLOAD_FIELD: rows.payloads[i]}
+            for name, f in fields.items():
+                v = rows.vectors[name][i]
+                if isinstance(f, DenseField):
+                    row[name] = v.tolist()
+                elif isinstance(f, SparseField):
+                    row[name] = v.to_dict() if len(v) else dict(_EMPTY_SPARSE)
+                elif isinstance(f, BinaryField):
+                    row[name] = v.tobytes()
+            if len(spec.multivector) == len(fields):
+                row[_PAD_FIELD] = [0.0, 0.0]
+            data.append(row)
+        for name in spec.multivector:
+            # Token counts can change between versions of a document: replace, don't merge.
+            self.client.delete(companion(spec.name, name), filter=ids_expr("doc_id", rows.ids))
+            toks = [{"doc_id": pid, "pos": j, "vec": t.tolist()}
+                    for pid, mat in zip(rows.ids, rows.vectors[name]) for j, t in enumerate(mat)]
+            for part in chunks(toks, 4096):
+                self.client.insert(companion(spec.name, name), list(part))
+        self.client.upsert(spec.name, data)
+
+    def _token_matrices(self, spec: CollectionSpec, field_name: str,
+                        ids: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, list[tuple[int, list[float]]]] = {}
+        for part in chunks(ids, 32):
+            rows = self.client.query(companion(spec.name, field_name),
+                                     filter=ids_expr("doc_id", list(part)),
+                                     output_fields=["doc_id", "pos", "vec"], limit=_MAX_QUERY_ROWS)
+            for r in rows:
+                out.setdefault(r["doc_id"], []).append((int(r["pos"]), r["vec"]))
+        return {d: np.asarray([v for _, v in sorted(toks, key=lambda t: t[0])], dtype=np.float32)
+                for d, toks in out.items()}
+
+    def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]:
+        fields = spec.fields
+        plain = [n for n, f in fields.items() if not isinstance(f, MultiVectorField)]
+        output = ["id", PAYLOAD_FIELD, *(plain if with_vectors else [])]
+        records = []
+        for part in chunks(ids, 1024):
+            part = list(part)
+            rows = self.client.query(spec.name, filter=ids_expr("id", part), output_fields=output,
+                                     limit=len(part))
+            mats = {n: self._token_matrices(spec, n, part) for n in spec.multivector} \
+                if with_vectors else {}
+            for r in rows:
+                vectors: dict[str, Any] = {}
+                if with_vectors:
+                    for n in plain:
+                        vectors[n] = _read_vector(fields[n], r[n])
+                    for n in spec.multivector:
+                        vectors[n] = mats[n].get(r["id"], np.zeros((0, fields[n].dim), np.float32))
+                records.append(Record(id=r["id"], payload=dict(r.get(PAYLOAD_FIELD) or {}),
+                                      vectors=vectors))
+        return records
+
+    def _matching_ids(self, spec: CollectionSpec, flt: Filter) -> list[str]:
+        """All ids matching ``flt``, paged by primary key.
+
+        Pages are ``(filter) and id > last`` like pymilvus' ``query_iterator``, but with the
+        last id escaped: the iterator pastes it unquoted-escaped, so an id containing ``"``
+        breaks (or rewrites) its expression.
+        """
+        expr = to_milvus(flt)
+        out: list[str] = []
+        while True:
+            page_expr = expr if not out else f"({expr}) and id > {literal(max(out))}"
+            page = [r["id"] for r in self.client.query(spec.name, filter=page_expr,
+                                                       output_fields=["id"], limit=_MAX_QUERY_ROWS)]
+            out.extend(page)
+            if len(page) < _MAX_QUERY_ROWS:
+                return out
+
+    def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
+        targets = set(ids or [])
+        if flt is not None and not spec.multivector:
+            self.client.delete(spec.name, filter=to_milvus(flt))  # one engine-side pass
+        elif flt is not None:  # token rows live elsewhere: resolve the ids first
+            targets.update(self._matching_ids(spec, flt))
+        for part in chunks(sorted(targets), 1024):
+            expr_ids = list(part)
+            for name in spec.multivector:
+                self.client.delete(companion(spec.name, name), filter=ids_expr("doc_id", expr_ids))
+            self.client.delete(spec.name, filter=ids_expr("id", expr_ids))
+
+    def _engine_count(self, spec: CollectionSpec, flt: Filter | None) -> int:
+        expr = to_milvus(flt) or 'id != ""'
+        res = self.client.query(spec.name, filter=expr, output_fields=["count(*)"])
+        return int(res[0]["count(*)"])
+
+    def _engine_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                       k: int, flt: Filter | None) -> list[Hit]:
+        if isinstance(f, MultiVectorField):
+            return self._maxsim_search(spec, field_name, f, query, k, flt)
+        if isinstance(f, DenseField):
+            data, metric = query.tolist(), _METRIC[f.metric]
+        elif isinstance(f, SparseField):
+            if not len(query):
+                return []
+            data, metric = query.to_dict(), "IP"
+        else:
+            data, metric = query.tobytes(), "HAMMING"
+        res = self.client.search(spec.name, data=[data], anns_field=field_name, limit=k,
+                                 filter=to_milvus(flt), output_fields=[PAYLOAD_FIELD],
+                                 search_params={"metric_type": metric})
+        return [Hit(id=h["id"], score=_score(f, h["distance"]),
+                    payload=dict(h["entity"].get(PAYLOAD_FIELD) or {})) for h in res[0]]
+
+    def _maxsim_search(self, spec: CollectionSpec, field_name: str, f: MultiVectorField,
+                       query: np.ndarray, k: int, flt: Filter | None) -> list[Hit]:
+        tok_filter = ""
+        if flt is not None:
+            allowed = self._matching_ids(spec, flt)
+            if not allowed:
+                return []
+            tok_filter = ids_expr("doc_id", allowed)
+        res = self.client.search(companion(spec.name, field_name), data=query.tolist(),
+                                 anns_field="vec", limit=self.multivector_candidates,
+                                 filter=tok_filter, output_fields=["doc_id"],
+                                 search_params={"metric_type": _METRIC[f.metric]})
+        candidates = sorted({h["entity"]["doc_id"] for per_token in res for h in per_token})
+        mats = self._token_matrices(spec, field_name, candidates)
+        q = _unit(query) if f.metric is Metric.COSINE else query
+        scored = sorted(((maxsim(q, _unit(m) if f.metric is Metric.COSINE else m), d)
+                         for d, m in mats.items()), key=lambda t: (-t[0], t[1]))[:k]
+        payloads = {r.id: r.payload for r in self._engine_get(spec, [d for _, d in scored], False)}
+        return [Hit(id=d, score=s, payload=payloads.get(d, {})) for s, d in scored]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+
+def _read_vector(f: FieldType, value: Any) -> Any:
+    if isinstance(f, SparseField):
+        d = {int(i): float(w) for i, w in value.items() if int(i) <= MAX_SPARSE_INDEX}
+        return SparseVector.from_dict(d)
+    if isinstance(f, BinaryField):
+        raw = value[0] if isinstance(value, list) else value
+        return np.frombuffer(bytes(raw), dtype=np.uint8).copy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def _score(f: FieldType, distance: float) -> float:
+    """Higher-is-better: L2 comes back squared, HAMMING as a distance."""
+    if isinstance(f, BinaryField):
+        return -float(distance)
+    if isinstance(f, DenseField) and f.metric is Metric.EUCLID:
+        return -float(np.sqrt(max(distance, 0.0)))
+    return float(distance)
+
+
+__all__ = ["MilvusConnector", "companion"]

@@ -1,0 +1,81 @@
+"""Compile a portable :class:`~vectorbridge.connectors.filters.Filter` to a Milvus expression.
+
+Milvus filters are strings, so this is where injection would happen. Keys are restricted by
+:func:`~vectorbridge.connectors.filters.check_key` and emitted as JSON paths into the
+``payload`` field (``payload["meta"]["year"]``); string values are emitted as double-quoted
+literals with ``\\`` and ``"`` (and control characters) escaped, so every value is one token.
+"""
+
+from __future__ import annotations
+
+import json
+
+from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range, Scalar
+from vectorbridge.errors import InvalidInputError
+
+#: The JSON field holding user payloads in every collection vectorbridge creates on Milvus.
+PAYLOAD_FIELD = "payload"
+
+
+def literal(value: Scalar) -> str:
+    """A Milvus literal for one scalar: ``true``, ``42``, ``1.5``, ``"a \\"quoted\\" text"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + _escape(value) + '"'
+    raise InvalidInputError(f"cannot write {type(value).__name__} into a Milvus expression.")
+
+
+def _escape(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ord(ch) < 0x20:
+            out.append(json.dumps(ch)[1:-1])  # \n, \t, \u0001 ...
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def path(key: str) -> str:
+    """``payload["a"]["b"]`` for the key ``a.b`` (keys were validated by the filter)."""
+    return PAYLOAD_FIELD + "".join(f'["{part}"]' for part in key.split("."))
+
+
+def _leaf(key: str, cond: str) -> str:
+    # A missing JSON key makes a comparison NULL, and `not NULL` is NULL (false) in Milvus;
+    # guarding with `exists` keeps two-valued logic, so Not() matches Python's and Qdrant's.
+    return f"(exists {path(key)} and {cond})"
+
+
+def _expr(f: Filter) -> str:
+    if isinstance(f, Eq):
+        return _leaf(f.key, f"{path(f.key)} == {literal(f.value)}")
+    if isinstance(f, In):
+        return _leaf(f.key, f"{path(f.key)} in [{', '.join(literal(v) for v in f.values)}]")
+    if isinstance(f, Range):
+        return _leaf(f.key, " and ".join(f"{path(f.key)} {op} {literal(b)}" for op, b in f.bounds()))
+    if isinstance(f, And):
+        return "(" + " and ".join(_expr(c) for c in f.filters) + ")"
+    if isinstance(f, Or):
+        return "(" + " or ".join(_expr(c) for c in f.filters) + ")"
+    if isinstance(f, Not):
+        return f"(not {_expr(f.filter)})"
+    raise InvalidInputError(f"cannot compile {type(f).__name__} for Milvus.")
+
+
+def to_milvus(f: Filter | None) -> str:
+    """The Milvus boolean expression for ``f`` (``""`` for no filter)."""
+    return "" if f is None else _expr(f)
+
+
+def ids_expr(field: str, ids: list[str]) -> str:
+    """``field in ["a", "b"]`` with every id escaped."""
+    return f"{field} in [{', '.join(literal(i) for i in ids)}]"

@@ -1,0 +1,219 @@
+"""Qdrant through qdrant-client: a server URL, or the embedded local mode (memory or path).
+
+Mapping of a :class:`CollectionSpec`:
+
+- dense -> a named vector (``Cosine`` / ``Dot`` / ``Euclid``);
+- sparse -> a named sparse vector, with ``Modifier.IDF`` when the field asks for engine IDF;
+- multi-vector -> a named vector with ``MultiVectorConfig(comparator=MAX_SIM)``;
+- binary -> a named ``uint8`` vector of ``n_bits`` 0/1 values with ``Manhattan`` distance,
+  which on 0/1 values *is* the Hamming distance (Qdrant has no packed-bit vector type; its
+  binary *quantization* of float vectors is a separate, engine-side feature).
+
+Ids: Qdrant accepts only unsigned ints and UUIDs, so the original string id maps to
+``uuid5(ID_NAMESPACE, id)`` (deterministic: re-upserting an id overwrites its point) and is
+kept in the payload under ``_vb_id``, which reads strip again. The spec is stored in the
+collection's metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from vectorbridge.connectors.base import Connector, Hit, Record
+from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.qdrant_filter import to_qdrant
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
+)
+from vectorbridge.connectors.validation import Rows
+from vectorbridge.encoders.types import SparseVector
+from vectorbridge.errors import InvalidInputError, SpecMismatchError
+
+#: Namespace of the uuid5 point ids; changing it would orphan every stored point.
+ID_NAMESPACE = uuid.UUID("6f1c3b8e-6a1f-5b0e-9a57-7a0b3f6c2d11")
+#: Payload key holding the original id.
+ORIGINAL_ID_KEY = "_vb_id"
+#: Collection-metadata key holding the spec JSON.
+SPEC_KEY = "vectorbridge_spec"
+
+_DISTANCE = {Metric.COSINE: models.Distance.COSINE, Metric.DOT: models.Distance.DOT,
+             Metric.EUCLID: models.Distance.EUCLID}
+
+
+def point_id(original: str) -> str:
+    """The Qdrant point id (a UUID string) of an original string id."""
+    return str(uuid.uuid5(ID_NAMESPACE, original))
+
+
+def _vector_params(f: FieldType) -> models.VectorParams:
+    if isinstance(f, DenseField):
+        return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric])
+    if isinstance(f, MultiVectorField):
+        return models.VectorParams(
+            size=f.dim, distance=_DISTANCE[f.metric],
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+        )
+    assert isinstance(f, BinaryField)
+    return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
+                               datatype=models.Datatype.UINT8)
+
+
+def _to_engine(f: FieldType, value: Any) -> Any:
+    if isinstance(f, SparseField):
+        return models.SparseVector(indices=value.indices.tolist(), values=value.values.tolist())
+    if isinstance(f, BinaryField):
+        return np.unpackbits(value).tolist()
+    return value.tolist()
+
+
+def _from_engine(f: FieldType, value: Any) -> Any:
+    if isinstance(f, SparseField):
+        return SparseVector(np.asarray(value.indices), np.asarray(value.values))
+    if isinstance(f, BinaryField):
+        return np.packbits(np.asarray(value, dtype=np.uint8))
+    return np.asarray(value, dtype=np.float32)
+
+
+def _score(f: FieldType, raw: float) -> float:
+    """Higher-is-better: Qdrant reports Euclid and Manhattan (Hamming) as distances."""
+    if isinstance(f, BinaryField) or getattr(f, "metric", None) is Metric.EUCLID:
+        return -float(raw)
+    return float(raw)
+
+
+class QdrantConnector(Connector):
+    """Store and search :class:`CollectionSpec` collections in Qdrant.
+
+    Args:
+        location: ``":memory:"`` for an in-process, throw-away engine, or a URL.
+        url: A Qdrant server, e.g. ``"http://localhost:6333"``.
+        path: A folder for the embedded engine's files (reopened on the next run).
+        api_key: Server API key (never printed in ``repr``).
+        prefer_grpc: Use gRPC to the server.
+        timeout: Request timeout in seconds.
+        client: An existing ``QdrantClient`` to wrap instead (all other args ignored).
+        **client_kwargs: Passed to ``QdrantClient`` (``https``, ``port``, ...).
+
+    Example:
+        >>> qdrant = QdrantConnector(location=":memory:")
+        >>> qdrant.create_collection(CollectionSpec(name="docs", dense={"dense": 3})).name
+        'docs'
+    """
+
+    def __init__(
+        self,
+        location: str | None = None,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        prefer_grpc: bool = False,
+        timeout: int | None = None,
+        client: QdrantClient | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        given = [x for x in (location, url, path, client) if x is not None]
+        if len(given) != 1:
+            raise InvalidInputError(
+                "QdrantConnector needs exactly one of location=':memory:', url='http://...', "
+                "path='./folder' or client=QdrantClient(...)."
+            )
+        if client is None:
+            client = QdrantClient(location=location, url=url, path=str(path) if path else None,
+                                  api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
+                                  **client_kwargs)
+        self.client = client
+        self.embedded = path is not None or location == ":memory:"
+        self.engine = "qdrant-local" if self.embedded else "qdrant"
+        self._where = url or location or (f"path={path}" if path else "client")
+
+    def __repr__(self) -> str:  # never show the API key
+        return f"QdrantConnector({self._where!r})"
+
+    # -- collections ----------------------------------------------------------------------
+    def _engine_exists(self, name: str) -> bool:
+        return bool(self.client.collection_exists(name))
+
+    def _engine_spec(self, name: str) -> CollectionSpec:
+        meta = self.client.get_collection(name).config.metadata or {}
+        if SPEC_KEY not in meta:
+            raise SpecMismatchError(
+                f"Qdrant collection {name!r} was not created by vectorbridge (no spec in its "
+                "metadata); use another name or recreate=True."
+            )
+        return CollectionSpec.from_json(meta[SPEC_KEY])
+
+    def _engine_create(self, spec: CollectionSpec) -> None:
+        vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
+        sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf else None)
+                  for n, f in spec.sparse.items()}
+        self.client.create_collection(spec.name, vectors_config=vectors,
+                                      sparse_vectors_config=sparse or None,
+                                      metadata={SPEC_KEY: spec.to_json()})
+
+    def _engine_drop(self, name: str) -> None:
+        self.client.delete_collection(name)
+
+    def create_payload_index(self, collection: str, key: str,
+                             schema: str = "keyword") -> None:
+        """Index a payload key for fast filtering on a server (``keyword``, ``integer``,
+        ``float``, ``bool``); the embedded mode accepts and ignores it."""
+        self.spec(collection)
+        self.client.create_payload_index(collection, key, field_schema=models.PayloadSchemaType(schema))
+
+    # -- points ---------------------------------------------------------------------------
+    def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
+        fields = spec.fields
+        points = [
+            models.PointStruct(
+                id=point_id(pid),
+                vector={n: _to_engine(f, rows.vectors[n][i]) for n, f in fields.items()},
+                payload={**rows.payloads[i], ORIGINAL_ID_KEY: pid},
+            )
+            for i, pid in enumerate(rows.ids)
+        ]
+        self.client.upsert(spec.name, points=points, wait=True)
+
+    def _record(self, spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
+        payload = dict(point.payload or {})
+        original = payload.pop(ORIGINAL_ID_KEY, str(point.id))
+        vectors = {}
+        if with_vectors and point.vector:
+            fields = spec.fields
+            vectors = {n: _from_engine(fields[n], v) for n, v in point.vector.items() if n in fields}
+        return Record(id=original, payload=payload, vectors=vectors)
+
+    def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]:
+        points = self.client.retrieve(spec.name, ids=[point_id(i) for i in ids],
+                                      with_payload=True, with_vectors=with_vectors)
+        return [self._record(spec, p, with_vectors) for p in points]
+
+    def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
+        if ids:
+            self.client.delete(spec.name, points_selector=models.PointIdsList(
+                points=[point_id(i) for i in ids]), wait=True)
+        if flt is not None:
+            self.client.delete(spec.name, points_selector=models.FilterSelector(
+                filter=to_qdrant(flt)), wait=True)
+
+    def _engine_count(self, spec: CollectionSpec, flt: Filter | None) -> int:
+        return int(self.client.count(spec.name, count_filter=to_qdrant(flt), exact=True).count)
+
+    def _engine_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                       k: int, flt: Filter | None) -> list[Hit]:
+        res = self.client.query_points(spec.name, query=_to_engine(f, query), using=field_name,
+                                       limit=k, query_filter=to_qdrant(flt), with_payload=True)
+        hits = []
+        for p in res.points:
+            payload = dict(p.payload or {})
+            hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
+                            payload=payload))
+        return hits
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,211 @@
+"""One collection description that drives every engine: :class:`CollectionSpec`.
+
+A spec names its vector fields by kind — dense, sparse, multi-vector, binary — and says what a
+payload must hold. Connectors translate it to Qdrant named vectors / Milvus schema fields,
+store it with the collection (so a reopened collection can be checked against the spec it is
+opened with), and validate every write against it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Literal, Mapping, Sequence, Union
+
+from vectorbridge.errors import InvalidInputError
+
+
+class Metric(str, Enum):
+    """Similarity of a dense or multi-vector field. Scores are always higher-is-better:
+    ``euclid`` scores are negated distances."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    EUCLID = "euclid"
+
+
+@dataclass(frozen=True)
+class DenseField:
+    """One float32 vector per point, ``dim`` long."""
+
+    dim: int
+    metric: Metric = Metric.COSINE
+    kind: Literal["dense"] = "dense"
+
+
+@dataclass(frozen=True)
+class SparseField:
+    """A sparse vector per point (BM25, SPLADE). ``idf=True`` asks the engine to weight query
+    terms by IDF at search time (Qdrant ``Modifier.IDF``); engines that cannot refuse it at
+    ``create_collection`` — use ``BM25Encoder(idf="client")`` there."""
+
+    idf: bool = False
+    kind: Literal["sparse"] = "sparse"
+
+
+@dataclass(frozen=True)
+class MultiVectorField:
+    """A ``(n_tokens, dim)`` matrix per point, scored by MaxSim (late interaction)."""
+
+    dim: int
+    metric: Metric = Metric.COSINE
+    kind: Literal["multivector"] = "multivector"
+
+
+@dataclass(frozen=True)
+class BinaryField:
+    """A bit string of ``dim`` bits per point, given packed as ``dim // 8`` uint8 bytes
+    (``numpy.packbits`` order, most significant bit first), scored by Hamming distance
+    (negated, so higher is better)."""
+
+    dim: int
+    kind: Literal["binary"] = "binary"
+
+
+FieldType = Union[DenseField, SparseField, MultiVectorField, BinaryField]
+_KINDS: dict[str, type] = {"dense": DenseField, "sparse": SparseField,
+                           "multivector": MultiVectorField, "binary": BinaryField}
+
+#: Names of collections and fields: what both engines accept.
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Field names the connectors use themselves.
+RESERVED_NAMES = frozenset({"id", "payload", "doc_id", "pos"})
+#: Payload keys starting with this prefix are reserved for vectorbridge's own bookkeeping.
+RESERVED_PREFIX = "_vb"
+
+
+def check_name(name: Any, what: str) -> str:
+    """Return ``name`` if it is a valid collection or field name, else raise."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "__" in name:
+        raise InvalidInputError(
+            f"{what} name {name!r} is invalid: use 1-63 letters, digits or single underscores, "
+            "starting with a letter or underscore (both Qdrant and Milvus accept that)."
+        )
+    return name
+
+
+def _coerce(kind: str, value: Any) -> FieldType:
+    cls = _KINDS[kind]
+    if isinstance(value, cls):
+        f = value
+    elif kind == "sparse" and value is None:
+        f = SparseField()
+    elif isinstance(value, int) and not isinstance(value, bool) and kind != "sparse":
+        f = cls(dim=value)
+    elif isinstance(value, Mapping):
+        f = cls(**value)
+    else:
+        raise InvalidInputError(f"cannot read a {kind} field from {value!r}; pass a {cls.__name__}.")
+    if kind in ("dense", "multivector"):
+        object.__setattr__(f, "metric", Metric(f.metric))
+    if hasattr(f, "dim"):
+        if not isinstance(f.dim, int) or f.dim <= 0 or f.dim > 65536:
+            raise InvalidInputError(f"{kind} field dim must be an int in [1, 65536], got {f.dim!r}.")
+        if kind == "binary" and f.dim % 8:
+            raise InvalidInputError(f"binary field dim must be a multiple of 8 bits, got {f.dim}.")
+    return f
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection holds.
+
+    Args:
+        name: Collection name.
+        dense: ``{field: dim}`` or ``{field: DenseField(dim, metric)}``.
+        sparse: ``["bm25"]`` or ``{field: SparseField(idf=True)}``.
+        multivector: ``{field: dim}`` or ``{field: MultiVectorField(dim)}``.
+        binary: ``{field: n_bits}`` or ``{field: BinaryField(n_bits)}``.
+        text_key: Payload key every point must carry as a non-empty string (e.g. ``"text"``),
+            or ``None`` for no requirement.
+
+    Example:
+        >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
+        >>> sorted(spec.fields)
+        ['bm25', 'dense']
+    """
+
+    name: str
+    dense: Mapping[str, Any] = field(default_factory=dict)
+    sparse: Sequence[str] | Mapping[str, Any] = field(default_factory=tuple)
+    multivector: Mapping[str, Any] = field(default_factory=dict)
+    binary: Mapping[str, Any] = field(default_factory=dict)
+    text_key: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "collection")
+        sparse = self.sparse
+        if isinstance(sparse, str):
+            raise InvalidInputError(f"sparse must be a list of field names, got the str {sparse!r}.")
+        if not isinstance(sparse, Mapping):
+            sparse = {n: None for n in sparse}
+        groups = {"dense": self.dense, "sparse": sparse, "multivector": self.multivector,
+                  "binary": self.binary}
+        fields: dict[str, FieldType] = {}
+        for kind, group in groups.items():
+            if not isinstance(group, Mapping):
+                raise InvalidInputError(f"{kind} must be a mapping of field name -> definition.")
+            normalised = {}
+            for fname, value in group.items():
+                check_name(fname, "field")
+                if fname in RESERVED_NAMES or fname.startswith(RESERVED_PREFIX):
+                    raise InvalidInputError(
+                        f"field name {fname!r} is reserved by vectorbridge; pick another name."
+                    )
+                if fname in fields:
+                    raise InvalidInputError(f"field {fname!r} is declared twice; names are shared by all kinds.")
+                fields[fname] = normalised[fname] = _coerce(kind, value)
+            object.__setattr__(self, kind, normalised)
+        if not fields:
+            raise InvalidInputError(f"collection {self.name!r} declares no vector field.")
+        if self.text_key is not None and not isinstance(self.text_key, str):
+            raise InvalidInputError("text_key must be a payload key (str) or None.")
+        object.__setattr__(self, "_fields", fields)
+
+    @property
+    def fields(self) -> dict[str, FieldType]:
+        """All vector fields by name, each a typed field definition."""
+        return dict(self._fields)  # type: ignore[attr-defined]
+
+    def field(self, name: str) -> FieldType:
+        """The definition of one field, or a clear error listing the fields there are."""
+        try:
+            return self._fields[name]  # type: ignore[attr-defined]
+        except KeyError:
+            raise InvalidInputError(
+                f"collection {self.name!r} has no field {name!r}; its fields are "
+                f"{sorted(self._fields)}."  # type: ignore[attr-defined]
+            ) from None
+
+    def to_json(self) -> str:
+        """A canonical JSON form, stored with the collection and compared on reopen."""
+        def dump(group: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: {kk: (vv.value if isinstance(vv, Enum) else vv)
+                        for kk, vv in asdict(v).items() if kk != "kind"}
+                    for k, v in sorted(group.items())}
+
+        return json.dumps({"format": "vectorbridge.spec/1", "name": self.name,
+                           "dense": dump(self.dense), "sparse": dump(self.sparse),
+                           "multivector": dump(self.multivector), "binary": dump(self.binary),
+                           "text_key": self.text_key}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CollectionSpec":
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        if d.get("format") != "vectorbridge.spec/1":
+            raise InvalidInputError(f"not a vectorbridge collection spec: {text[:80]!r}")
+        return cls(name=d["name"], dense=d["dense"], sparse=d["sparse"],
+                   multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"])
+
+    def renamed(self, name: str) -> "CollectionSpec":
+        """The same fields under another collection name."""
+        return CollectionSpec(name=name, dense=self.dense, sparse=self.sparse,
+                              multivector=self.multivector, binary=self.binary,
+                              text_key=self.text_key)
+
+    def same_fields(self, other: "CollectionSpec") -> bool:
+        """Whether two specs describe the same stored fields (names aside)."""
+        return self.renamed("x").to_json() == other.renamed("x").to_json()

@@ -1,0 +1,217 @@
+"""Validate a whole upsert before the first byte is written.
+
+Every check here runs on the full call, so a bad row anywhere means nothing is written: no
+half-ingested batch to clean up. Messages name the row, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vectorbridge.connectors.spec import (
+    RESERVED_PREFIX, BinaryField, CollectionSpec, DenseField, MultiVectorField, SparseField,
+)
+from vectorbridge.encoders.types import SparseVector, as_sparse
+from vectorbridge.errors import InvalidInputError
+
+#: Longest id either engine stores (Milvus VARCHAR primary key).
+MAX_ID_LENGTH = 512
+#: Largest serialised payload per point (Milvus' JSON field limit).
+MAX_PAYLOAD_BYTES = 65_536
+
+
+@dataclass
+class Rows:
+    """A validated upsert: parallel lists, vectors in canonical types per field kind.
+
+    ``vectors[field]`` is a float32 ``(n, dim)`` array (dense), a list of :class:`SparseVector`
+    (sparse), a list of float32 ``(n_tokens, dim)`` arrays (multi-vector) or a uint8
+    ``(n, dim // 8)`` array (binary).
+    """
+
+    ids: list[str]
+    vectors: dict[str, Any]
+    payloads: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def slice(self, start: int, stop: int) -> "Rows":
+        """Rows ``[start, stop)``: the unit a connector writes in one request."""
+        return Rows(self.ids[start:stop], {k: v[start:stop] for k, v in self.vectors.items()},
+                    self.payloads[start:stop])
+
+
+def check_ids(ids: Any) -> list[str]:
+    """Ids as a list of unique non-empty strings."""
+    if isinstance(ids, str) or not isinstance(ids, Sequence):
+        raise InvalidInputError("ids must be a list of strings, e.g. ids=['doc-1', 'doc-2'].")
+    out = list(ids)
+    for i, x in enumerate(out):
+        if not isinstance(x, str):
+            raise InvalidInputError(
+                f"ids[{i}] is {type(x).__name__} ({x!r}); ids are strings: pass str({x!r})."
+            )
+        if not x or len(x) > MAX_ID_LENGTH:
+            raise InvalidInputError(f"ids[{i}] must be 1-{MAX_ID_LENGTH} characters long, got {len(x)}.")
+    if len(set(out)) != len(out):
+        seen: set[str] = set()
+        dup = next(x for x in out if x in seen or seen.add(x))  # type: ignore[func-returns-value]
+        raise InvalidInputError(f"id {dup!r} appears twice in one call; keep one row per id.")
+    return out
+
+
+def _dense(name: str, value: Any, n: int, dim: int) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"vectors[{name!r}] is not a numeric (n, {dim}) array: {e}") from None
+    if arr.ndim != 2 or arr.shape != (n, dim):
+        raise InvalidInputError(
+            f"vectors[{name!r}] has shape {arr.shape}, expected ({n}, {dim}): one {dim}-d vector "
+            f"per id. Check the encoder matches the collection's dimension."
+        )
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise InvalidInputError(
+            f"vectors[{name!r}] row {int(np.argmax(bad))} contains NaN or inf; re-encode or drop it."
+        )
+    return np.ascontiguousarray(arr)
+
+
+def _multi(name: str, value: Any, n: int, dim: int) -> list[np.ndarray]:
+    if not isinstance(value, Sequence) or len(value) != n:
+        raise InvalidInputError(f"vectors[{name!r}] must be a list of {n} (n_tokens, {dim}) arrays.")
+    out = []
+    for i, m in enumerate(value):
+        arr = np.asarray(m, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] == 0:
+            raise InvalidInputError(
+                f"vectors[{name!r}][{i}] has shape {arr.shape}; expected (n_tokens >= 1, {dim})."
+            )
+        if not np.isfinite(arr).all():
+            raise InvalidInputError(f"vectors[{name!r}][{i}] contains NaN or inf.")
+        out.append(np.ascontiguousarray(arr))
+    return out
+
+
+def _binary(name: str, value: Any, n: int, bits: int) -> np.ndarray:
+    arr = np.asarray(value)
+    nbytes = bits // 8
+    if arr.dtype != np.uint8 or arr.shape != (n, nbytes):
+        raise InvalidInputError(
+            f"vectors[{name!r}] must be packed bits: uint8 of shape ({n}, {nbytes}) for {bits}-bit "
+            f"codes (numpy.packbits), got {arr.dtype} {arr.shape}."
+        )
+    return np.ascontiguousarray(arr)
+
+
+def _sparse(name: str, value: Any, n: int) -> list[SparseVector]:
+    if not isinstance(value, Sequence) or len(value) != n:
+        raise InvalidInputError(f"vectors[{name!r}] must be a list of {n} sparse vectors.")
+    out = []
+    for i, v in enumerate(value):
+        try:
+            out.append(as_sparse(v))
+        except InvalidInputError as e:
+            raise InvalidInputError(f"vectors[{name!r}][{i}]: {e}") from None
+    return out
+
+
+def check_payloads(payloads: Any, n: int, text_key: str | None) -> list[dict[str, Any]]:
+    """Payloads as JSON-safe dicts, one per id; ``text_key`` present and non-empty if set."""
+    if payloads is None:
+        payloads = [{} for _ in range(n)]
+    if isinstance(payloads, Mapping) or not isinstance(payloads, Sequence) or len(payloads) != n:
+        raise InvalidInputError(f"payloads must be a list of {n} dicts (one per id), or None.")
+    out = []
+    for i, p in enumerate(payloads):
+        p = {} if p is None else p
+        if not isinstance(p, Mapping):
+            raise InvalidInputError(f"payloads[{i}] is {type(p).__name__}, not a dict.")
+        for k in p:
+            if not isinstance(k, str):
+                raise InvalidInputError(f"payloads[{i}] has a non-string key {k!r}; JSON keys are strings.")
+            if k.startswith(RESERVED_PREFIX):
+                raise InvalidInputError(
+                    f"payloads[{i}] key {k!r} starts with the reserved prefix {RESERVED_PREFIX!r}; rename it."
+                )
+        try:
+            size = len(json.dumps(p, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+        except (TypeError, ValueError) as e:
+            raise InvalidInputError(
+                f"payloads[{i}] is not JSON-serialisable ({e}); store str/int/float/bool/list/dict "
+                "values with finite numbers."
+            ) from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise InvalidInputError(
+                f"payloads[{i}] is {size} bytes as JSON; the limit is {MAX_PAYLOAD_BYTES}. Store "
+                "large content elsewhere and keep a reference in the payload."
+            )
+        if text_key is not None:
+            t = p.get(text_key)
+            if not isinstance(t, str) or not t.strip():
+                raise InvalidInputError(
+                    f"payloads[{i}][{text_key!r}] must be a non-empty string (the collection's "
+                    "text_key); drop empty documents before upserting."
+                )
+        out.append(dict(p))
+    return out
+
+
+def prepare_rows(
+    spec: CollectionSpec, ids: Any, vectors: Mapping[str, Any], payloads: Any = None
+) -> Rows:
+    """Validate an upsert against ``spec`` and return it in canonical form."""
+    id_list = check_ids(ids)
+    n = len(id_list)
+    if not isinstance(vectors, Mapping):
+        raise InvalidInputError("vectors must be a dict {field name: values}.")
+    fields = spec.fields
+    unknown = sorted(set(vectors) - set(fields))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown field(s) {unknown} for collection {spec.name!r}; its fields are {sorted(fields)}."
+        )
+    missing = sorted(set(fields) - set(vectors))
+    if missing:
+        raise InvalidInputError(
+            f"missing vectors for field(s) {missing} of collection {spec.name!r}: every point "
+            "needs a value for every field of the spec."
+        )
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        value = vectors[name]
+        if isinstance(f, DenseField):
+            out[name] = _dense(name, value, n, f.dim)
+        elif isinstance(f, SparseField):
+            out[name] = _sparse(name, value, n)
+        elif isinstance(f, MultiVectorField):
+            out[name] = _multi(name, value, n, f.dim)
+        elif isinstance(f, BinaryField):
+            out[name] = _binary(name, value, n, f.dim)
+    return Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
+
+
+def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
+    """Validate one search query for ``field_name``; returns it in canonical form."""
+    f = spec.field(field_name)
+    if isinstance(f, DenseField):
+        return _dense(f"query for {field_name}", np.asarray(query, dtype=np.float32).reshape(1, -1)
+                      if np.ndim(query) == 1 else query, 1, f.dim)[0]
+    if isinstance(f, SparseField):
+        return _sparse(f"query for {field_name}", [query], 1)[0]
+    if isinstance(f, MultiVectorField):
+        return _multi(f"query for {field_name}", [query], 1, f.dim)[0]
+    return _binary(f"query for {field_name}", np.asarray(query).reshape(1, -1), 1, f.dim)[0]
+
+
+def check_k(k: Any) -> int:
+    """``k`` as a positive int."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+    return int(k)

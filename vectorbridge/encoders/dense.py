@@ -1,0 +1,94 @@
+"""Dense single-vector text embeddings from any sentence-transformers model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from sentence_transformers import SentenceTransformer
+
+from vectorbridge.encoders._st import load_model, show_progress
+from vectorbridge.encoders.types import check_texts
+
+
+class DenseEncoder(Embeddings):
+    """Text -> float32 ``(n, dim)`` embeddings with any sentence-transformers model.
+
+    Documents and queries go through ``SentenceTransformer.encode_document`` /
+    ``encode_query``, which prepend the model's ``"document"`` / ``"query"`` prompt when the
+    model defines one (E5, BGE, Nomic, ...) and are plain ``encode`` otherwise (MiniLM). It is
+    also a LangChain :class:`~langchain_core.embeddings.Embeddings`, so it can be passed
+    wherever LangChain expects one.
+
+    Args:
+        model: A sentence-transformers name, a local folder, or a loaded ``SentenceTransformer``.
+        normalize: L2-normalise outputs, so dot product equals cosine (what the engines'
+            COSINE/IP metrics and the quantizers expect).
+        batch_size: Texts per forward pass.
+        device: Torch device (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers pick.
+        progress: Show a tqdm bar; ``None`` shows one for inputs of 256 texts or more.
+        **model_kwargs: Passed to ``SentenceTransformer`` (e.g. ``trust_remote_code=True``).
+
+    Example:
+        >>> enc = DenseEncoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> enc.encode_documents(["a cat", "a dog"]).shape  # doctest: +SKIP
+        (2, 384)
+    """
+
+    def __init__(
+        self,
+        model: str | Path | SentenceTransformer,
+        *,
+        normalize: bool = True,
+        batch_size: int = 32,
+        device: str | None = None,
+        progress: bool | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        self.model = load_model(model, SentenceTransformer, device, **model_kwargs)
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.progress = progress
+
+    @property
+    def dim(self) -> int:
+        """Output dimension."""
+        getter = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = self.model.encode_query if kind == "query" else self.model.encode_document
+        out = fn(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=self.normalize,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress(self.progress, len(texts)),
+        )
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed documents (with the model's document prompt, if any) -> ``(n, dim)`` float32."""
+        return self._encode(texts, "document")
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed queries: ``encode_documents`` with the model's query prompt, if any."""
+        return self._encode(texts, "query")
+
+    # LangChain Embeddings interface -------------------------------------------------------
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain alias of :meth:`encode_documents` returning lists of floats."""
+        return self.encode_documents(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain alias of :meth:`encode_queries` for one text."""
+        return self.encode_queries([text])[0].tolist()
+
+    def __repr__(self) -> str:
+        return f"DenseEncoder(dim={self.dim}, normalize={self.normalize})"

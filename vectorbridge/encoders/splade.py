@@ -1,0 +1,86 @@
+"""Learned sparse embeddings (SPLADE) through sentence-transformers' ``SparseEncoder``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sentence_transformers import SparseEncoder
+
+from vectorbridge.encoders._st import load_model, show_progress
+from vectorbridge.encoders.types import SparseVector, check_texts
+
+
+class SpladeEncoder:
+    """Text -> :class:`SparseVector` over the model's vocabulary (term id = token id).
+
+    Documents use ``SparseEncoder.encode_document`` and queries ``encode_query``: for
+    inference-free SPLADE models these route queries through a different (lighter) module; for
+    plain SPLADE they are the same network with the model's prompts, if any.
+
+    Args:
+        model: A sentence-transformers sparse model name, local folder, or ``SparseEncoder``.
+        batch_size: Texts per forward pass.
+        device: Torch device; ``None`` lets sentence-transformers pick.
+        progress: tqdm bar; ``None`` shows one for 256 texts or more.
+        max_active_dims: Keep at most this many highest-weight terms per vector (``None``: all).
+        **model_kwargs: Passed to ``SparseEncoder``.
+
+    Example:
+        >>> sp = SpladeEncoder("naver/splade-v3")  # doctest: +SKIP
+        >>> sp.encode_queries(["protein folding"])[0]  # doctest: +SKIP
+        SparseVector(nnz=..., {...})
+    """
+
+    def __init__(
+        self,
+        model: str | Path | SparseEncoder,
+        *,
+        batch_size: int = 32,
+        device: str | None = None,
+        progress: bool | None = None,
+        max_active_dims: int | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        self.model = load_model(model, SparseEncoder, device, **model_kwargs)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.max_active_dims = max_active_dims
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the term space (indices lie in ``[0, vocab_size)``)."""
+        getter = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: Sequence[str], kind: str) -> list[SparseVector]:
+        texts = check_texts(texts)
+        if not texts:
+            return []
+        fn = self.model.encode_query if kind == "query" else self.model.encode_document
+        out = fn(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_sparse_tensor=True,
+            max_active_dims=self.max_active_dims,
+            show_progress_bar=show_progress(self.progress, len(texts)),
+        ).coalesce()
+        rows, cols = out.indices().cpu().numpy()
+        vals = out.values().float().cpu().numpy()
+        keep = vals > 0
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        bounds = np.searchsorted(rows, np.arange(len(texts) + 1))  # coalesce sorts by row
+        return [SparseVector(cols[a:b], vals[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Sparse vectors of documents."""
+        return self._encode(texts, "document")
+
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Sparse vectors of queries: ``encode_documents`` through the query path/prompt."""
+        return self._encode(texts, "query")
+
+    def __repr__(self) -> str:
+        return f"SpladeEncoder(vocab_size={self.vocab_size})"

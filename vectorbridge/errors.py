@@ -1,0 +1,48 @@
+"""The one exception tree of vectorbridge.
+
+Every error a user can act on is a :class:`VectorBridgeError`; the message names the problem
+and the fix. Validation errors also derive from :class:`ValueError`, so code written against
+plain Python conventions (``except ValueError``) keeps working.
+
+::
+
+    VectorBridgeError
+    ├── InvalidInputError (ValueError)      bad ids, vectors, payloads, filters, texts
+    ├── SpecMismatchError (ValueError)      an existing collection differs from the spec
+    ├── UnsupportedFeatureError             the engine cannot store or query this field
+    └── CollectionNotFoundError (KeyError)  the collection does not exist
+"""
+
+from __future__ import annotations
+
+
+class VectorBridgeError(Exception):
+    """Base class of every error vectorbridge raises on purpose."""
+
+
+class InvalidInputError(VectorBridgeError, ValueError):
+    """Input that would corrupt or silently degrade a collection; nothing was written."""
+
+
+class SpecMismatchError(VectorBridgeError, ValueError):
+    """An existing collection does not match the :class:`CollectionSpec` it was opened with."""
+
+
+class UnsupportedFeatureError(VectorBridgeError):
+    """The engine lacks a field type or query feature; the message names an alternative."""
+
+
+class CollectionNotFoundError(VectorBridgeError, KeyError):
+    """The named collection does not exist on this connector."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else ""
+
+
+__all__ = [
+    "VectorBridgeError",
+    "InvalidInputError",
+    "SpecMismatchError",
+    "UnsupportedFeatureError",
+    "CollectionNotFoundError",
+]
