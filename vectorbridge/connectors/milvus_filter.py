@@ -59,7 +59,8 @@ def _expr(f: Filter) -> str:
     if isinstance(f, Eq):
         return _leaf(f.key, f"{path(f.key)} == {literal(f.value)}")
     if isinstance(f, In):
-        return _leaf(f.key, f"{path(f.key)} in [{', '.join(literal(v) for v in f.values)}]")
+        # `json["k"] in [...]` is not accepted by every engine (Milvus Lite), `==` chains are.
+        return _leaf(f.key, "(" + " or ".join(f"{path(f.key)} == {literal(v)}" for v in f.values) + ")")
     if isinstance(f, Range):
         return _leaf(f.key, " and ".join(f"{path(f.key)} {op} {literal(b)}" for op, b in f.bounds()))
     if isinstance(f, And):

@@ -1,0 +1,153 @@
+"""The engines the integration suite runs on, as a list of named factories.
+
+Embedded engines always run; the milvus-lite server is started on 127.0.0.1 by a fixture;
+Docker services run when a daemon answers; ``QDRANT_URL`` / ``MILVUS_URI`` (+ ``QDRANT_API_KEY``
+/ ``MILVUS_TOKEN``) add any existing server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from vectorbridge.connectors import Connector, MilvusConnector, QdrantConnector
+
+DOCKER_COMPOSE = Path(__file__).resolve().parents[1] / "docker" / "docker-compose.yml"
+
+BACKENDS = [
+    "qdrant-memory",
+    "qdrant-path",
+    "milvus-lite-file",
+    "milvus-lite-server",
+    "qdrant-docker",
+    "milvus-docker",
+    "qdrant-url",
+    "milvus-url",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker_daemon_reason() -> str | None:
+    """None if a Docker daemon answers, else the reason to skip."""
+    if shutil.which("docker") is None:
+        return "no Docker daemon: the docker client is not installed"
+    try:
+        r = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"no Docker daemon: `docker info` failed ({e})"
+    if r.returncode != 0 or not r.stdout.strip():
+        return "no Docker daemon: `docker info` cannot reach one"
+    return None
+
+
+class MilvusLiteServer:
+    """``milvus-lite server`` as a subprocess on 127.0.0.1 (its default bind is 0.0.0.0)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        exe = Path(sys.executable).with_name("milvus-lite")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
+        self.proc = subprocess.Popen(
+            [*cmd, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.uri = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"milvus-lite server exited: {self.proc.stderr.read().decode()[-2000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("milvus-lite server did not open its port within 60 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Backend:
+    """A way to open connectors on one engine; ``reopen`` gives a fresh client on the same data."""
+
+    def __init__(self, name: str, factory, reopenable: bool = False) -> None:
+        self.name, self._factory, self.reopenable = name, factory, reopenable
+        self.opened: list[Connector] = []
+
+    @property
+    def is_milvus(self) -> bool:
+        return self.name.startswith("milvus")
+
+    @property
+    def is_milvus_lite(self) -> bool:
+        return self.name.startswith("milvus-lite")
+
+    def connect(self) -> Connector:
+        c = self._factory()
+        self.opened.append(c)
+        return c
+
+    def close_all(self) -> None:
+        for c in self.opened:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - best-effort teardown
+                pass
+        self.opened.clear()
+
+
+def unique_name(prefix: str = "t") -> str:
+    """Collection names that never clash on shared servers."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if name == "qdrant-memory":
+        return Backend(name, lambda: QdrantConnector(location=":memory:"))
+    if name == "qdrant-path":
+        return Backend(name, lambda: QdrantConnector(path=str(tmp_path / "qdrant")), reopenable=True)
+    if name == "milvus-lite-file":
+        return Backend(name, lambda: MilvusConnector(uri=str(tmp_path / "vb.db")), reopenable=True)
+    if name == "milvus-lite-server":
+        server: MilvusLiteServer = request.getfixturevalue("milvus_lite_server")
+        return Backend(name, lambda: MilvusConnector(uri=server.uri), reopenable=True)
+    if name in ("qdrant-docker", "milvus-docker"):
+        reason = docker_daemon_reason()
+        if reason:
+            pytest.skip(reason)
+        services = request.getfixturevalue("docker_vector_services")
+        if name == "qdrant-docker":
+            return Backend(name, lambda: QdrantConnector(url=services["qdrant"]), reopenable=True)
+        return Backend(name, lambda: MilvusConnector(uri=services["milvus"]), reopenable=True)
+    if name == "qdrant-url":
+        url = os.environ.get("QDRANT_URL")
+        if not url:
+            pytest.skip("no QDRANT_URL set: export QDRANT_URL=http://host:6333 to test a server")
+        key = os.environ.get("QDRANT_API_KEY")
+        return Backend(name, lambda: QdrantConnector(url=url, api_key=key), reopenable=True)
+    if name == "milvus-url":
+        uri = os.environ.get("MILVUS_URI")
+        if not uri:
+            pytest.skip("no MILVUS_URI set: export MILVUS_URI=http://host:19530 to test a server")
+        token = os.environ.get("MILVUS_TOKEN")
+        return Backend(name, lambda: MilvusConnector(uri=uri, token=token), reopenable=True)
+    raise ValueError(name)

