@@ -277,6 +277,8 @@ _RANGE_OPS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 
 
 def _parse_item(key: str, value: Any) -> Filter:
+    if not isinstance(key, str):
+        check_key(key)  # raises with the allowed form
     if key in ("$and", "$or"):
         if not isinstance(value, (list, tuple)) or not value:
             raise InvalidInputError(f"{key} needs a non-empty list of filter dicts.")

@@ -1,0 +1,99 @@
+"""Encoders on the real packaged models, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+from sentence_transformers import SentenceTransformer
+
+from vectorbridge.encoders import DenseEncoder, SparseVector, SpladeEncoder, TokenEncoder, maxsim
+from vectorbridge.errors import InvalidInputError
+
+DOCS = [
+    "Cats are small domesticated carnivorous mammals kept as pets.",
+    "The stock market fell sharply after the central bank raised interest rates.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "Proteins fold into three-dimensional structures determined by their amino acid sequence.",
+]
+QUERIES = ["what pets do people keep", "how do plants make energy from sunlight",
+           "amino acids determine protein structure", "interest rate hike hits stocks"]
+RELEVANT = [0, 2, 3, 1]
+
+
+@pytest.fixture(scope="module")
+def dense(minilm):
+    return DenseEncoder(minilm)
+
+
+def test_dense_shapes_norms_and_ranking(dense, minilm):
+    X = dense.encode_documents(DOCS)
+    Q = dense.encode_queries(QUERIES)
+    assert dense.dim == 384
+    assert X.dtype == np.float32 and X.shape == (4, 384) and Q.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert (Q @ X.T).argmax(axis=1).tolist() == RELEVANT
+    direct = minilm.encode(DOCS, normalize_embeddings=True)
+    np.testing.assert_allclose(X, direct, atol=1e-5)  # same numbers as sentence-transformers
+    assert dense.encode_documents([]).shape == (0, 384)
+
+
+def test_dense_is_a_langchain_embeddings(dense):
+    assert isinstance(dense, Embeddings)
+    v = dense.embed_query(QUERIES[0])
+    assert isinstance(v, list) and len(v) == 384
+    np.testing.assert_allclose(v, dense.encode_queries(QUERIES[:1])[0], atol=1e-6)
+    docs = dense.embed_documents(DOCS[:2])
+    assert len(docs) == 2 and isinstance(docs[0][0], float)
+
+
+def test_dense_uses_model_prompts(minilm_path):
+    prompted = SentenceTransformer(minilm_path, device="cpu",
+                                   prompts={"query": "query: ", "document": "passage: "})
+    enc = DenseEncoder(prompted, normalize=False)
+    plain = SentenceTransformer(minilm_path, device="cpu")
+    np.testing.assert_allclose(enc.encode_queries(["cats"]), plain.encode(["query: cats"]), atol=1e-5)
+    np.testing.assert_allclose(enc.encode_documents(["cats"]), plain.encode(["passage: cats"]), atol=1e-5)
+    assert not np.allclose(enc.encode_queries(["cats"]), enc.encode_documents(["cats"]))
+
+
+def test_dense_loads_by_path_and_rejects_bad_input(minilm_path):
+    enc = DenseEncoder(Path(minilm_path), device="cpu", batch_size=2)
+    assert enc.encode_documents(DOCS[:3]).shape == (3, 384)
+    with pytest.raises(InvalidInputError, match="wrap it"):
+        enc.encode_documents("one string")
+    with pytest.raises(InvalidInputError, match=r"texts\[1\] is NoneType"):
+        enc.encode_documents(["ok", None])
+    with pytest.raises(TypeError):
+        DenseEncoder(42)
+
+
+def test_token_encoder_matrices_and_maxsim(minilm):
+    enc = TokenEncoder(minilm)
+    mats = enc.encode_documents(DOCS)
+    lengths = [len(minilm.tokenizer(d)["input_ids"]) for d in DOCS]
+    assert [m.shape for m in mats] == [(n, 384) for n in lengths]  # padding removed, CLS/SEP kept
+    for m in mats:
+        assert m.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1.0, atol=1e-5)
+    qs = enc.encode_queries(QUERIES)
+    ranking = [int(np.argmax([maxsim(q, d) for d in mats])) for q in qs]
+    assert ranking == RELEVANT
+    assert enc.encode_documents([]) == []
+
+
+def test_splade_sparse_vectors(splade_path):
+    enc = SpladeEncoder(splade_path, device="cpu")
+    vocab = enc.model.tokenizer.get_vocab()
+    docs = enc.encode_documents(DOCS)
+    assert all(isinstance(v, SparseVector) and len(v) > 0 for v in docs)
+    for v in docs:
+        assert v.values.min() > 0 and int(v.indices.max()) < enc.vocab_size == len(vocab)
+    assert vocab["protein"] in set(docs[3].indices.tolist())  # a lexical expansion of the text
+    qs = enc.encode_queries(QUERIES)
+    scores = np.array([[q.dot(d) for d in docs] for q in qs])
+    assert scores.argmax(axis=1).tolist() == RELEVANT
+    capped = SpladeEncoder(enc.model, max_active_dims=5).encode_documents(DOCS[:1])[0]
+    assert len(capped) == 5

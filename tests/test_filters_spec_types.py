@@ -1,0 +1,128 @@
+"""Pure units: the filter compilers, CollectionSpec, SparseVector, the public names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qdrant_client import models
+
+import vectorbridge
+import vectorbridge.connectors as connectors
+import vectorbridge.encoders as encoders
+from vectorbridge.connectors import CollectionSpec, DenseField, F, Filter, Metric
+from vectorbridge.connectors.milvus_filter import ids_expr, literal, to_milvus
+from vectorbridge.connectors.qdrant_filter import to_qdrant
+from vectorbridge.encoders import SparseVector
+from vectorbridge.errors import InvalidInputError
+
+
+@pytest.mark.parametrize("value", ['" or 1==1 or "', 'a\\" or true or \\"', "x\\", 'end"', "\n\t\x01"])
+def test_milvus_literal_is_one_token(value):
+    lit = literal(value)
+    assert lit.startswith('"') and lit.endswith('"')
+    body = lit[1:-1]
+    i = 0
+    while i < len(body):  # every quote inside is escaped; no bare backslash at the end
+        if body[i] == "\\":
+            i += 2
+            continue
+        assert body[i] != '"', lit
+        i += 1
+    assert i == len(body)
+
+
+def test_milvus_expression_shape():
+    expr = to_milvus((F("lang") == "en") & ~(F("year") >= 2000) | F("meta.tag").isin(["a", "b"]))
+    assert expr == (
+        '(((exists payload["lang"] and payload["lang"] == "en") and '
+        '(not (exists payload["year"] and payload["year"] >= 2000))) or '
+        '(exists payload["meta"]["tag"] and (payload["meta"]["tag"] == "a" or payload["meta"]["tag"] == "b")))'
+    )
+    assert ids_expr("id", ['a"b']) == 'id in ["a\\"b"]'
+    assert to_milvus(None) == ""
+
+
+def test_qdrant_filter_shape():
+    f = to_qdrant((F("lang") == "en") & ~(F("score") == 2.5))
+    assert isinstance(f, models.Filter)
+    must = f.must
+    assert must[0].match == models.MatchValue(value="en")
+    assert must[1].must_not[0].range == models.Range(gte=2.5, lte=2.5)  # float equality
+    assert to_qdrant(F("n").isin([1, 2])).must[0].match == models.MatchAny(any=[1, 2])
+    assert to_qdrant(None) is None
+
+
+@pytest.mark.parametrize("key", ['lang"] or 1', "a b", "", "x[0]", ".a", "a..b", 3])
+def test_bad_filter_keys_rejected(key):
+    with pytest.raises(InvalidInputError, match="filter key"):
+        F(key) if isinstance(key, str) else Filter.from_dict({key: 1})
+
+
+@pytest.mark.parametrize("bad", [
+    {"$where": "1"}, {"a": {"$regex": "x"}}, {"a": {"$in": []}}, {"a": float("nan")},
+    {"a": [1, 2]}, {"a": {"$in": [1, "x"]}}, {"a": {"$gt": "z"}}, {},
+])
+def test_bad_filter_dicts_rejected(bad):
+    with pytest.raises(InvalidInputError):
+        Filter.from_dict(bad)
+
+
+def test_filter_dict_equals_builder():
+    d = Filter.from_dict({"lang": "en", "year": {"$gte": 2000, "$lt": 2010},
+                          "$or": [{"a": 1}, {"b": {"$ne": 2}}]})
+    payloads = [{"lang": "en", "year": 2005, "a": 1}, {"lang": "en", "year": 2005, "b": 2},
+                {"lang": "de", "year": 2005, "a": 1}, {"lang": "en", "year": 2015, "a": 1}]
+    assert [d.matches(p) for p in payloads] == [True, False, False, False]
+
+
+def test_spec_normalises_and_round_trips():
+    spec = CollectionSpec(name="docs", dense={"dense": 384, "img": DenseField(512, "dot")},
+                          sparse=["bm25"], multivector={"tok": 128}, binary={"bits": 256})
+    assert spec.dense["img"].metric is Metric.DOT
+    assert set(spec.fields) == {"dense", "img", "bm25", "tok", "bits"}
+    assert CollectionSpec.from_json(spec.to_json()).to_json() == spec.to_json()
+    with pytest.raises(InvalidInputError, match="no field 'nope'.*'bm25'"):
+        spec.field("nope")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(name="bad name", dense={"d": 3}), "collection name"),
+    (dict(name="a__b", dense={"d": 3}), "collection name"),
+    (dict(name="ok"), "no vector field"),
+    (dict(name="ok", dense={"d": 0}), "dim"),
+    (dict(name="ok", dense={"d": 3}, sparse=["d"]), "declared twice"),
+    (dict(name="ok", dense={"id": 3}), "reserved"),
+    (dict(name="ok", binary={"b": 12}), "multiple of 8"),
+    (dict(name="ok", sparse="bm25"), "list of field names"),
+])
+def test_bad_specs_rejected(kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        CollectionSpec(**kwargs)
+
+
+def test_sparse_vector_validation_and_normalisation():
+    v = SparseVector([9, 2, 5], [0.5, 1.0, 0.0])
+    assert v.indices.tolist() == [2, 5, 9] and v.values.tolist() == [1.0, 0.0, 0.5]
+    assert v.indices.dtype == np.uint32 and v.values.dtype == np.float32
+    assert SparseVector.from_dict(v.to_dict()) == v
+    assert v.dot(SparseVector([9, 2], [2.0, 1.0])) == pytest.approx(2.0)
+    for bad, msg in [(([1, 1], [1.0, 2.0]), "duplicate"), (([1], [-1.0]), ">= 0"),
+                     (([1], [np.nan]), "NaN"), (([-1], [1.0]), r"\[0, "), (([2**33], [1.0]), r"\[0, "),
+                     (([1, 2], [1.0]), "equal length"), (([1.5], [1.0]), "integers")]:
+        with pytest.raises(InvalidInputError, match=msg):
+            SparseVector(np.asarray(bad[0]), np.asarray(bad[1]))
+
+
+def test_public_names_are_pinned():
+    assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
+                                     "TokenEncoder", "SparseVector", "maxsim"}
+    assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
+            "Record"} <= set(connectors.__all__)
+    for mod in (vectorbridge, encoders, connectors):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name} is exported but missing"
+
+
+def test_secrets_stay_out_of_repr(tmp_path):
+    q = connectors.QdrantConnector(location=":memory:", api_key="s3cret-key")
+    assert "s3cret" not in repr(q)
