@@ -47,6 +47,41 @@ def companion(collection: str, field_name: str) -> str:
     return f"{collection}__{field_name}"
 
 
+# Request building and result parsing are pure functions, so an async twin over
+# AsyncMilvusClient only adds the awaits.
+def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
+    """Validated rows -> Milvus entities of the main collection."""
+    fields = spec.fields
+    pad = len(spec.multivector) == len(fields)
+    data = []
+    for i, pid in enumerate(rows.ids):
+        row: dict[str, Any] = {"id": pid, PAYLOAD_FIELD: rows.payloads[i]}
+        for name, f in fields.items():
+            v = rows.vectors[name][i]
+            if isinstance(f, DenseField):
+                row[name] = v.tolist()
+            elif isinstance(f, SparseField):
+                row[name] = v.to_dict() if len(v) else dict(_EMPTY_SPARSE)
+            elif isinstance(f, BinaryField):
+                row[name] = v.tobytes()
+        if pad:
+            row[_PAD_FIELD] = [0.0, 0.0]
+        data.append(row)
+    return data
+
+
+def to_token_rows(rows: Rows, field_name: str) -> list[dict[str, Any]]:
+    """One companion-collection row per token of a multi-vector field."""
+    return [{"doc_id": pid, "pos": j, "vec": t.tolist()}
+            for pid, mat in zip(rows.ids, rows.vectors[field_name]) for j, t in enumerate(mat)]
+
+
+def to_hits(f: FieldType, results: list[dict[str, Any]]) -> list[Hit]:
+    """One query's Milvus search results -> Hits with higher-is-better scores."""
+    return [Hit(id=h["id"], score=_score(f, h["distance"]),
+                payload=dict(h["entity"].get(PAYLOAD_FIELD) or {})) for h in results]
+
+
 class MilvusConnector(Connector):
     """Store and search :class:`CollectionSpec` collections in Milvus or Milvus Lite.
 
@@ -176,29 +211,13 @@ class MilvusConnector(Connector):
 
     # -- points ---------------------------------------------------------------------------
     def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
-        fields = spec.fields
-        data = []
-        for i, pid in enumerate(rows.ids):
-            row: dict[str, Any] = {"id": pid, PAYLOAD_FIELD: rows.payloads[i]}
-            for name, f in fields.items():
-                v = rows.vectors[name][i]
-                if isinstance(f, DenseField):
-                    row[name] = v.tolist()
-                elif isinstance(f, SparseField):
-                    row[name] = v.to_dict() if len(v) else dict(_EMPTY_SPARSE)
-                elif isinstance(f, BinaryField):
-                    row[name] = v.tobytes()
-            if len(spec.multivector) == len(fields):
-                row[_PAD_FIELD] = [0.0, 0.0]
-            data.append(row)
         for name in spec.multivector:
             # Token counts can change between versions of a document: replace, don't merge.
-            self.client.delete(companion(spec.name, name), filter=ids_expr("doc_id", rows.ids))
-            toks = [{"doc_id": pid, "pos": j, "vec": t.tolist()}
-                    for pid, mat in zip(rows.ids, rows.vectors[name]) for j, t in enumerate(mat)]
-            for part in chunks(toks, 4096):
-                self.client.insert(companion(spec.name, name), list(part))
-        self.client.upsert(spec.name, data)
+            tokens = companion(spec.name, name)
+            self.client.delete(tokens, filter=ids_expr("doc_id", rows.ids))
+            for part in chunks(to_token_rows(rows, name), 4096):
+                self.client.insert(tokens, list(part))
+        self.client.upsert(spec.name, to_entities(spec, rows))
 
     def _token_matrices(self, spec: CollectionSpec, field_name: str,
                         ids: list[str]) -> dict[str, np.ndarray]:
@@ -283,8 +302,7 @@ class MilvusConnector(Connector):
         res = self.client.search(spec.name, data=[data], anns_field=field_name, limit=k,
                                  filter=to_milvus(flt), output_fields=[PAYLOAD_FIELD],
                                  search_params={"metric_type": metric})
-        return [Hit(id=h["id"], score=_score(f, h["distance"]),
-                    payload=dict(h["entity"].get(PAYLOAD_FIELD) or {})) for h in res[0]]
+        return to_hits(f, res[0])
 
     def _maxsim_search(self, spec: CollectionSpec, field_name: str, f: MultiVectorField,
                        query: np.ndarray, k: int, flt: Filter | None) -> list[Hit]:

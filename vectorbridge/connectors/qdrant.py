@@ -85,6 +85,42 @@ def _score(f: FieldType, raw: float) -> float:
     return float(raw)
 
 
+# Request building and response parsing are pure functions, so an async twin over
+# AsyncQdrantClient only adds the awaits.
+def to_points(spec: CollectionSpec, rows: Rows) -> list[models.PointStruct]:
+    """Validated rows -> Qdrant points (uuid5 ids, original id in the payload)."""
+    fields = spec.fields
+    return [
+        models.PointStruct(
+            id=point_id(pid),
+            vector={n: _to_engine(f, rows.vectors[n][i]) for n, f in fields.items()},
+            payload={**rows.payloads[i], ORIGINAL_ID_KEY: pid},
+        )
+        for i, pid in enumerate(rows.ids)
+    ]
+
+
+def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
+    """A retrieved Qdrant point -> Record with the original id and a clean payload."""
+    payload = dict(point.payload or {})
+    original = payload.pop(ORIGINAL_ID_KEY, str(point.id))
+    vectors = {}
+    if with_vectors and point.vector:
+        fields = spec.fields
+        vectors = {n: _from_engine(fields[n], v) for n, v in point.vector.items() if n in fields}
+    return Record(id=original, payload=payload, vectors=vectors)
+
+
+def to_hits(f: FieldType, points: list[Any]) -> list[Hit]:
+    """Scored Qdrant points -> Hits (original ids, higher-is-better scores)."""
+    hits = []
+    for p in points:
+        payload = dict(p.payload or {})
+        hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
+                        payload=payload))
+    return hits
+
+
 class QdrantConnector(Connector):
     """Store and search :class:`CollectionSpec` collections in Qdrant.
 
@@ -168,30 +204,12 @@ class QdrantConnector(Connector):
 
     # -- points ---------------------------------------------------------------------------
     def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
-        fields = spec.fields
-        points = [
-            models.PointStruct(
-                id=point_id(pid),
-                vector={n: _to_engine(f, rows.vectors[n][i]) for n, f in fields.items()},
-                payload={**rows.payloads[i], ORIGINAL_ID_KEY: pid},
-            )
-            for i, pid in enumerate(rows.ids)
-        ]
-        self.client.upsert(spec.name, points=points, wait=True)
-
-    def _record(self, spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
-        payload = dict(point.payload or {})
-        original = payload.pop(ORIGINAL_ID_KEY, str(point.id))
-        vectors = {}
-        if with_vectors and point.vector:
-            fields = spec.fields
-            vectors = {n: _from_engine(fields[n], v) for n, v in point.vector.items() if n in fields}
-        return Record(id=original, payload=payload, vectors=vectors)
+        self.client.upsert(spec.name, points=to_points(spec, rows), wait=True)
 
     def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]:
         points = self.client.retrieve(spec.name, ids=[point_id(i) for i in ids],
                                       with_payload=True, with_vectors=with_vectors)
-        return [self._record(spec, p, with_vectors) for p in points]
+        return [to_record(spec, p, with_vectors) for p in points]
 
     def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
         if ids:
@@ -208,12 +226,7 @@ class QdrantConnector(Connector):
                        k: int, flt: Filter | None) -> list[Hit]:
         res = self.client.query_points(spec.name, query=_to_engine(f, query), using=field_name,
                                        limit=k, query_filter=to_qdrant(flt), with_payload=True)
-        hits = []
-        for p in res.points:
-            payload = dict(p.payload or {})
-            hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
-                            payload=payload))
-        return hits
+        return to_hits(f, res.points)
 
     def close(self) -> None:
         self.client.close()
