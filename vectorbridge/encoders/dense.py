@@ -9,11 +9,10 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from sentence_transformers import SentenceTransformer
 
-from vectorbridge.encoders._st import load_model, show_progress
-from vectorbridge.encoders.types import check_texts
+from vectorbridge.encoders._st import Kind, STEncoder
 
 
-class DenseEncoder(Embeddings):
+class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
     """Text -> float32 ``(n, dim)`` embeddings with any sentence-transformers model.
 
     Documents and queries go through ``SentenceTransformer.encode_document`` /
@@ -37,40 +36,19 @@ class DenseEncoder(Embeddings):
         (2, 384)
     """
 
-    def __init__(
-        self,
-        model: str | Path | SentenceTransformer,
-        *,
-        normalize: bool = True,
-        batch_size: int = 32,
-        device: str | None = None,
-        progress: bool | None = None,
-        **model_kwargs: Any,
-    ) -> None:
-        self.model = load_model(model, SentenceTransformer, device, **model_kwargs)
+    model_class = SentenceTransformer
+
+    def __init__(self, model: str | Path | SentenceTransformer, *, normalize: bool = True,
+                 batch_size: int = 32, device: str | None = None, progress: bool | None = None,
+                 **model_kwargs: Any) -> None:
+        super().__init__(model, batch_size=batch_size, device=device, progress=progress,
+                         **model_kwargs)
         self.normalize = normalize
-        self.batch_size = batch_size
-        self.progress = progress
 
-    @property
-    def dim(self) -> int:
-        """Output dimension."""
-        getter = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
-        return int(getter())
-
-    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
-        texts = check_texts(texts)
-        if not texts:
+    def _encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        _, out = self._run(texts, kind, normalize_embeddings=self.normalize, convert_to_numpy=True)
+        if out is None:
             return np.zeros((0, self.dim), dtype=np.float32)
-        fn = self.model.encode_query if kind == "query" else self.model.encode_document
-        out = fn(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=self.normalize,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress(self.progress, len(texts)),
-        )
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:

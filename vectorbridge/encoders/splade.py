@@ -8,11 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 from sentence_transformers import SparseEncoder
 
-from vectorbridge.encoders._st import load_model, show_progress
-from vectorbridge.encoders.types import SparseVector, check_texts
+from vectorbridge.encoders._st import Kind, STEncoder
+from vectorbridge.encoders.types import SparseVector
 
 
-class SpladeEncoder:
+class SpladeEncoder(STEncoder[SparseEncoder]):
     """Text -> :class:`SparseVector` over the model's vocabulary (term id = token id).
 
     Documents use ``SparseEncoder.encode_document`` and queries ``encode_query``: for
@@ -33,40 +33,26 @@ class SpladeEncoder:
         SparseVector(nnz=..., {...})
     """
 
-    def __init__(
-        self,
-        model: str | Path | SparseEncoder,
-        *,
-        batch_size: int = 32,
-        device: str | None = None,
-        progress: bool | None = None,
-        max_active_dims: int | None = None,
-        **model_kwargs: Any,
-    ) -> None:
-        self.model = load_model(model, SparseEncoder, device, **model_kwargs)
-        self.batch_size = batch_size
-        self.progress = progress
+    model_class = SparseEncoder
+
+    def __init__(self, model: str | Path | SparseEncoder, *, batch_size: int = 32,
+                 device: str | None = None, progress: bool | None = None,
+                 max_active_dims: int | None = None, **model_kwargs: Any) -> None:
+        super().__init__(model, batch_size=batch_size, device=device, progress=progress,
+                         **model_kwargs)
         self.max_active_dims = max_active_dims
 
     @property
     def vocab_size(self) -> int:
         """Size of the term space (indices lie in ``[0, vocab_size)``)."""
-        getter = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
-        return int(getter())
+        return self.dim
 
-    def _encode(self, texts: Sequence[str], kind: str) -> list[SparseVector]:
-        texts = check_texts(texts)
-        if not texts:
+    def _encode(self, texts: Sequence[str], kind: Kind) -> list[SparseVector]:
+        texts, out = self._run(texts, kind, convert_to_sparse_tensor=True,
+                               max_active_dims=self.max_active_dims)
+        if out is None:
             return []
-        fn = self.model.encode_query if kind == "query" else self.model.encode_document
-        out = fn(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_sparse_tensor=True,
-            max_active_dims=self.max_active_dims,
-            show_progress_bar=show_progress(self.progress, len(texts)),
-        ).coalesce()
+        out = out.coalesce()
         rows, cols = out.indices().cpu().numpy()
         vals = out.values().float().cpu().numpy()
         keep = vals > 0

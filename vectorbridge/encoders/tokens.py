@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from vectorbridge.encoders._st import load_model, show_progress
-from vectorbridge.encoders.types import check_texts
+from vectorbridge.encoders._st import Kind, STEncoder
 
 
 def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
@@ -24,7 +22,7 @@ def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
     return float((query @ doc.T).max(axis=1).sum())
 
 
-class TokenEncoder:
+class TokenEncoder(STEncoder[SentenceTransformer]):
     """Text -> one L2-normalised float32 ``(n_tokens, dim)`` matrix per text.
 
     Uses the transformer's contextual token states (sentence-transformers
@@ -45,41 +43,13 @@ class TokenEncoder:
         [(4, 384)]
     """
 
-    def __init__(
-        self,
-        model: str | Path | SentenceTransformer,
-        *,
-        batch_size: int = 32,
-        device: str | None = None,
-        progress: bool | None = None,
-        **model_kwargs: Any,
-    ) -> None:
-        self.model = load_model(model, SentenceTransformer, device, **model_kwargs)
-        self.batch_size = batch_size
-        self.progress = progress
+    model_class = SentenceTransformer
 
-    @property
-    def dim(self) -> int:
-        """Token vector dimension."""
-        getter = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
-        return int(getter())
-
-    def _encode(self, texts: Sequence[str], kind: str) -> list[np.ndarray]:
-        texts = check_texts(texts)
-        if not texts:
-            return []
-        fn = self.model.encode_query if kind == "query" else self.model.encode_document
-        out = fn(
-            texts,
-            batch_size=self.batch_size,
-            output_value="token_embeddings",
-            convert_to_numpy=False,
-            show_progress_bar=show_progress(self.progress, len(texts)),
-        )
+    def _encode(self, texts: Sequence[str], kind: Kind) -> list[np.ndarray]:
+        _, out = self._run(texts, kind, output_value="token_embeddings", convert_to_numpy=False)
         mats = []
-        for t in out:  # each (n_tokens, dim), padding already cut by attention mask
-            m = t.float().cpu().numpy().astype(np.float32, copy=False)
+        for t in out or []:  # each (n_tokens, dim), padding already cut by the attention mask
+            m = t.float().cpu().numpy()
             norms = np.linalg.norm(m, axis=1, keepdims=True)
             mats.append(np.ascontiguousarray(m / np.maximum(norms, 1e-12), dtype=np.float32))
         return mats
