@@ -329,3 +329,23 @@ def test_bad_input_is_refused_and_nothing_written(conn, corpus, case):
     assert conn.count(name) == 1
     probe = sorted({"keep", *(i for i in ids if isinstance(i, str))})
     assert [r.id for r in conn.get(name, probe)] == ["keep"]
+
+
+def test_milvus_paging_reads_everything(corpus, tmp_path, monkeypatch):
+    """Milvus caps rows per query: id listings and token fetches must page, not truncate."""
+    import vectorbridge.connectors.milvus as milvus_mod
+
+    monkeypatch.setattr(milvus_mod, "_MAX_QUERY_ROWS", 7)  # > 6 tokens per doc, < 40 docs
+    conn = milvus_mod.MilvusConnector(uri=str(tmp_path / "paging.db"))
+    name = load(conn, corpus)
+    got = conn.get(name, corpus["ids"], with_vectors=True)
+    assert len(got) == N
+    for r in got:
+        np.testing.assert_allclose(r.vectors["tokens"], corpus["tokens"][corpus["ids"].index(r.id)],
+                                   atol=1e-6)
+    flt = F("year") >= 1995
+    assert sorted(conn._matching_ids(conn.spec(name), flt)) == sorted(
+        pid for pid, p in zip(corpus["ids"], corpus["payloads"]) if p["year"] >= 1995)
+    conn.delete(name, filter=flt)
+    assert conn.count(name) == 5
+    conn.close()

@@ -32,7 +32,7 @@ from vectorbridge.connectors.spec import (
 from vectorbridge.connectors.validation import MAX_ID_LENGTH, Rows
 from vectorbridge.encoders.tokens import maxsim
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector
-from vectorbridge.errors import InvalidInputError, SpecMismatchError
+from vectorbridge.errors import SpecMismatchError
 
 #: Collection property holding the spec JSON.
 SPEC_PROPERTY = "vectorbridge.spec"
@@ -150,15 +150,18 @@ class MilvusConnector(Connector):
     def _engine_exists(self, name: str) -> bool:
         return bool(self.client.has_collection(name))
 
-    def _engine_spec(self, name: str) -> CollectionSpec:
+    def _stored_spec(self, name: str) -> CollectionSpec:
         props = self.client.describe_collection(name).get("properties") or {}
         if SPEC_PROPERTY not in props:
             raise SpecMismatchError(
                 f"Milvus collection {name!r} was not created by vectorbridge (no spec property); "
                 "use another name or recreate=True."
             )
-        spec = CollectionSpec.from_json(props[SPEC_PROPERTY])
-        self._load(spec)
+        return CollectionSpec.from_json(props[SPEC_PROPERTY])
+
+    def _engine_spec(self, name: str) -> CollectionSpec:
+        spec = self._stored_spec(name)
+        self._load(spec)  # reopened collections start 'released' and refuse reads
         return spec
 
     def _load(self, spec: CollectionSpec) -> None:
@@ -201,7 +204,7 @@ class MilvusConnector(Connector):
 
     def _engine_drop(self, name: str) -> None:
         try:
-            fields = list(self._engine_spec(name).multivector)
+            fields = list(self._stored_spec(name).multivector)
         except SpecMismatchError:
             fields = []
         for f in fields:
@@ -222,10 +225,15 @@ class MilvusConnector(Connector):
     def _token_matrices(self, spec: CollectionSpec, field_name: str,
                         ids: list[str]) -> dict[str, np.ndarray]:
         out: dict[str, list[tuple[int, list[float]]]] = {}
-        for part in chunks(ids, 32):
+        pending = [list(part) for part in chunks(ids, 32)]
+        while pending:
+            part = pending.pop()
             rows = self.client.query(companion(spec.name, field_name),
-                                     filter=ids_expr("doc_id", list(part)),
+                                     filter=ids_expr("doc_id", part),
                                      output_fields=["doc_id", "pos", "vec"], limit=_MAX_QUERY_ROWS)
+            if len(rows) == _MAX_QUERY_ROWS and len(part) > 1:  # may be cut: ask in halves
+                pending += [part[: len(part) // 2], part[len(part) // 2:]]
+                continue
             for r in rows:
                 out.setdefault(r["doc_id"], []).append((int(r["pos"]), r["vec"]))
         return {d: np.asarray([v for _, v in sorted(toks, key=lambda t: t[0])], dtype=np.float32)
@@ -253,22 +261,34 @@ class MilvusConnector(Connector):
                                       vectors=vectors))
         return records
 
-    def _matching_ids(self, spec: CollectionSpec, flt: Filter) -> list[str]:
-        """All ids matching ``flt``, paged by primary key.
+    def _matching_ids(self, spec: CollectionSpec, flt: Filter | None) -> list[str]:
+        """All ids matching ``flt``, however many (Milvus caps rows per query).
 
-        Pages are ``(filter) and id > last`` like pymilvus' ``query_iterator``, but with the
-        last id escaped: the iterator pastes it unquoted-escaped, so an id containing ``"``
-        breaks (or rewrites) its expression.
+        A full page is split at its median id into ``[lo, median)`` and ``[median, hi)``,
+        each strictly smaller, until every range fits in one page. Unlike paging on
+        ``id > last`` (pymilvus' ``query_iterator``, which also pastes the last id into the
+        expression unescaped), this does not rely on the engine returning ids in order,
+        which Milvus Lite does not.
         """
-        expr = to_milvus(flt)
+        expr = to_milvus(flt) or 'id != ""'
         out: list[str] = []
-        while True:
-            page_expr = expr if not out else f"({expr}) and id > {literal(max(out))}"
-            page = [r["id"] for r in self.client.query(spec.name, filter=page_expr,
-                                                       output_fields=["id"], limit=_MAX_QUERY_ROWS)]
-            out.extend(page)
+        ranges: list[tuple[str | None, str | None]] = [(None, None)]
+        while ranges:
+            lo, hi = ranges.pop()
+            conds = [expr]
+            if lo is not None:
+                conds.append(f"id >= {literal(lo)}")
+            if hi is not None:
+                conds.append(f"id < {literal(hi)}")
+            page = [r["id"] for r in self.client.query(
+                spec.name, filter=" and ".join(f"({c})" for c in conds), output_fields=["id"],
+                limit=_MAX_QUERY_ROWS)]
             if len(page) < _MAX_QUERY_ROWS:
-                return out
+                out.extend(page)
+                continue
+            pivot = sorted(page)[len(page) // 2]
+            ranges += [(lo, pivot), (pivot, hi)]
+        return out
 
     def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
         targets = set(ids or [])

@@ -22,6 +22,9 @@ from vectorbridge.errors import InvalidInputError
 MAX_ID_LENGTH = 512
 #: Largest serialised payload per point (Milvus' JSON field limit).
 MAX_PAYLOAD_BYTES = 65_536
+#: Most token vectors per point in a multi-vector field (keeps one document's tokens within
+#: one Milvus query page; 16x MiniLM's and ColBERT's usual document lengths).
+MAX_TOKENS_PER_POINT = 8192
 
 
 @dataclass
@@ -89,9 +92,10 @@ def _multi(name: str, value: Any, n: int, dim: int) -> list[np.ndarray]:
     out = []
     for i, m in enumerate(value):
         arr = np.asarray(m, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] == 0:
+        if arr.ndim != 2 or arr.shape[1] != dim or not 0 < arr.shape[0] <= MAX_TOKENS_PER_POINT:
             raise InvalidInputError(
-                f"vectors[{name!r}][{i}] has shape {arr.shape}; expected (n_tokens >= 1, {dim})."
+                f"vectors[{name!r}][{i}] has shape {arr.shape}; expected (n_tokens, {dim}) with "
+                f"1 <= n_tokens <= {MAX_TOKENS_PER_POINT}. Split long documents or pool their tokens."
             )
         if not np.isfinite(arr).all():
             raise InvalidInputError(f"vectors[{name!r}][{i}] contains NaN or inf.")

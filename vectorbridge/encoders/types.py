@@ -83,7 +83,7 @@ class SparseVector:
 
     def dot(self, other: "SparseVector") -> float:
         """Inner product with another sparse vector (a brute-force reference for engines)."""
-        common, ia, ib = np.intersect1d(self.indices, other.indices, assume_unique=True,
+        _, ia, ib = np.intersect1d(self.indices, other.indices, assume_unique=True,
                                         return_indices=True)
         return float(np.dot(self.values[ia].astype(np.float64), other.values[ib]))
 
