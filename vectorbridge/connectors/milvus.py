@@ -30,7 +30,7 @@ from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
 from vectorbridge.connectors.validation import MAX_ID_LENGTH, Rows
-from vectorbridge.encoders.tokens import maxsim
+from vectorbridge.encoders.scoring import maxsim
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector
 from vectorbridge.errors import SpecMismatchError
 

@@ -5,12 +5,44 @@
 - :class:`SpladeEncoder`: learned sparse vectors (sentence-transformers ``SparseEncoder``).
 - :class:`TokenEncoder`: per-token vectors for late interaction (MaxSim).
 - :class:`SparseVector`: the sparse value type every sparse encoder returns.
+
+Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
+:class:`SparseVector`) does not pay for importing torch and sentence-transformers.
 """
 
-from vectorbridge.encoders.bm25 import BM25Encoder
-from vectorbridge.encoders.dense import DenseEncoder
-from vectorbridge.encoders.splade import SpladeEncoder
-from vectorbridge.encoders.tokens import TokenEncoder, maxsim
-from vectorbridge.encoders.types import SparseVector
+from __future__ import annotations
 
-__all__ = ["DenseEncoder", "BM25Encoder", "SpladeEncoder", "TokenEncoder", "SparseVector", "maxsim"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vectorbridge.encoders.bm25 import BM25Encoder
+    from vectorbridge.encoders.dense import DenseEncoder
+    from vectorbridge.encoders.scoring import maxsim
+    from vectorbridge.encoders.splade import SpladeEncoder
+    from vectorbridge.encoders.tokens import TokenEncoder
+    from vectorbridge.encoders.types import SparseVector
+
+#: Public name -> module defining it (the registry the lazy import reads).
+_EXPORTS = {
+    "DenseEncoder": "vectorbridge.encoders.dense",
+    "BM25Encoder": "vectorbridge.encoders.bm25",
+    "SpladeEncoder": "vectorbridge.encoders.splade",
+    "TokenEncoder": "vectorbridge.encoders.tokens",
+    "SparseVector": "vectorbridge.encoders.types",
+    "maxsim": "vectorbridge.encoders.scoring",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vectorbridge.encoders' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

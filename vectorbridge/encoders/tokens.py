@@ -8,18 +8,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from vectorbridge.encoders._st import Kind, STEncoder
-
-
-def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
-    """Late-interaction score: sum over query tokens of the best dot product with a doc token.
-
-    Args:
-        query: (n_query_tokens, dim).
-        doc: (n_doc_tokens, dim).
-    """
-    if len(query) == 0 or len(doc) == 0:
-        return 0.0
-    return float((query @ doc.T).max(axis=1).sum())
+from vectorbridge.encoders.scoring import maxsim  # noqa: F401  (re-exported: scores these outputs)
 
 
 class TokenEncoder(STEncoder[SentenceTransformer]):
