@@ -234,6 +234,16 @@ def test_binary_codes_hamming_or_clear_refusal(backend, conn, corpus):
     np.testing.assert_array_equal(rec.vectors["codes"], codes[9])
 
 
+def test_multivector_only_collection(conn, corpus):
+    name = unique_name()
+    conn.create_collection(CollectionSpec(name=name, multivector={"tokens": TOK_DIM}))
+    conn.upsert(name, corpus["ids"], {"tokens": corpus["tokens"]})
+    ref = np.array([maxsim(corpus["tokens"][5], d) for d in corpus["tokens"]])
+    assert_hits(conn.search(name, "tokens", corpus["tokens"][5], k=3), ref_topk(ref, corpus["ids"], 3))
+    (rec,) = conn.get(name, [corpus["ids"][5]], with_vectors=True)
+    assert set(rec.vectors) == {"tokens"}  # no engine-side padding leaks out
+
+
 # -- collections: reopen, mismatch, recreate ---------------------------------------------------
 
 def test_reopen_keeps_spec_and_data(backend, corpus):

@@ -68,61 +68,61 @@ def check_ids(ids: Any) -> list[str]:
     return out
 
 
-def _dense(name: str, value: Any, n: int, dim: int) -> np.ndarray:
+def _dense(label: str, value: Any, n: int, dim: int) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"vectors[{name!r}] is not a numeric (n, {dim}) array: {e}") from None
+        raise InvalidInputError(f"{label} is not a numeric (n, {dim}) array: {e}") from None
     if arr.ndim != 2 or arr.shape != (n, dim):
         raise InvalidInputError(
-            f"vectors[{name!r}] has shape {arr.shape}, expected ({n}, {dim}): one {dim}-d vector "
-            f"per id. Check the encoder matches the collection's dimension."
+            f"{label} has shape {arr.shape}, expected ({n}, {dim}): one {dim}-d vector "
+            f"per row. Check the encoder matches the collection's dimension."
         )
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         raise InvalidInputError(
-            f"vectors[{name!r}] row {int(np.argmax(bad))} contains NaN or inf; re-encode or drop it."
+            f"{label} row {int(np.argmax(bad))} contains NaN or inf; re-encode or drop it."
         )
     return np.ascontiguousarray(arr)
 
 
-def _multi(name: str, value: Any, n: int, dim: int) -> list[np.ndarray]:
+def _multi(label: str, value: Any, n: int, dim: int) -> list[np.ndarray]:
     if not isinstance(value, Sequence) or len(value) != n:
-        raise InvalidInputError(f"vectors[{name!r}] must be a list of {n} (n_tokens, {dim}) arrays.")
+        raise InvalidInputError(f"{label} must be a list of {n} (n_tokens, {dim}) arrays.")
     out = []
     for i, m in enumerate(value):
         arr = np.asarray(m, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[1] != dim or not 0 < arr.shape[0] <= MAX_TOKENS_PER_POINT:
             raise InvalidInputError(
-                f"vectors[{name!r}][{i}] has shape {arr.shape}; expected (n_tokens, {dim}) with "
+                f"{label}[{i}] has shape {arr.shape}; expected (n_tokens, {dim}) with "
                 f"1 <= n_tokens <= {MAX_TOKENS_PER_POINT}. Split long documents or pool their tokens."
             )
         if not np.isfinite(arr).all():
-            raise InvalidInputError(f"vectors[{name!r}][{i}] contains NaN or inf.")
+            raise InvalidInputError(f"{label}[{i}] contains NaN or inf.")
         out.append(np.ascontiguousarray(arr))
     return out
 
 
-def _binary(name: str, value: Any, n: int, bits: int) -> np.ndarray:
+def _binary(label: str, value: Any, n: int, bits: int) -> np.ndarray:
     arr = np.asarray(value)
     nbytes = bits // 8
     if arr.dtype != np.uint8 or arr.shape != (n, nbytes):
         raise InvalidInputError(
-            f"vectors[{name!r}] must be packed bits: uint8 of shape ({n}, {nbytes}) for {bits}-bit "
+            f"{label} must be packed bits: uint8 of shape ({n}, {nbytes}) for {bits}-bit "
             f"codes (numpy.packbits), got {arr.dtype} {arr.shape}."
         )
     return np.ascontiguousarray(arr)
 
 
-def _sparse(name: str, value: Any, n: int) -> list[SparseVector]:
+def _sparse(label: str, value: Any, n: int) -> list[SparseVector]:
     if not isinstance(value, Sequence) or len(value) != n:
-        raise InvalidInputError(f"vectors[{name!r}] must be a list of {n} sparse vectors.")
+        raise InvalidInputError(f"{label} must be a list of {n} sparse vectors.")
     out = []
     for i, v in enumerate(value):
         try:
             out.append(as_sparse(v))
         except InvalidInputError as e:
-            raise InvalidInputError(f"vectors[{name!r}][{i}]: {e}") from None
+            raise InvalidInputError(f"{label}[{i}]: {e}") from None
     return out
 
 
@@ -191,27 +191,31 @@ def prepare_rows(
     for name, f in fields.items():
         value = vectors[name]
         if isinstance(f, DenseField):
-            out[name] = _dense(name, value, n, f.dim)
+            out[name] = _dense(f"vectors[{name!r}]", value, n, f.dim)
         elif isinstance(f, SparseField):
-            out[name] = _sparse(name, value, n)
+            out[name] = _sparse(f"vectors[{name!r}]", value, n)
         elif isinstance(f, MultiVectorField):
-            out[name] = _multi(name, value, n, f.dim)
+            out[name] = _multi(f"vectors[{name!r}]", value, n, f.dim)
         elif isinstance(f, BinaryField):
-            out[name] = _binary(name, value, n, f.dim)
+            out[name] = _binary(f"vectors[{name!r}]", value, n, f.dim)
     return Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
 
 
 def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
-    """Validate one search query for ``field_name``; returns it in canonical form."""
+    """Validate one search query for ``field_name``; returns it in canonical form.
+
+    Dense and binary queries may be ``(dim,)`` or a one-row ``(1, dim)`` array.
+    """
     f = spec.field(field_name)
-    if isinstance(f, DenseField):
-        return _dense(f"query for {field_name}", np.asarray(query, dtype=np.float32).reshape(1, -1)
-                      if np.ndim(query) == 1 else query, 1, f.dim)[0]
+    label = f"the query for field {field_name!r}"
     if isinstance(f, SparseField):
-        return _sparse(f"query for {field_name}", [query], 1)[0]
+        return _sparse(label, [query], 1)[0]
     if isinstance(f, MultiVectorField):
-        return _multi(f"query for {field_name}", [query], 1, f.dim)[0]
-    return _binary(f"query for {field_name}", np.asarray(query).reshape(1, -1), 1, f.dim)[0]
+        return _multi(label, [query], 1, f.dim)[0]
+    one_row = [query] if np.ndim(query) == 1 else query
+    if isinstance(f, DenseField):
+        return _dense(label, one_row, 1, f.dim)[0]
+    return _binary(label, np.asarray(one_row), 1, f.dim)[0]
 
 
 def check_k(k: Any) -> int:
