@@ -57,9 +57,10 @@ def _vector_params(f: FieldType) -> models.VectorParams:
             size=f.dim, distance=_DISTANCE[f.metric],
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
         )
-    assert isinstance(f, BinaryField)
-    return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
-                               datatype=models.Datatype.UINT8)
+    if isinstance(f, BinaryField):
+        return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
+                                   datatype=models.Datatype.UINT8)
+    raise TypeError(f"no Qdrant named-vector mapping for {type(f).__name__}")
 
 
 def _to_engine(f: FieldType, value: Any) -> Any:
