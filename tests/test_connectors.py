@@ -354,7 +354,7 @@ def test_milvus_paging_reads_everything(corpus, tmp_path, monkeypatch):
         np.testing.assert_allclose(r.vectors["tokens"], corpus["tokens"][corpus["ids"].index(r.id)],
                                    atol=1e-6)
     flt = F("year") >= 1995
-    assert sorted(conn._matching_ids(conn.spec(name), flt)) == sorted(
+    assert sorted(conn._run(conn._matching_ids(conn.spec(name), flt))) == sorted(
         pid for pid, p in zip(corpus["ids"], corpus["payloads"]) if p["year"] >= 1995)
     conn.delete(name, filter=flt)
     assert conn.count(name) == 5

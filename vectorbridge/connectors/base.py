@@ -1,8 +1,10 @@
 """The connector contract: one small base class, engine logic in thin subclasses.
 
-:class:`Connector` holds everything that does not talk to a database — spec bookkeeping,
-validation, batching, id handling, result types — and calls a handful of ``_engine_*``
-hooks that each engine implements. Async twins (later) reuse the same non-I/O core.
+:class:`Connector` holds everything that does not talk to a database (spec bookkeeping,
+validation, batching, id handling, client-side fusion, result types) and calls a handful of
+``_op_*`` hooks that each engine implements. Hooks are generators of client calls
+(:mod:`vectorbridge.connectors.calls`), so each public method has a sync form on the engine's
+blocking client and an ``a``-prefixed async twin on its async client over the same code.
 """
 
 from __future__ import annotations
@@ -11,21 +13,34 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from vectorbridge.connectors.calls import Op, run_async, run_sync
 from vectorbridge.connectors.filters import Filter, as_filter
-from vectorbridge.connectors.spec import CollectionSpec, FieldType, check_name
+from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
+    check_name,
+)
 from vectorbridge.connectors.validation import Rows, check_ids, check_k, check_query, prepare_rows
+from vectorbridge.encoders.scoring import maxsim
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
     UnsupportedFeatureError
 
+#: Candidates per hybrid branch (and for a rerank stage) unless the call says otherwise.
+DEFAULT_PREFETCH_K = 100
+
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result. ``score`` is higher-is-better on every metric (distances negated)."""
+    """One search result. ``score`` is higher-is-better on every metric (distances negated);
+    ``vectors`` holds the stored vectors when the search asked for them."""
 
     id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,11 +53,32 @@ class Record:
     vectors: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Branch:
+    """One validated branch of a hybrid search: a field, its query and its candidate depth."""
+
+    name: str
+    field: FieldType
+    query: Any
+    depth: int
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """A second stage: rescore the fused top ``depth`` exactly on ``name`` with ``query``."""
+
+    name: str
+    field: FieldType
+    query: Any
+    depth: int
+
+
 class Connector(ABC):
     """Base of :class:`QdrantConnector` and :class:`MilvusConnector`.
 
     Public methods validate their whole input first and only then call the engine hooks, so
-    a bad call never writes anything.
+    a bad call never writes anything. Each has an async twin (``aupsert``, ``asearch``, ...)
+    that runs the same operation on the engine's async client.
     """
 
     #: Short engine name used in messages ("qdrant", "milvus-lite", ...).
@@ -51,44 +87,213 @@ class Connector(ABC):
     def __init__(self) -> None:
         self._specs: dict[str, CollectionSpec] = {}
 
-    # -- engine hooks ---------------------------------------------------------------------
-    @abstractmethod
-    def _engine_exists(self, name: str) -> bool: ...
+    # -- drivers --------------------------------------------------------------------------
+    client: Any
+
+    def _run(self, op: Op[Any]) -> Any:
+        return run_sync(op, self.client)
+
+    async def _arun(self, op: Op[Any]) -> Any:
+        return await run_async(op, self._async_client(), self.client)
 
     @abstractmethod
-    def _engine_spec(self, name: str) -> CollectionSpec:
+    def _async_client(self) -> Any:
+        """The engine's async client, created on first use."""
+
+    # -- engine hooks (generators of client calls) -----------------------------------------
+    @abstractmethod
+    def _op_exists(self, name: str) -> Op[bool]: ...
+
+    @abstractmethod
+    def _op_spec(self, name: str) -> Op[CollectionSpec]:
         """The spec stored with an existing collection."""
 
     @abstractmethod
-    def _engine_create(self, spec: CollectionSpec) -> None: ...
+    def _op_create(self, spec: CollectionSpec) -> Op[None]: ...
 
     @abstractmethod
-    def _engine_drop(self, name: str) -> None: ...
+    def _op_drop(self, name: str) -> Op[None]: ...
 
     @abstractmethod
-    def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None: ...
+    def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]: ...
 
     @abstractmethod
-    def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]: ...
+    def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]: ...
 
     @abstractmethod
-    def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None: ...
+    def _op_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> Op[None]: ...
 
     @abstractmethod
-    def _engine_count(self, spec: CollectionSpec, flt: Filter | None) -> int: ...
+    def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]: ...
 
     @abstractmethod
-    def _engine_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
-                       k: int, flt: Filter | None) -> list[Hit]: ...
+    def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                   k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]: ...
+
+    def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
+                   flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
+        """Fused (and rescored) search in the engine, or ``None`` where the engine cannot run
+        this combination; the base class then fuses per-branch results client-side."""
+        return None
+        yield  # pragma: no cover - a generator that makes no call
+
+    def _op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
+                    k: int) -> Op[list[Hit]]:
+        """Exact scores of ``ids`` on ``rescore.name``, top ``k``. Default: fetch the stored
+        vectors and score them here (engines that rescore natively override this)."""
+        records = yield from self._op_get(spec, ids, True)
+        scored = sorted(((exact_score(rescore.field, rescore.query, r.vectors[rescore.name]), r)
+                         for r in records), key=lambda t: (-t[0], t[1].id))[:k]
+        return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
 
     def unsupported(self, spec: CollectionSpec) -> list[str]:
         """Reasons this engine cannot hold ``spec`` (empty when it can)."""
         return []
 
+    # -- operations, written once for both twins ------------------------------------------
+    def _do_spec(self, name: str) -> Op[CollectionSpec]:
+        cached = self._specs.get(name)
+        if cached is not None:
+            return cached
+        check_name(name, "collection")
+        if not (yield from self._op_exists(name)):
+            raise CollectionNotFoundError(
+                f"collection {name!r} does not exist on {self.engine}; create it with "
+                "create_collection(CollectionSpec(...))."
+            )
+        self._specs[name] = spec = yield from self._op_spec(name)
+        return spec
+
+    def _do_has(self, name: str) -> Op[bool]:
+        return (yield from self._op_exists(check_name(name, "collection")))
+
+    def _do_create(self, spec: CollectionSpec, recreate: bool) -> Op[CollectionSpec]:
+        if not isinstance(spec, CollectionSpec):
+            raise InvalidInputError(f"create_collection needs a CollectionSpec, got {type(spec).__name__}.")
+        problems = self.unsupported(spec)
+        if problems:
+            raise UnsupportedFeatureError(f"{self.engine} cannot hold collection {spec.name!r}: "
+                                          + "; ".join(problems))
+        if (yield from self._op_exists(spec.name)):
+            if recreate:
+                self._specs.pop(spec.name, None)
+                yield from self._op_drop(spec.name)
+            else:
+                existing = yield from self._op_spec(spec.name)
+                if not existing.same_fields(spec):
+                    raise SpecMismatchError(
+                        f"collection {spec.name!r} already exists on {self.engine} with "
+                        f"{existing.to_json()}, which differs from the spec given "
+                        f"{spec.to_json()}. Use another name, or recreate=True to drop it "
+                        "(its data is lost)."
+                    )
+                self._specs[spec.name] = existing
+                return existing
+        yield from self._op_create(spec)
+        self._specs[spec.name] = spec
+        return spec
+
+    def _do_drop(self, name: str) -> Op[None]:
+        check_name(name, "collection")
+        self._specs.pop(name, None)
+        if (yield from self._op_exists(name)):
+            yield from self._op_drop(name)
+
+    def _do_upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
+                   payloads: Any, batch_size: int) -> Op[int]:
+        spec = yield from self._do_spec(collection)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+        rows = prepare_rows(spec, ids, vectors, payloads)
+        for start in range(0, len(rows), batch_size):
+            yield from self._op_upsert(spec, rows.slice(start, start + batch_size))
+        return len(rows)
+
+    def _do_get(self, collection: str, ids: Sequence[str], with_vectors: bool) -> Op[list[Record]]:
+        spec = yield from self._do_spec(collection)
+        id_list = check_ids(ids)
+        if not id_list:
+            return []
+        found = {r.id: r for r in (yield from self._op_get(spec, id_list, with_vectors))}
+        return [found[i] for i in id_list if i in found]
+
+    def _do_delete(self, collection: str, ids: Sequence[str] | None, filter: Any) -> Op[None]:
+        spec = yield from self._do_spec(collection)
+        if ids is None and filter is None:
+            raise InvalidInputError("delete needs ids=[...] or filter=...; to empty a collection, "
+                                    "drop and recreate it.")
+        id_list = check_ids(ids) if ids is not None else None
+        flt = as_filter(filter)
+        if id_list == [] and flt is None:
+            return
+        yield from self._op_delete(spec, id_list or None, flt)
+
+    def _do_count(self, collection: str, filter: Any) -> Op[int]:
+        spec = yield from self._do_spec(collection)
+        return (yield from self._op_count(spec, as_filter(filter)))
+
+    def _do_search(self, collection: str, field_name: str, query: Any, k: int, filter: Any,
+                   with_vectors: bool) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        f = spec.field(field_name)
+        q = check_query(spec, field_name, query)
+        k, flt = check_k(k), as_filter(filter)
+        if isinstance(q, SparseVector) and not len(q):
+            return []  # no term to match: every engine would score all points 0
+        return (yield from self._op_search(spec, field_name, f, q, k, flt, with_vectors))
+
+    def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
+                   prefetch_k: int | Mapping[str, int], filter: Any,
+                   rescore: tuple[str, Any] | None, rescore_k: int | None) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        k, fusion, flt = check_k(k), as_fusion(fusion), as_filter(filter)
+        if not isinstance(queries, Mapping) or not queries:
+            raise InvalidInputError("queries must be a non-empty dict {field name: query vector}.")
+        second = None
+        if rescore is not None:
+            if not isinstance(rescore, tuple) or len(rescore) != 2:
+                raise InvalidInputError("rescore must be a (field name, query) pair.")
+            rname, rquery = rescore
+            depth = check_k(rescore_k) if rescore_k is not None else max(DEFAULT_PREFETCH_K, k)
+            second = Rescore(rname, spec.field(rname), check_query(spec, rname, rquery), depth)
+        first_k = second.depth if second else k
+        weights = fusion.weights_for(len(queries))
+        branches, kept = [], []
+        for (name, query), w in zip(queries.items(), weights):
+            depth = prefetch_k.get(name, DEFAULT_PREFETCH_K) if isinstance(prefetch_k, Mapping) \
+                else prefetch_k
+            q = check_query(spec, name, query)
+            if isinstance(q, SparseVector) and not len(q):
+                continue  # a branch without terms adds nothing
+            branches.append(Branch(name, spec.field(name), q, max(check_k(depth), first_k)))
+            kept.append(w)
+        if not branches:
+            return []
+        if len(kept) != len(weights):
+            fusion = Fusion(fusion.kind, fusion.k, tuple(kept) if fusion.weights else None)
+        hits = yield from self._op_hybrid(spec, branches, fusion, k, flt, second)
+        if hits is not None:
+            return hits
+        # Client-side fusion over per-branch results: same formulas as the engines.
+        ranked, payloads = [], {}
+        for b in branches:
+            res = yield from self._op_search(spec, b.name, b.field, b.query, b.depth, flt, False)
+            ranked.append([(h.id, h.score) for h in res])
+            payloads.update((h.id, h.payload) for h in res)
+        cosine = [getattr(b.field, "metric", None) is Metric.COSINE for b in branches]
+        fused = fuse(ranked, fusion, first_k, cosine)
+        if second is not None:
+            return (yield from self._op_rescore(spec, second, [d for d, _ in fused], k))
+        return [Hit(id=d, score=s, payload=payloads[d]) for d, s in fused]
+
     # -- collections ----------------------------------------------------------------------
     def has_collection(self, name: str) -> bool:
         """Whether the collection exists."""
-        return self._engine_exists(check_name(name, "collection"))
+        return self._run(self._do_has(name))
+
+    async def ahas_collection(self, name: str) -> bool:
+        """Async :meth:`has_collection`."""
+        return await self._arun(self._do_has(name))
 
     def create_collection(self, spec: CollectionSpec, recreate: bool = False) -> CollectionSpec:
         """Create ``spec.name``, or check that the existing collection matches ``spec``.
@@ -101,50 +306,27 @@ class Connector(ABC):
             UnsupportedFeatureError: The engine lacks a field type the spec needs.
             SpecMismatchError: The collection exists with other fields and ``recreate=False``.
         """
-        if not isinstance(spec, CollectionSpec):
-            raise InvalidInputError(f"create_collection needs a CollectionSpec, got {type(spec).__name__}.")
-        problems = self.unsupported(spec)
-        if problems:
-            raise UnsupportedFeatureError(f"{self.engine} cannot hold collection {spec.name!r}: "
-                                          + "; ".join(problems))
-        if self._engine_exists(spec.name):
-            if recreate:
-                self._engine_drop(spec.name)
-            else:
-                existing = self._engine_spec(spec.name)
-                if not existing.same_fields(spec):
-                    raise SpecMismatchError(
-                        f"collection {spec.name!r} already exists on {self.engine} with "
-                        f"{existing.to_json()}, which differs from the spec given "
-                        f"{spec.to_json()}. Use another name, or recreate=True to drop it "
-                        "(its data is lost)."
-                    )
-                self._specs[spec.name] = existing
-                return existing
-        self._engine_create(spec)
-        self._specs[spec.name] = spec
-        return spec
+        return self._run(self._do_create(spec, recreate))
+
+    async def acreate_collection(self, spec: CollectionSpec, recreate: bool = False) -> CollectionSpec:
+        """Async :meth:`create_collection`."""
+        return await self._arun(self._do_create(spec, recreate))
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection and its data (no-op if it does not exist)."""
-        check_name(name, "collection")
-        self._specs.pop(name, None)
-        if self._engine_exists(name):
-            self._engine_drop(name)
+        self._run(self._do_drop(name))
+
+    async def adrop_collection(self, name: str) -> None:
+        """Async :meth:`drop_collection`."""
+        await self._arun(self._do_drop(name))
 
     def spec(self, name: str) -> CollectionSpec:
         """The spec of an existing collection (cached after the first look-up)."""
-        cached = self._specs.get(name)
-        if cached is not None:
-            return cached
-        check_name(name, "collection")
-        if not self._engine_exists(name):
-            raise CollectionNotFoundError(
-                f"collection {name!r} does not exist on {self.engine}; create it with "
-                "create_collection(CollectionSpec(...))."
-            )
-        self._specs[name] = spec = self._engine_spec(name)
-        return spec
+        return self._run(self._do_spec(name))
+
+    async def aspec(self, name: str) -> CollectionSpec:
+        """Async :meth:`spec`."""
+        return await self._arun(self._do_spec(name))
 
     # -- points ---------------------------------------------------------------------------
     def upsert(
@@ -173,22 +355,22 @@ class Connector(ABC):
         Returns:
             The number of points written.
         """
-        spec = self.spec(collection)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
-        rows = prepare_rows(spec, ids, vectors, payloads)
-        for start in range(0, len(rows), batch_size):
-            self._engine_upsert(spec, rows.slice(start, start + batch_size))
-        return len(rows)
+        return self._run(self._do_upsert(collection, ids, vectors, payloads, batch_size))
+
+    async def aupsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
+                      payloads: Sequence[Mapping[str, Any] | None] | None = None, *,
+                      batch_size: int = 256) -> int:
+        """Async :meth:`upsert`."""
+        return await self._arun(self._do_upsert(collection, ids, vectors, payloads, batch_size))
 
     def get(self, collection: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
         """Stored points for ``ids`` in the order asked; ids not found are left out."""
-        spec = self.spec(collection)
-        id_list = check_ids(ids)
-        if not id_list:
-            return []
-        found = {r.id: r for r in self._engine_get(spec, id_list, with_vectors)}
-        return [found[i] for i in id_list if i in found]
+        return self._run(self._do_get(collection, ids, with_vectors))
+
+    async def aget(self, collection: str, ids: Sequence[str], *,
+                   with_vectors: bool = False) -> list[Record]:
+        """Async :meth:`get`."""
+        return await self._arun(self._do_get(collection, ids, with_vectors))
 
     def delete(
         self,
@@ -198,19 +380,21 @@ class Connector(ABC):
         filter: Filter | Mapping[str, Any] | None = None,
     ) -> None:
         """Delete points by id, by filter, or both (a point matching either goes)."""
-        spec = self.spec(collection)
-        if ids is None and filter is None:
-            raise InvalidInputError("delete needs ids=[...] or filter=...; to empty a collection, "
-                                    "drop and recreate it.")
-        id_list = check_ids(ids) if ids is not None else None
-        flt = as_filter(filter)
-        if id_list == [] and flt is None:
-            return
-        self._engine_delete(spec, id_list or None, flt)
+        self._run(self._do_delete(collection, ids, filter))
+
+    async def adelete(self, collection: str, ids: Sequence[str] | None = None, *,
+                      filter: Filter | Mapping[str, Any] | None = None) -> None:
+        """Async :meth:`delete`."""
+        await self._arun(self._do_delete(collection, ids, filter))
 
     def count(self, collection: str, *, filter: Filter | Mapping[str, Any] | None = None) -> int:
         """Exact number of points (matching ``filter`` if given)."""
-        return self._engine_count(self.spec(collection), as_filter(filter))
+        return self._run(self._do_count(collection, filter))
+
+    async def acount(self, collection: str, *,
+                     filter: Filter | Mapping[str, Any] | None = None) -> int:
+        """Async :meth:`count`."""
+        return await self._arun(self._do_count(collection, filter))
 
     def search(
         self,
@@ -220,6 +404,7 @@ class Connector(ABC):
         k: int = 10,
         *,
         filter: Filter | Mapping[str, Any] | None = None,
+        with_vectors: bool = False,
     ) -> list[Hit]:
         """Top ``k`` points by similarity on one field, best first.
 
@@ -230,22 +415,94 @@ class Connector(ABC):
             query: The query vector.
             k: Number of hits.
             filter: A :class:`~vectorbridge.connectors.filters.Filter` or a filter dict.
+            with_vectors: Also return each hit's stored vector of ``field`` (for MMR).
         """
-        spec = self.spec(collection)
-        f = spec.field(field)
-        q = check_query(spec, field, query)
-        if isinstance(q, SparseVector) and not len(q):
-            return []  # no term to match: every engine would score all points 0
-        return self._engine_search(spec, field, f, q, check_k(k), as_filter(filter))
+        return self._run(self._do_search(collection, field, query, k, filter, with_vectors))
+
+    async def asearch(self, collection: str, field: str, query: Any, k: int = 10, *,
+                      filter: Filter | Mapping[str, Any] | None = None,
+                      with_vectors: bool = False) -> list[Hit]:
+        """Async :meth:`search`."""
+        return await self._arun(self._do_search(collection, field, query, k, filter, with_vectors))
+
+    def hybrid_search(
+        self,
+        collection: str,
+        queries: Mapping[str, Any],
+        k: int = 10,
+        *,
+        fusion: Fusion | str | None = None,
+        prefetch_k: int | Mapping[str, int] = DEFAULT_PREFETCH_K,
+        filter: Filter | Mapping[str, Any] | None = None,
+        rescore: tuple[str, Any] | None = None,
+        rescore_k: int | None = None,
+    ) -> list[Hit]:
+        """Search several fields at once and fuse the rankings, in the engine where it can.
+
+        Each branch fetches ``max(prefetch_k, k)`` candidates (``rescore_k`` if larger) with
+        ``filter`` applied; the fused list is cut to ``k``, or to ``rescore_k`` candidates that
+        are rescored exactly on the ``rescore`` field (e.g. MaxSim on a multi-vector field)
+        and cut to ``k``. Hit scores are the fused (or rescored) scores.
+
+        Args:
+            collection: Collection name.
+            queries: ``{field: query}``, one branch per field, in weight order.
+            k: Number of hits.
+            fusion: A :class:`~vectorbridge.connectors.fusion.Fusion` or ``"rrf"`` / ``"dbsf"``
+                / ``"weighted"`` (default RRF with k=60).
+            prefetch_k: Candidates per branch, one number or ``{field: depth}``.
+            filter: Applies to every branch.
+            rescore: ``(field, query)`` for a second stage over the fused candidates.
+            rescore_k: How many fused candidates the second stage sees (default 100).
+        """
+        return self._run(self._do_hybrid(collection, queries, k, fusion, prefetch_k, filter,
+                                         rescore, rescore_k))
+
+    async def ahybrid_search(self, collection: str, queries: Mapping[str, Any], k: int = 10, *,
+                             fusion: Fusion | str | None = None,
+                             prefetch_k: int | Mapping[str, int] = DEFAULT_PREFETCH_K,
+                             filter: Filter | Mapping[str, Any] | None = None,
+                             rescore: tuple[str, Any] | None = None,
+                             rescore_k: int | None = None) -> list[Hit]:
+        """Async :meth:`hybrid_search`."""
+        return await self._arun(self._do_hybrid(collection, queries, k, fusion, prefetch_k,
+                                                filter, rescore, rescore_k))
 
     def close(self) -> None:
-        """Release the client (files are flushed for embedded engines)."""
+        """Release the clients (files are flushed for embedded engines)."""
+
+    async def aclose(self) -> None:
+        """Release the async client (and the sync one)."""
+        self.close()
 
     def __enter__(self) -> "Connector":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def exact_score(f: FieldType, query: Any, value: Any) -> float:
+    """Higher-is-better score of one stored value against a query, as the engine would give."""
+    if isinstance(f, MultiVectorField):
+        q, d = query, value
+        if f.metric is Metric.COSINE:
+            q, d = unit_rows(q), unit_rows(d)
+        return maxsim(q, d)
+    if isinstance(f, SparseField):
+        return query.dot(value)
+    if isinstance(f, BinaryField):
+        return -float(np.bitwise_count(np.bitwise_xor(query, value)).sum())
+    if isinstance(f, DenseField) and f.metric is Metric.COSINE:
+        return float(unit_rows(query[None])[0] @ unit_rows(value[None])[0])
+    if isinstance(f, DenseField) and f.metric is Metric.EUCLID:
+        return -float(np.linalg.norm(query - value))
+    return float(query @ value)
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
 
 def chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -18,21 +18,25 @@ weight 1e-30 at index ``2**32 - 2``, which no SparseVector may use and reads str
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, MilvusClient, RRFRanker, \
+    WeightedRanker
 
-from vectorbridge.connectors.base import Connector, Hit, Record, chunks
+from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore, chunks, \
+    exact_score
+from vectorbridge.connectors.calls import Call, Op, call
 from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
 from vectorbridge.connectors.validation import MAX_ID_LENGTH, Rows
-from vectorbridge.encoders.scoring import maxsim
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector
-from vectorbridge.errors import SpecMismatchError
+from vectorbridge.errors import InvalidInputError, SpecMismatchError
 
 #: Collection property holding the spec JSON.
 SPEC_PROPERTY = "vectorbridge.spec"
@@ -47,8 +51,7 @@ def companion(collection: str, field_name: str) -> str:
     return f"{collection}__{field_name}"
 
 
-# Request building and result parsing are pure functions, so an async twin over
-# AsyncMilvusClient only adds the awaits.
+# Request building and result parsing: pure functions, kept out of the I/O operations.
 def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
     """Validated rows -> Milvus entities of the main collection."""
     fields = spec.fields
@@ -76,10 +79,15 @@ def to_token_rows(rows: Rows, field_name: str) -> list[dict[str, Any]]:
             for pid, mat in zip(rows.ids, rows.vectors[field_name]) for j, t in enumerate(mat)]
 
 
-def to_hits(f: FieldType, results: list[dict[str, Any]]) -> list[Hit]:
-    """One query's Milvus search results -> Hits with higher-is-better scores."""
+def to_hits(f: FieldType | None, results: list[dict[str, Any]],
+            vector_field: str | None = None) -> list[Hit]:
+    """One query's Milvus search results -> Hits with higher-is-better scores (``f=None``
+    for fused scores); with ``vector_field``, each hit's stored vector of that field."""
     return [Hit(id=h["id"], score=_score(f, h["distance"]),
-                payload=dict(h["entity"].get(PAYLOAD_FIELD) or {})) for h in results]
+                payload=dict(h["entity"].get(PAYLOAD_FIELD) or {}),
+                vectors={vector_field: _read_vector(f, h["entity"][vector_field])}
+                if vector_field and f is not None else {})
+            for h in results]
 
 
 class MilvusConnector(Connector):
@@ -93,6 +101,8 @@ class MilvusConnector(Connector):
             and ``AUTOINDEX`` on servers.
         multivector_candidates: Tokens fetched per query token before exact MaxSim.
         client: An existing ``MilvusClient`` to wrap (``uri``/``token`` ignored).
+        async_client: Its ``AsyncMilvusClient`` for the async methods (opened from ``uri``
+            on first use when not given).
         **client_kwargs: Passed to ``MilvusClient`` (``db_name``, ...).
 
     Example:
@@ -111,20 +121,24 @@ class MilvusConnector(Connector):
         index_type: str | None = None,
         multivector_candidates: int = 100,
         client: MilvusClient | None = None,
+        async_client: AsyncMilvusClient | None = None,
         **client_kwargs: Any,
     ) -> None:
         super().__init__()
         self.client = client or MilvusClient(uri=str(uri), token=token or "", timeout=timeout,
                                              **client_kwargs)
+        self._aclient = async_client
+        # Kept to open the async client on the same engine; never shown (see __repr__).
+        self._uri: str | None = None if client is not None else str(uri)
+        self._token, self._timeout, self._client_kwargs = token, timeout, client_kwargs
         self.server_version = str(self.client.get_server_version())
         self.is_lite = self.server_version.startswith("milvus_lite")
         self.engine = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
         self.index_type = index_type or ("FLAT" if self.is_lite else "AUTOINDEX")
         self.multivector_candidates = int(multivector_candidates)
-        self._uri = str(uri)
 
     def __repr__(self) -> str:  # never show the token
-        return f"MilvusConnector({self._uri!r}, engine={self.engine!r})"
+        return f"MilvusConnector({self._uri or 'client'!r}, engine={self.engine!r})"
 
     # -- capabilities ---------------------------------------------------------------------
     def unsupported(self, spec: CollectionSpec) -> list[str]:
@@ -146,12 +160,28 @@ class MilvusConnector(Connector):
                 out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
         return out
 
-    # -- collections ----------------------------------------------------------------------
-    def _engine_exists(self, name: str) -> bool:
-        return bool(self.client.has_collection(name))
+    def _async_client(self) -> AsyncMilvusClient:
+        if self._aclient is None:
+            if self._uri is None:
+                raise InvalidInputError(
+                    "this MilvusConnector wraps a client= it was given; for the async methods "
+                    "also pass async_client=AsyncMilvusClient(...) on the same server."
+                )
+            self._aclient = AsyncMilvusClient(uri=self._uri, token=self._token or "",
+                                              timeout=self._timeout, **self._client_kwargs)
+        return self._aclient
 
-    def _stored_spec(self, name: str) -> CollectionSpec:
-        props = self.client.describe_collection(name).get("properties") or {}
+    def _lite_sync(self, c: Call) -> Call:
+        """Milvus Lite's async client cannot create collections (it waits on a timestamp
+        service Lite lacks): those calls go to the sync client on the same engine."""
+        return replace(c, sync_only=self.is_lite)
+
+    # -- collections ----------------------------------------------------------------------
+    def _op_exists(self, name: str) -> Op[bool]:
+        return bool((yield call("has_collection", name)))
+
+    def _stored_spec(self, name: str) -> Op[CollectionSpec]:
+        props = (yield call("describe_collection", name)).get("properties") or {}
         if SPEC_PROPERTY not in props:
             raise SpecMismatchError(
                 f"Milvus collection {name!r} was not created by vectorbridge (no spec property); "
@@ -159,17 +189,17 @@ class MilvusConnector(Connector):
             )
         return CollectionSpec.from_json(props[SPEC_PROPERTY])
 
-    def _engine_spec(self, name: str) -> CollectionSpec:
-        spec = self._stored_spec(name)
-        self._load(spec)  # reopened collections start 'released' and refuse reads
+    def _op_spec(self, name: str) -> Op[CollectionSpec]:
+        spec = yield from self._stored_spec(name)
+        yield from self._load(spec)  # reopened collections start 'released' and refuse reads
         return spec
 
-    def _load(self, spec: CollectionSpec) -> None:
+    def _load(self, spec: CollectionSpec) -> Op[None]:
         for name in [spec.name, *(companion(spec.name, f) for f in spec.multivector)]:
-            self.client.load_collection(name)
+            yield self._lite_sync(call("load_collection", name))
 
-    def _engine_create(self, spec: CollectionSpec) -> None:
-        c = self.client
+    def _op_create(self, spec: CollectionSpec) -> Op[None]:
+        c = self.client  # schema and index builders are local objects, no I/O
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
         schema.add_field(PAYLOAD_FIELD, DataType.JSON)
@@ -187,8 +217,8 @@ class MilvusConnector(Connector):
         if len(spec.multivector) == len(spec.fields):
             schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
             index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
-        c.create_collection(spec.name, schema=schema, index_params=index,
-                            properties={SPEC_PROPERTY: spec.to_json()})
+        yield self._lite_sync(call("create_collection", spec.name, schema=schema,
+                                   index_params=index, properties={SPEC_PROPERTY: spec.to_json()}))
         for name, f in spec.multivector.items():
             tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
             tok.add_field("pk", DataType.INT64, is_primary=True)
@@ -197,40 +227,43 @@ class MilvusConnector(Connector):
             tok.add_field("vec", DataType.FLOAT_VECTOR, dim=f.dim)
             tidx = c.prepare_index_params()
             tidx.add_index("vec", index_type=self.index_type, metric_type=_METRIC[f.metric])
-            c.create_collection(companion(spec.name, name), schema=tok, index_params=tidx)
-        if not c.describe_collection(spec.name).get("properties", {}).get(SPEC_PROPERTY):
-            c.alter_collection_properties(spec.name, properties={SPEC_PROPERTY: spec.to_json()})
-        self._load(spec)
+            yield self._lite_sync(call("create_collection", companion(spec.name, name),
+                                       schema=tok, index_params=tidx))
+        described = yield call("describe_collection", spec.name)
+        if not (described.get("properties") or {}).get(SPEC_PROPERTY):
+            yield call("alter_collection_properties", spec.name,
+                       properties={SPEC_PROPERTY: spec.to_json()})
+        yield from self._load(spec)
 
-    def _engine_drop(self, name: str) -> None:
+    def _op_drop(self, name: str) -> Op[None]:
         try:
-            fields = list(self._stored_spec(name).multivector)
+            fields = list((yield from self._stored_spec(name)).multivector)
         except SpecMismatchError:
             fields = []
         for f in fields:
-            if self.client.has_collection(companion(name, f)):
-                self.client.drop_collection(companion(name, f))
-        self.client.drop_collection(name)
+            if (yield call("has_collection", companion(name, f))):
+                yield call("drop_collection", companion(name, f))
+        yield call("drop_collection", name)
 
     # -- points ---------------------------------------------------------------------------
-    def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
+    def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
         for name in spec.multivector:
             # Token counts can change between versions of a document: replace, don't merge.
             tokens = companion(spec.name, name)
-            self.client.delete(tokens, filter=ids_expr("doc_id", rows.ids))
+            yield call("delete", tokens, filter=ids_expr("doc_id", rows.ids))
             for part in chunks(to_token_rows(rows, name), 4096):
-                self.client.insert(tokens, list(part))
-        self.client.upsert(spec.name, to_entities(spec, rows))
+                yield call("insert", tokens, list(part))
+        yield call("upsert", spec.name, to_entities(spec, rows))
 
     def _token_matrices(self, spec: CollectionSpec, field_name: str,
-                        ids: list[str]) -> dict[str, np.ndarray]:
+                        ids: list[str]) -> Op[dict[str, np.ndarray]]:
         out: dict[str, list[tuple[int, list[float]]]] = {}
         pending = [list(part) for part in chunks(ids, 32)]
         while pending:
             part = pending.pop()
-            rows = self.client.query(companion(spec.name, field_name),
-                                     filter=ids_expr("doc_id", part),
-                                     output_fields=["doc_id", "pos", "vec"], limit=_MAX_QUERY_ROWS)
+            rows = yield call("query", companion(spec.name, field_name),
+                              filter=ids_expr("doc_id", part),
+                              output_fields=["doc_id", "pos", "vec"], limit=_MAX_QUERY_ROWS)
             if len(rows) == _MAX_QUERY_ROWS and len(part) > 1:  # may be cut: ask in halves
                 pending += [part[: len(part) // 2], part[len(part) // 2:]]
                 continue
@@ -239,17 +272,19 @@ class MilvusConnector(Connector):
         return {d: np.asarray([v for _, v in sorted(toks, key=lambda t: t[0])], dtype=np.float32)
                 for d, toks in out.items()}
 
-    def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]:
+    def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]:
         fields = spec.fields
         plain = [n for n, f in fields.items() if not isinstance(f, MultiVectorField)]
         output = ["id", PAYLOAD_FIELD, *(plain if with_vectors else [])]
         records = []
         for part in chunks(ids, 1024):
             part = list(part)
-            rows = self.client.query(spec.name, filter=ids_expr("id", part), output_fields=output,
-                                     limit=len(part))
-            mats = {n: self._token_matrices(spec, n, part) for n in spec.multivector} \
-                if with_vectors else {}
+            rows = yield call("query", spec.name, filter=ids_expr("id", part),
+                              output_fields=output, limit=len(part))
+            mats = {}
+            if with_vectors:
+                for n in spec.multivector:
+                    mats[n] = yield from self._token_matrices(spec, n, part)
             for r in rows:
                 vectors: dict[str, Any] = {}
                 if with_vectors:
@@ -261,7 +296,7 @@ class MilvusConnector(Connector):
                                       vectors=vectors))
         return records
 
-    def _matching_ids(self, spec: CollectionSpec, flt: Filter | None) -> list[str]:
+    def _matching_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
         """All ids matching ``flt``, however many (Milvus caps rows per query).
 
         A full page is split at its median id into ``[lo, median)`` and ``[median, hi)``,
@@ -280,9 +315,9 @@ class MilvusConnector(Connector):
                 conds.append(f"id >= {literal(lo)}")
             if hi is not None:
                 conds.append(f"id < {literal(hi)}")
-            page = [r["id"] for r in self.client.query(
-                spec.name, filter=" and ".join(f"({c})" for c in conds), output_fields=["id"],
-                limit=_MAX_QUERY_ROWS)]
+            page = [r["id"] for r in (yield call(
+                "query", spec.name, filter=" and ".join(f"({c})" for c in conds),
+                output_fields=["id"], limit=_MAX_QUERY_ROWS))]
             if len(page) < _MAX_QUERY_ROWS:
                 out.extend(page)
                 continue
@@ -290,66 +325,104 @@ class MilvusConnector(Connector):
             ranges += [(lo, pivot), (pivot, hi)]
         return out
 
-    def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
+    def _op_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> Op[None]:
         targets = set(ids or [])
         if flt is not None and not spec.multivector:
-            self.client.delete(spec.name, filter=to_milvus(flt))  # one engine-side pass
+            yield call("delete", spec.name, filter=to_milvus(flt))  # one engine-side pass
         elif flt is not None:  # token rows live elsewhere: resolve the ids first
-            targets.update(self._matching_ids(spec, flt))
+            targets.update((yield from self._matching_ids(spec, flt)))
         for part in chunks(sorted(targets), 1024):
             expr_ids = list(part)
             for name in spec.multivector:
-                self.client.delete(companion(spec.name, name), filter=ids_expr("doc_id", expr_ids))
-            self.client.delete(spec.name, filter=ids_expr("id", expr_ids))
+                yield call("delete", companion(spec.name, name), filter=ids_expr("doc_id", expr_ids))
+            yield call("delete", spec.name, filter=ids_expr("id", expr_ids))
 
-    def _engine_count(self, spec: CollectionSpec, flt: Filter | None) -> int:
+    def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         expr = to_milvus(flt) or 'id != ""'
-        res = self.client.query(spec.name, filter=expr, output_fields=["count(*)"])
+        res = yield call("query", spec.name, filter=expr, output_fields=["count(*)"])
         return int(res[0]["count(*)"])
 
-    def _engine_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
-                       k: int, flt: Filter | None) -> list[Hit]:
+    def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                   k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
         if isinstance(f, MultiVectorField):
-            return self._maxsim_search(spec, field_name, f, query, k, flt)
-        if isinstance(f, DenseField):
-            data, metric = query.tolist(), _METRIC[f.metric]
-        elif isinstance(f, SparseField):
-            if not len(query):
-                return []
-            data, metric = query.to_dict(), "IP"
-        else:
-            data, metric = query.tobytes(), "HAMMING"
-        res = self.client.search(spec.name, data=[data], anns_field=field_name, limit=k,
-                                 filter=to_milvus(flt), output_fields=[PAYLOAD_FIELD],
-                                 search_params={"metric_type": metric})
-        return to_hits(f, res[0])
+            hits = yield from self._maxsim_search(spec, field_name, f, query, k, flt)
+            if with_vectors and hits:
+                mats = yield from self._token_matrices(spec, field_name, [h.id for h in hits])
+                hits = [replace(h, vectors={field_name: mats[h.id]}) for h in hits]
+            return hits
+        data, metric = _query_data(f, query)
+        res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
+                         filter=to_milvus(flt),
+                         output_fields=[PAYLOAD_FIELD, *([field_name] if with_vectors else [])],
+                         search_params={"metric_type": metric})
+        return to_hits(f, res[0], field_name if with_vectors else None)
+
+    def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
+                   flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
+        if fusion.kind == "dbsf" or (fusion.kind == "rrf" and not fusion.equal_weights):
+            return None  # Milvus' RRFRanker has no weights; it has no DBSF
+        if any(isinstance(b.field, MultiVectorField) for b in branches):
+            return None  # token vectors live in companion collections
+        expr = to_milvus(flt)
+        reqs = []
+        for b in branches:
+            data, metric = _query_data(b.field, b.query)
+            reqs.append(AnnSearchRequest(data=[data], anns_field=b.name, limit=b.depth,
+                                         param={"metric_type": metric}, expr=expr or None))
+        ranker = RRFRanker(fusion.k) if fusion.kind == "rrf" else \
+            WeightedRanker(*fusion.weights_for(len(branches)))
+        limit = rescore.depth if rescore else k
+        res = yield call("hybrid_search", spec.name, reqs, ranker, limit=limit,
+                         output_fields=[PAYLOAD_FIELD])
+        hits = to_hits(None, res[0])
+        if rescore is None:
+            return hits
+        return (yield from self._op_rescore(spec, rescore, [h.id for h in hits], k))
+
+    def _op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
+                    k: int) -> Op[list[Hit]]:
+        if not isinstance(rescore.field, MultiVectorField):
+            return (yield from super()._op_rescore(spec, rescore, ids, k))
+        mats = yield from self._token_matrices(spec, rescore.name, ids)
+        scored = sorted(((exact_score(rescore.field, rescore.query, m), d) for d, m in mats.items()),
+                        key=lambda t: (-t[0], t[1]))[:k]
+        records = yield from self._op_get(spec, [d for _, d in scored], False)
+        payloads = {r.id: r.payload for r in records}
+        return [Hit(id=d, score=s, payload=payloads.get(d, {})) for s, d in scored]
 
     def _maxsim_search(self, spec: CollectionSpec, field_name: str, f: MultiVectorField,
-                       query: np.ndarray, k: int, flt: Filter | None) -> list[Hit]:
+                       query: np.ndarray, k: int, flt: Filter | None) -> Op[list[Hit]]:
         tok_filter = ""
         if flt is not None:
-            allowed = self._matching_ids(spec, flt)
+            allowed = yield from self._matching_ids(spec, flt)
             if not allowed:
                 return []
             tok_filter = ids_expr("doc_id", allowed)
-        res = self.client.search(companion(spec.name, field_name), data=query.tolist(),
-                                 anns_field="vec", limit=self.multivector_candidates,
-                                 filter=tok_filter, output_fields=["doc_id"],
-                                 search_params={"metric_type": _METRIC[f.metric]})
+        res = yield call("search", companion(spec.name, field_name), data=query.tolist(),
+                         anns_field="vec", limit=self.multivector_candidates,
+                         filter=tok_filter, output_fields=["doc_id"],
+                         search_params={"metric_type": _METRIC[f.metric]})
         candidates = sorted({h["entity"]["doc_id"] for per_token in res for h in per_token})
-        mats = self._token_matrices(spec, field_name, candidates)
-        q = _unit(query) if f.metric is Metric.COSINE else query
-        scored = sorted(((maxsim(q, _unit(m) if f.metric is Metric.COSINE else m), d)
-                         for d, m in mats.items()), key=lambda t: (-t[0], t[1]))[:k]
-        payloads = {r.id: r.payload for r in self._engine_get(spec, [d for _, d in scored], False)}
-        return [Hit(id=d, score=s, payload=payloads.get(d, {})) for s, d in scored]
+        rescore = Rescore(field_name, f, query, len(candidates))
+        return (yield from self._op_rescore(spec, rescore, candidates, k))
 
     def close(self) -> None:
         self.client.close()
 
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = None
+        self.close()
 
-def _unit(m: np.ndarray) -> np.ndarray:
-    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+def _query_data(f: FieldType, query: Any) -> tuple[Any, str]:
+    """A validated query as Milvus search data, with its metric name."""
+    if isinstance(f, DenseField):
+        return query.tolist(), _METRIC[f.metric]
+    if isinstance(f, SparseField):
+        return query.to_dict(), "IP"
+    return query.tobytes(), "HAMMING"
 
 
 def _read_vector(f: FieldType, value: Any) -> Any:
@@ -362,7 +435,7 @@ def _read_vector(f: FieldType, value: Any) -> Any:
     return np.asarray(value, dtype=np.float32)
 
 
-def _score(f: FieldType, distance: float) -> float:
+def _score(f: FieldType | None, distance: float) -> float:
     """Higher-is-better: L2 comes back squared, HAMMING as a distance."""
     if isinstance(f, BinaryField):
         return -float(distance)

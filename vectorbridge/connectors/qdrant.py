@@ -21,10 +21,13 @@ import uuid
 from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient, models
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.local.qdrant_local import QdrantLocal
 
-from vectorbridge.connectors.base import Connector, Hit, Record
+from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
+from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_filter import to_qdrant
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
@@ -79,15 +82,15 @@ def _from_engine(f: FieldType, value: Any) -> Any:
     return np.asarray(value, dtype=np.float32)
 
 
-def _score(f: FieldType, raw: float) -> float:
-    """Higher-is-better: Qdrant reports Euclid and Manhattan (Hamming) as distances."""
+def _score(f: FieldType | None, raw: float) -> float:
+    """Higher-is-better: Qdrant reports Euclid and Manhattan (Hamming) as distances.
+    ``f=None`` for fused scores, which are similarities already."""
     if isinstance(f, BinaryField) or getattr(f, "metric", None) is Metric.EUCLID:
         return -float(raw)
     return float(raw)
 
 
-# Request building and response parsing are pure functions, so an async twin over
-# AsyncQdrantClient only adds the awaits.
+# Request building and response parsing: pure functions, kept out of the I/O operations.
 def to_points(spec: CollectionSpec, rows: Rows) -> list[models.PointStruct]:
     """Validated rows -> Qdrant points (uuid5 ids, original id in the payload)."""
     fields = spec.fields
@@ -112,13 +115,18 @@ def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
     return Record(id=original, payload=payload, vectors=vectors)
 
 
-def to_hits(f: FieldType, points: list[Any]) -> list[Hit]:
-    """Scored Qdrant points -> Hits (original ids, higher-is-better scores)."""
+def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None = None) -> list[Hit]:
+    """Scored Qdrant points -> Hits (original ids, higher-is-better scores); with ``spec``,
+    the returned vectors too."""
     hits = []
     for p in points:
         payload = dict(p.payload or {})
+        vectors = {}
+        if spec is not None and p.vector:
+            fields = spec.fields
+            vectors = {n: _from_engine(fields[n], v) for n, v in p.vector.items() if n in fields}
         hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
-                        payload=payload))
+                        payload=payload, vectors=vectors))
     return hits
 
 
@@ -132,7 +140,8 @@ class QdrantConnector(Connector):
         api_key: Server API key (never printed in ``repr``).
         prefer_grpc: Use gRPC to the server.
         timeout: Request timeout in seconds.
-        client: An existing ``QdrantClient`` to wrap instead (all other args ignored).
+        client: An existing ``QdrantClient`` to wrap instead (all other args ignored); the
+            async methods open an ``AsyncQdrantClient`` with its options.
         **client_kwargs: Passed to ``QdrantClient`` (``https``, ``port``, ...).
 
     Example:
@@ -165,19 +174,25 @@ class QdrantConnector(Connector):
                                   api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
                                   **client_kwargs)
         self.client = client
-        self.embedded = path is not None or location == ":memory:"
+        self._aclient: AsyncQdrantClient | None = None
+        self.embedded = isinstance(getattr(client, "_client", None), QdrantLocal)
         self.engine = "qdrant-local" if self.embedded else "qdrant"
         self._where = url or location or (f"path={path}" if path else "client")
 
     def __repr__(self) -> str:  # never show the API key
         return f"QdrantConnector({self._where!r})"
 
-    # -- collections ----------------------------------------------------------------------
-    def _engine_exists(self, name: str) -> bool:
-        return bool(self.client.collection_exists(name))
+    def _async_client(self) -> AsyncQdrantClient:
+        if self._aclient is None:
+            self._aclient = async_twin(self.client)
+        return self._aclient
 
-    def _engine_spec(self, name: str) -> CollectionSpec:
-        meta = self.client.get_collection(name).config.metadata or {}
+    # -- collections ----------------------------------------------------------------------
+    def _op_exists(self, name: str) -> Op[bool]:
+        return bool((yield call("collection_exists", name)))
+
+    def _op_spec(self, name: str) -> Op[CollectionSpec]:
+        meta = (yield call("get_collection", name)).config.metadata or {}
         if SPEC_KEY not in meta:
             raise SpecMismatchError(
                 f"Qdrant collection {name!r} was not created by vectorbridge (no spec in its "
@@ -185,16 +200,15 @@ class QdrantConnector(Connector):
             )
         return CollectionSpec.from_json(meta[SPEC_KEY])
 
-    def _engine_create(self, spec: CollectionSpec) -> None:
+    def _op_create(self, spec: CollectionSpec) -> Op[None]:
         vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
         sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf else None)
                   for n, f in spec.sparse.items()}
-        self.client.create_collection(spec.name, vectors_config=vectors,
-                                      sparse_vectors_config=sparse or None,
-                                      metadata={SPEC_KEY: spec.to_json()})
+        yield call("create_collection", spec.name, vectors_config=vectors,
+                   sparse_vectors_config=sparse or None, metadata={SPEC_KEY: spec.to_json()})
 
-    def _engine_drop(self, name: str) -> None:
-        self.client.delete_collection(name)
+    def _op_drop(self, name: str) -> Op[None]:
+        yield call("delete_collection", name)
 
     def create_payload_index(self, collection: str, key: str,
                              schema: str = "keyword") -> None:
@@ -204,30 +218,89 @@ class QdrantConnector(Connector):
         self.client.create_payload_index(collection, key, field_schema=models.PayloadSchemaType(schema))
 
     # -- points ---------------------------------------------------------------------------
-    def _engine_upsert(self, spec: CollectionSpec, rows: Rows) -> None:
-        self.client.upsert(spec.name, points=to_points(spec, rows), wait=True)
+    def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+        yield call("upsert", spec.name, points=to_points(spec, rows), wait=True)
 
-    def _engine_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> list[Record]:
-        points = self.client.retrieve(spec.name, ids=[point_id(i) for i in ids],
-                                      with_payload=True, with_vectors=with_vectors)
+    def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]:
+        points = yield call("retrieve", spec.name, ids=[point_id(i) for i in ids],
+                            with_payload=True, with_vectors=with_vectors)
         return [to_record(spec, p, with_vectors) for p in points]
 
-    def _engine_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> None:
+    def _op_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> Op[None]:
         if ids:
-            self.client.delete(spec.name, points_selector=models.PointIdsList(
+            yield call("delete", spec.name, points_selector=models.PointIdsList(
                 points=[point_id(i) for i in ids]), wait=True)
         if flt is not None:
-            self.client.delete(spec.name, points_selector=models.FilterSelector(
+            yield call("delete", spec.name, points_selector=models.FilterSelector(
                 filter=to_qdrant(flt)), wait=True)
 
-    def _engine_count(self, spec: CollectionSpec, flt: Filter | None) -> int:
-        return int(self.client.count(spec.name, count_filter=to_qdrant(flt), exact=True).count)
+    def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
+        return int((yield call("count", spec.name, count_filter=to_qdrant(flt), exact=True)).count)
 
-    def _engine_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
-                       k: int, flt: Filter | None) -> list[Hit]:
-        res = self.client.query_points(spec.name, query=_to_engine(f, query), using=field_name,
-                                       limit=k, query_filter=to_qdrant(flt), with_payload=True)
-        return to_hits(f, res.points)
+    def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                   k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
+        res = yield call("query_points", spec.name, query=_to_engine(f, query), using=field_name,
+                         limit=k, query_filter=to_qdrant(flt), with_payload=True,
+                         with_vectors=[field_name] if with_vectors else False)
+        return to_hits(f, res.points, spec if with_vectors else None)
+
+    def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
+                   flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
+        if fusion.kind == "weighted":
+            return None  # Qdrant fuses by rank (RRF) or distribution (DBSF) only
+        qf = to_qdrant(flt)
+        prefetch = [models.Prefetch(query=_to_engine(b.field, b.query), using=b.name,
+                                    limit=b.depth, filter=qf) for b in branches]
+        if fusion.kind == "rrf":
+            fq: Any = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=list(fusion.weights)
+                                                     if fusion.weights else None))
+        else:
+            if not fusion.equal_weights:
+                return None  # Qdrant's DBSF has no weights
+            fq = models.FusionQuery(fusion=models.Fusion.DBSF)
+        if rescore is None:
+            res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,
+                             query_filter=qf, with_payload=True)
+            return to_hits(None, res.points)
+        fused = models.Prefetch(prefetch=prefetch, query=fq, limit=rescore.depth, filter=qf)
+        res = yield call("query_points", spec.name, prefetch=fused,
+                         query=_to_engine(rescore.field, rescore.query), using=rescore.name,
+                         limit=k, query_filter=qf, with_payload=True)
+        return to_hits(rescore.field, res.points)
+
+    def _op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
+                    k: int) -> Op[list[Hit]]:
+        if not ids:
+            return []
+        only = models.Filter(must=[models.HasIdCondition(has_id=[point_id(i) for i in ids])])
+        res = yield call("query_points", spec.name, query=_to_engine(rescore.field, rescore.query),
+                         using=rescore.name, limit=k, query_filter=only, with_payload=True)
+        return to_hits(rescore.field, res.points)
 
     def close(self) -> None:
         self.client.close()
+
+    async def aclose(self) -> None:
+        if self._aclient is not None and not self.embedded:
+            await self._aclient.close()  # an embedded twin shares (and leaves) the sync storage
+        self._aclient = None
+        self.close()
+
+
+def async_twin(client: QdrantClient) -> AsyncQdrantClient:
+    """An ``AsyncQdrantClient`` on the same database as ``client``.
+
+    For a server that is a second connection with the same options. qdrant-client's local
+    mode is two separate emulations (``QdrantLocal``, ``AsyncQdrantLocal``) that would each
+    lock and load the folder, so the async one is created empty in memory and pointed at the
+    sync one's collections: both then read and write one store.
+    """
+    local = getattr(client, "_client", None)
+    if not isinstance(local, QdrantLocal):
+        return AsyncQdrantClient(**client.init_options)
+    twin = AsyncQdrantClient(location=":memory:")
+    alocal = twin._client  # noqa: SLF001 - sharing storage is the point
+    alocal.collections = local.collections
+    alocal.aliases = local.aliases
+    alocal.location, alocal.persistent = local.location, local.persistent
+    return twin

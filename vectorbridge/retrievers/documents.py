@@ -1,0 +1,61 @@
+"""Stored points <-> LangChain ``Document``\\ s, shared by the store and the retrievers.
+
+A document is stored as its text under the collection's ``text_key`` plus its metadata as
+the other payload keys (flat, so payload filters address metadata keys directly). Reading
+back gives ``Document(id=<original id>, page_content=<text>, metadata=<the rest>)``: no
+internal key ever shows up in metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable, Mapping, Sequence
+
+from langchain_core.documents import Document
+
+from vectorbridge.errors import InvalidInputError
+
+#: Default payload key of a document's text.
+TEXT_KEY = "page_content"
+
+
+def to_payloads(texts: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None] | None,
+                text_key: str) -> list[dict[str, Any]]:
+    """One payload per text: the metadata plus the text under ``text_key``."""
+    if metadatas is not None and len(metadatas) != len(texts):
+        raise InvalidInputError(f"{len(metadatas)} metadatas for {len(texts)} texts; give one "
+                                "dict (or None) per text.")
+    out = []
+    for i, text in enumerate(texts):
+        meta = dict((metadatas[i] if metadatas is not None else None) or {})
+        if text_key in meta:
+            raise InvalidInputError(
+                f"metadatas[{i}] has the key {text_key!r}, which holds the document text in "
+                "this collection; rename that metadata key."
+            )
+        meta[text_key] = text
+        out.append(meta)
+    return out
+
+
+def fill_ids(ids: Sequence[str | None] | None, n: int) -> list[str]:
+    """The ids to write: those given, with a fresh uuid4 for every missing one."""
+    if ids is None:
+        return [str(uuid.uuid4()) for _ in range(n)]
+    if isinstance(ids, str) or len(ids) != n:
+        raise InvalidInputError(f"ids must be a list of {n} strings (one per text).")
+    return [str(uuid.uuid4()) if i is None else i for i in ids]
+
+
+def to_document(pid: str, payload: Mapping[str, Any], text_key: str,
+                extra: Mapping[str, Any] | None = None) -> Document:
+    """A stored point as a ``Document`` (``extra`` adds metadata such as a score)."""
+    meta = {k: v for k, v in payload.items() if k != text_key}
+    if extra:
+        meta.update(extra)
+    return Document(id=pid, page_content=str(payload.get(text_key, "")), metadata=meta)
+
+
+def texts_of(documents: Iterable[Document]) -> list[str]:
+    """The page contents of ``documents``."""
+    return [d.page_content for d in documents]

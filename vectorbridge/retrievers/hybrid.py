@@ -1,0 +1,238 @@
+"""``HybridRetriever``: dense + sparse (+ multi-vector) retrieval fused in the engine.
+
+One query becomes one branch per encoder (a dense vector, a sparse vector); the connector
+runs the branches with the filter and fuses them where the engine can (Qdrant ``query_points``
+with prefetches and RRF/DBSF, Milvus ``hybrid_search`` with ``RRFRanker``/``WeightedRanker``),
+so one round trip returns the fused top k. Optional second stages: MaxSim over a
+multi-vector field (in Qdrant's engine; on Milvus over the stored token vectors) and any
+LangChain ``BaseDocumentCompressor`` (a cross-encoder, :class:`MaxSimReranker`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
+    CallbackManagerForRetrieverRun
+from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit
+from vectorbridge.connectors.fusion import Fusion, FusionKind
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, MultiVectorField, SparseField
+from vectorbridge.connectors.validation import check_k
+from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers.documents import TEXT_KEY, fill_ids, to_document, to_payloads
+
+#: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
+SCORE_KEY = "score"
+
+
+def _dense_vectors(encoder: Any, texts: list[str]) -> np.ndarray:
+    if hasattr(encoder, "encode_documents"):
+        return np.asarray(encoder.encode_documents(texts), dtype=np.float32)
+    return np.asarray(encoder.embed_documents(texts), dtype=np.float32)
+
+
+class HybridRetriever(BaseRetriever):
+    """Hybrid retrieval over a vectorbridge collection, as a LangChain retriever.
+
+    Attributes:
+        connector: The Qdrant or Milvus connector.
+        collection: Collection name.
+        dense: A :class:`~vectorbridge.encoders.DenseEncoder` or any LangChain ``Embeddings``.
+        sparse: A :class:`~vectorbridge.encoders.BM25Encoder` or
+            :class:`~vectorbridge.encoders.SpladeEncoder` (anything with ``encode_queries``).
+        multivector: A :class:`~vectorbridge.encoders.TokenEncoder`: MaxSim over the
+            multi-vector field rescores the fused ``rerank_k`` candidates.
+        k: Documents returned (``invoke(query, k=...)`` overrides it per call).
+        fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``.
+        rrf_k: RRF rank constant (tuned on SciFact train: small values trust the top ranks).
+        weights: Branch weights, ``(dense, sparse)`` order; ``None`` = equal.
+        prefetch_k: Candidates each branch contributes to the fusion (at least ``k``).
+        rerank: A ``BaseDocumentCompressor`` applied to the top ``rerank_k`` documents.
+        rerank_k: Candidates the second stage(s) see.
+        filter: A vectorbridge filter applied to every branch (``invoke(..., filter=)`` too).
+        score_key: Metadata key of the first-stage score.
+
+    Example:
+        >>> retriever = HybridRetriever.from_texts(  # doctest: +SKIP
+        ...     texts, ids=ids, connector=QdrantConnector(path="./q"), collection="docs",
+        ...     dense=DenseEncoder("all-MiniLM-L6-v2"), sparse=BM25Encoder(), k=10)
+        >>> retriever.invoke("what causes scurvy?", k=3)  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    connector: Connector
+    collection: str
+    dense: Any = None
+    sparse: Any = None
+    multivector: Any = None
+    k: int = 10
+    fusion: FusionKind = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, ...] | None = None
+    prefetch_k: int = DEFAULT_PREFETCH_K
+    rerank: BaseDocumentCompressor | None = None
+    rerank_k: int = 100
+    filter: Any = None
+    dense_field: str = "dense"
+    sparse_field: str = "sparse"
+    multivector_field: str = "tokens"
+    score_key: str = SCORE_KEY
+    text_key: str | None = Field(default=None, description="payload key of the text; "
+                                 "default: the collection spec's text_key")
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.dense is None and self.sparse is None and self.multivector is None:
+            raise InvalidInputError("HybridRetriever needs at least one of dense=, sparse=, "
+                                    "multivector=.")
+        check_k(self.k), check_k(self.prefetch_k), check_k(self.rerank_k)
+        Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
+
+    # -- building a collection ------------------------------------------------------------
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        ids: Sequence[str | None] | None = None,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        *,
+        connector: Connector,
+        collection: str,
+        dense: Any = None,
+        sparse: Any = None,
+        multivector: Any = None,
+        k: int = 10,
+        recreate: bool = False,
+        batch_size: int = 256,
+        text_key: str = TEXT_KEY,
+        **kwargs: Any,
+    ) -> "HybridRetriever":
+        """Encode ``texts`` with every encoder given, store them, return the retriever.
+
+        A :class:`~vectorbridge.encoders.BM25Encoder` is fitted on ``texts`` when it needs
+        statistics. Its IDF runs in the engine where the engine has it (Qdrant); otherwise
+        (Milvus) the encoder is switched to ``idf="client"`` and fitted, so its query
+        weights carry IDF: save it (``BM25Encoder.save``) to query the collection later.
+        """
+        texts = list(texts)
+        if not texts:
+            raise InvalidInputError("from_texts needs at least one text.")
+        names = {"dense": kwargs.get("dense_field", "dense"),
+                 "sparse": kwargs.get("sparse_field", "sparse"),
+                 "multivector": kwargs.get("multivector_field", "tokens")}
+        id_list = fill_ids(ids, len(texts))
+        payloads = to_payloads(texts, metadatas, text_key)
+        dense_spec, sparse_spec, mv_spec, vectors = {}, {}, {}, {}
+        if dense is not None:
+            vectors[names["dense"]] = X = _dense_vectors(dense, texts)
+            dense_spec[names["dense"]] = DenseField(X.shape[1])
+        if sparse is not None:
+            idf = _prepare_sparse(sparse, texts, connector, collection, names["sparse"])
+            sparse_spec[names["sparse"]] = SparseField(idf=idf)
+            vectors[names["sparse"]] = sparse.encode_documents(texts)
+        if multivector is not None:
+            vectors[names["multivector"]] = toks = multivector.encode_documents(texts)
+            mv_spec[names["multivector"]] = MultiVectorField(toks[0].shape[1])
+        spec = CollectionSpec(name=collection, dense=dense_spec, sparse=sparse_spec,
+                              multivector=mv_spec, text_key=text_key)
+        connector.create_collection(spec, recreate=recreate)
+        connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
+        return cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
+                   multivector=multivector, k=k, text_key=text_key, **kwargs)
+
+    # -- querying -------------------------------------------------------------------------
+    def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> dict[str, Any]:
+        """The connector call for ``query``: fields, queries and stage sizes."""
+        k = check_k(self.k if k is None else k)
+        queries: dict[str, Any] = {}
+        if dense_q is not None:
+            queries[self.dense_field] = np.asarray(dense_q, dtype=np.float32)
+        if self.sparse is not None:
+            queries[self.sparse_field] = self.sparse.encode_queries([query])[0]
+        first_k = max(self.rerank_k, k) if self.rerank is not None else k
+        plan: dict[str, Any] = {"queries": queries, "k": first_k, "final_k": k,
+                                "filter": self.filter if flt is None else flt}
+        if self.multivector is not None:
+            plan["rescore"] = (self.multivector_field, self.multivector.encode_queries([query])[0])
+            plan["rescore_k"] = max(self.rerank_k, first_k)
+        return plan
+
+    def _call_kwargs(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(k=plan["k"], filter=plan["filter"], prefetch_k=self.prefetch_k,
+                    fusion=Fusion(self.fusion, self.rrf_k, self.weights),
+                    rescore=plan.get("rescore"), rescore_k=plan.get("rescore_k"))
+
+    def _single(self, plan: dict[str, Any]) -> tuple[str, Any] | None:
+        """The one branch to search plainly (no fusion needed), or None."""
+        if len(plan["queries"]) == 1 and "rescore" not in plan:
+            return next(iter(plan["queries"].items()))
+        return None
+
+    def _text_key(self, spec: CollectionSpec) -> str:
+        return self.text_key or spec.text_key or TEXT_KEY
+
+    def _documents(self, hits: list[Hit], spec: CollectionSpec) -> list[Document]:
+        key = self._text_key(spec)
+        return [to_document(h.id, h.payload, key, {self.score_key: h.score}) for h in hits]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None, filter: Any = None,
+                                **kwargs: Any) -> list[Document]:
+        dense_q = self.dense.embed_query(query) if self.dense is not None else None
+        plan = self._plan(query, dense_q, k, filter)
+        single = self._single(plan)
+        if single is not None:
+            hits = self.connector.search(self.collection, single[0], single[1], plan["k"],
+                                         filter=plan["filter"])
+        else:
+            hits = self.connector.hybrid_search(self.collection, plan["queries"],
+                                                **self._call_kwargs(plan))
+        docs = self._documents(hits, self.connector.spec(self.collection))
+        if self.rerank is not None and docs:
+            docs = list(self.rerank.compress_documents(docs, query,
+                                                       callbacks=run_manager.get_child()))
+        return docs[: plan["final_k"]]
+
+    async def _aget_relevant_documents(self, query: str, *,
+                                       run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None, filter: Any = None,
+                                       **kwargs: Any) -> list[Document]:
+        dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
+        plan = self._plan(query, dense_q, k, filter)
+        single = self._single(plan)
+        if single is not None:
+            hits = await self.connector.asearch(self.collection, single[0], single[1], plan["k"],
+                                                filter=plan["filter"])
+        else:
+            hits = await self.connector.ahybrid_search(self.collection, plan["queries"],
+                                                       **self._call_kwargs(plan))
+        docs = self._documents(hits, await self.connector.aspec(self.collection))
+        if self.rerank is not None and docs:
+            docs = list(await self.rerank.acompress_documents(docs, query,
+                                                              callbacks=run_manager.get_child()))
+        return docs[: plan["final_k"]]
+
+
+def _prepare_sparse(sparse: Any, texts: list[str], connector: Connector, collection: str,
+                    field_name: str) -> bool:
+    """Fit a BM25 encoder as the engine needs; returns whether the engine applies IDF."""
+    from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
+
+    if not isinstance(sparse, BM25Encoder):
+        return False  # learned sparse models (SPLADE) carry their own term weights
+    if sparse.idf == "engine":
+        probe = CollectionSpec(name=collection, sparse={field_name: SparseField(idf=True)})
+        if not connector.unsupported(probe):
+            return True
+        sparse.idf = "client"  # this engine has no IDF for client vectors: put it in queries
+    if not sparse.n_docs:
+        sparse.fit(texts)
+    return False
+
+
+__all__ = ["HybridRetriever", "SCORE_KEY"]

@@ -1,0 +1,302 @@
+"""``VectorBridgeStore``: a langchain-core ``VectorStore`` over either connector.
+
+Why another store when langchain-qdrant and langchain-milvus exist: they differ in what a
+round trip returns (ids lost, internal keys in metadata, no ``get_by_ids``, MMR's
+``lambda_mult`` reversed in one of them). This one behaves the same on Qdrant and Milvus,
+passes LangChain's standard ``VectorStoreIntegrationTests`` on both, and its async methods
+run on the engines' async clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from vectorbridge.connectors.base import Connector, Hit
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric
+from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers.documents import TEXT_KEY, fill_ids, to_document, to_payloads
+
+
+class VectorBridgeStore(VectorStore):
+    """A LangChain vector store on a vectorbridge connector (Qdrant or Milvus).
+
+    The collection is created on the first write, with one dense field sized by the
+    embedding; an existing collection is used as it is (its spec must have ``vector_field``).
+
+    Args:
+        connector: A :class:`~vectorbridge.connectors.QdrantConnector` or
+            :class:`~vectorbridge.connectors.MilvusConnector`.
+        collection: Collection name.
+        embedding: A :class:`~vectorbridge.encoders.DenseEncoder` or any LangChain ``Embeddings``.
+        vector_field: Name of the dense field.
+        metric: Similarity of a newly created collection (``"cosine"``, ``"dot"``, ``"euclid"``).
+        text_key: Payload key holding the document text; metadata keys are the other keys.
+        batch_size: Points per upsert request.
+
+    Example:
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> from vectorbridge.connectors import QdrantConnector
+        >>> store = VectorBridgeStore(connector=QdrantConnector(location=":memory:"),
+        ...                           collection="lc", embedding=DeterministicFakeEmbedding(size=8))
+        >>> store.add_texts(["hello", "world"], ids=["1", "2"])
+        ['1', '2']
+        >>> store.get_by_ids(["2"])[0].page_content
+        'world'
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        collection: str,
+        embedding: Embeddings,
+        *,
+        vector_field: str = "dense",
+        metric: Metric | str = Metric.COSINE,
+        text_key: str = TEXT_KEY,
+        batch_size: int = 256,
+    ) -> None:
+        if not isinstance(connector, Connector):
+            raise InvalidInputError("connector must be a QdrantConnector or MilvusConnector, got "
+                                    f"{type(connector).__name__}.")
+        if not isinstance(embedding, Embeddings):
+            raise InvalidInputError("embedding must be a LangChain Embeddings (e.g. a DenseEncoder), "
+                                    f"got {type(embedding).__name__}.")
+        self.connector, self.collection, self.embedding = connector, collection, embedding
+        self.vector_field, self.metric = vector_field, Metric(metric)
+        self.text_key, self.batch_size = text_key, batch_size
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self.embedding
+
+    def _new_spec(self, dim: int) -> CollectionSpec:
+        return CollectionSpec(name=self.collection,
+                              dense={self.vector_field: DenseField(dim, self.metric)},
+                              text_key=self.text_key)
+
+    def _check_existing(self, spec: CollectionSpec) -> None:
+        if not isinstance(spec.fields.get(self.vector_field), DenseField):
+            raise InvalidInputError(
+                f"collection {self.collection!r} has no dense field {self.vector_field!r} "
+                f"(its fields: {sorted(spec.fields)}); pass vector_field=... to the store."
+            )
+
+    # -- writing --------------------------------------------------------------------------
+    def _prepare(self, texts: Iterable[str], metadatas: Sequence[Mapping[str, Any]] | None,
+                 ids: Sequence[str | None] | None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        texts = list(texts)
+        return texts, fill_ids(ids, len(texts)), to_payloads(texts, metadatas, self.text_key)
+
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and upsert ``texts``; ids from ``ids`` (``None`` entries get a uuid4).
+        Re-adding an id replaces that document."""
+        texts, id_list, payloads = self._prepare(texts, metadatas, ids)
+        if not texts:
+            return []
+        vectors = np.asarray(self.embedding.embed_documents(texts), dtype=np.float32)
+        if not self.connector.has_collection(self.collection):
+            self.connector.create_collection(self._new_spec(vectors.shape[1]))
+        self._check_existing(self.connector.spec(self.collection))
+        self.connector.upsert(self.collection, id_list, {self.vector_field: vectors}, payloads,
+                              batch_size=self.batch_size)
+        return id_list
+
+    async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                         ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Async :meth:`add_texts` on the engine's async client."""
+        texts, id_list, payloads = self._prepare(texts, metadatas, ids)
+        if not texts:
+            return []
+        vectors = np.asarray(await self.embedding.aembed_documents(texts), dtype=np.float32)
+        if not await self.connector.ahas_collection(self.collection):
+            await self.connector.acreate_collection(self._new_spec(vectors.shape[1]))
+        self._check_existing(await self.connector.aspec(self.collection))
+        await self.connector.aupsert(self.collection, id_list, {self.vector_field: vectors},
+                                     payloads, batch_size=self.batch_size)
+        return id_list
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete documents by id (missing ids are ignored), or by ``filter=``; with neither,
+        every document (the collection is dropped and recreated on the next write)."""
+        if not self.connector.has_collection(self.collection):
+            return True
+        if ids is None and kwargs.get("filter") is None:
+            self.connector.drop_collection(self.collection)
+        else:
+            self.connector.delete(self.collection, ids, filter=kwargs.get("filter"))
+        return True
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Async :meth:`delete`."""
+        if not await self.connector.ahas_collection(self.collection):
+            return True
+        if ids is None and kwargs.get("filter") is None:
+            await self.connector.adrop_collection(self.collection)
+        else:
+            await self.connector.adelete(self.collection, ids, filter=kwargs.get("filter"))
+        return True
+
+    # -- reading --------------------------------------------------------------------------
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents for ``ids`` in the order asked; missing ids are left out."""
+        if not self.connector.has_collection(self.collection):
+            return []
+        return [to_document(r.id, r.payload, self.text_key)
+                for r in self.connector.get(self.collection, list(ids))]
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Async :meth:`get_by_ids`."""
+        if not await self.connector.ahas_collection(self.collection):
+            return []
+        return [to_document(r.id, r.payload, self.text_key)
+                for r in await self.connector.aget(self.collection, list(ids))]
+
+    def _hits(self, hits: list[Hit]) -> list[tuple[Document, float]]:
+        return [(to_document(h.id, h.payload, self.text_key), h.score) for h in hits]
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, filter: Any = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents nearest to ``embedding`` with their similarity (higher is better;
+        negated distance for euclid). ``filter``: a vectorbridge filter or filter dict."""
+        if not self.connector.has_collection(self.collection):
+            return []
+        return self._hits(self.connector.search(self.collection, self.vector_field,
+                                                np.asarray(embedding, np.float32), k, filter=filter))
+
+    async def asimilarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, filter: Any = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Async :meth:`similarity_search_with_score_by_vector`."""
+        if not await self.connector.ahas_collection(self.collection):
+            return []
+        hits = await self.connector.asearch(self.collection, self.vector_field,
+                                            np.asarray(embedding, np.float32), k, filter=filter)
+        return self._hits(hits)
+
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:
+        """Documents most similar to ``query`` with their similarity scores."""
+        return self.similarity_search_with_score_by_vector(
+            self.embedding.embed_query(query), k, filter=filter)
+
+    async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
+                                            **kwargs: Any) -> list[tuple[Document, float]]:
+        """Async :meth:`similarity_search_with_score`."""
+        return await self.asimilarity_search_with_score_by_vector(
+            await self.embedding.aembed_query(query), k, filter=filter)
+
+    def similarity_search(self, query: str, k: int = 4, filter: Any = None,
+                          **kwargs: Any) -> list[Document]:
+        """Documents most similar to ``query``, best first."""
+        return [d for d, _ in self.similarity_search_with_score(query, k, filter=filter)]
+
+    async def asimilarity_search(self, query: str, k: int = 4, filter: Any = None,
+                                 **kwargs: Any) -> list[Document]:
+        """Async :meth:`similarity_search`."""
+        return [d for d, _ in await self.asimilarity_search_with_score(query, k, filter=filter)]
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
+                                    **kwargs: Any) -> list[Document]:
+        """Documents nearest to ``embedding``, best first."""
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter=filter)]
+
+    async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                           filter: Any = None, **kwargs: Any) -> list[Document]:
+        """Async :meth:`similarity_search_by_vector`."""
+        pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter=filter)
+        return [d for d, _ in pairs]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Similarity -> [0, 1]: cosine (and dot on unit vectors) ``(1 + s) / 2``; euclid
+        ``1 - d / 2`` (unit vectors are at most 2 apart)."""
+        if self.metric is Metric.EUCLID:
+            return lambda s: max(0.0, 1.0 + s / 2.0)
+        return lambda s: min(1.0, max(0.0, (1.0 + s) / 2.0))
+
+    # -- MMR ------------------------------------------------------------------------------
+    def _mmr(self, query: list[float], hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
+        if not hits:
+            return []
+        vectors = [h.vectors[self.vector_field] for h in hits]
+        keep = maximal_marginal_relevance(np.asarray(query, np.float32), vectors,
+                                          lambda_mult=lambda_mult, k=k)
+        return [to_document(hits[i].id, hits[i].payload, self.text_key) for i in keep]
+
+    def max_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+        filter: Any = None, **kwargs: Any
+    ) -> list[Document]:
+        """Maximal marginal relevance over the ``fetch_k`` nearest documents, LangChain's
+        meaning: ``lambda_mult=1`` is pure relevance, ``0`` is maximum diversity."""
+        if not self.connector.has_collection(self.collection):
+            return []
+        hits = self.connector.search(self.collection, self.vector_field,
+                                     np.asarray(embedding, np.float32), max(fetch_k, k),
+                                     filter=filter, with_vectors=True)
+        return self._mmr(embedding, hits, k, lambda_mult)
+
+    async def amax_marginal_relevance_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+        filter: Any = None, **kwargs: Any
+    ) -> list[Document]:
+        """Async :meth:`max_marginal_relevance_search_by_vector`."""
+        if not await self.connector.ahas_collection(self.collection):
+            return []
+        hits = await self.connector.asearch(self.collection, self.vector_field,
+                                            np.asarray(embedding, np.float32), max(fetch_k, k),
+                                            filter=filter, with_vectors=True)
+        return self._mmr(embedding, hits, k, lambda_mult)
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                      lambda_mult: float = 0.5, filter: Any = None,
+                                      **kwargs: Any) -> list[Document]:
+        """MMR for a text query (see :meth:`max_marginal_relevance_search_by_vector`)."""
+        return self.max_marginal_relevance_search_by_vector(
+            self.embedding.embed_query(query), k, fetch_k, lambda_mult, filter=filter)
+
+    async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                             lambda_mult: float = 0.5, filter: Any = None,
+                                             **kwargs: Any) -> list[Document]:
+        """Async :meth:`max_marginal_relevance_search`."""
+        return await self.amax_marginal_relevance_search_by_vector(
+            await self.embedding.aembed_query(query), k, fetch_k, lambda_mult, filter=filter)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings,
+                   metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
+                   connector: Connector | None = None, collection: str = "vectorbridge",
+                   **kwargs: Any) -> "VectorBridgeStore":
+        """A store holding ``texts``; without ``connector``, an in-memory Qdrant."""
+        store = cls(connector=connector or _memory_connector(), collection=collection,
+                    embedding=embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    async def afrom_texts(cls, texts: list[str], embedding: Embeddings,
+                          metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
+                          connector: Connector | None = None, collection: str = "vectorbridge",
+                          **kwargs: Any) -> "VectorBridgeStore":
+        """Async :meth:`from_texts`."""
+        store = cls(connector=connector or _memory_connector(), collection=collection,
+                    embedding=embedding, **kwargs)
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+
+def _memory_connector() -> Connector:
+    from vectorbridge.connectors.qdrant import QdrantConnector
+
+    return QdrantConnector(location=":memory:")
+
+
+__all__ = ["VectorBridgeStore"]
