@@ -46,6 +46,13 @@ def minilm(minilm_path):
 
 
 @pytest.fixture(scope="session")
+def corpus() -> dict:
+    from tests.corpus import make_corpus
+
+    return make_corpus()
+
+
+@pytest.fixture(scope="session")
 def milvus_lite_server(tmp_path_factory):
     server = MilvusLiteServer(tmp_path_factory.mktemp("milvus-lite-server"))
     yield server

@@ -1,0 +1,62 @@
+"""A small synthetic corpus every backend is checked on, with brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vectorbridge.connectors import CollectionSpec
+from vectorbridge.encoders import SparseVector
+from tests.backends import unique_name
+
+N, DIM, TOK_DIM = 40, 16, 8
+HOSTILE = ['" or 1==1 or "', "it's", 'back\\slash', 'quote"inside', "new\nline", "ünï ✓", "1", "foo"]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def make_corpus() -> dict:
+    """40 points with dense, sparse and token vectors, hostile ids and varied payloads."""
+    rng = np.random.default_rng(7)
+    ids = [f"doc-{i}" for i in range(N)]
+    ids[:len(HOSTILE)] = HOSTILE
+    dense = _unit(rng.normal(size=(N, DIM)))
+    tokens = [_unit(rng.normal(size=(int(rng.integers(2, 7)), TOK_DIM))) for _ in range(N)]
+    sparse = []
+    for _ in range(N):
+        nnz = int(rng.integers(1, 8))
+        sparse.append(SparseVector(rng.choice(60, size=nnz, replace=False), rng.uniform(0.1, 2.0, nnz)))
+    payloads = [{
+        "text": f"document number {i}",
+        "lang": ["en", "de", "fr"][i % 3],
+        "year": 1990 + i,
+        "score": i / 4,
+        "flag": i % 2 == 0,
+        "tag": HOSTILE[i % len(HOSTILE)],
+        "meta": {"group": i % 4},
+    } for i in range(N)]
+    return dict(ids=ids, dense=dense, tokens=tokens, sparse=sparse, payloads=payloads)
+
+
+def full_spec(name: str) -> CollectionSpec:
+    return CollectionSpec(name=name, dense={"dense": DIM}, sparse=["sparse"],
+                          multivector={"tokens": TOK_DIM}, text_key="text")
+
+
+def load(conn, corpus, name=None):
+    name = name or unique_name()
+    conn.create_collection(full_spec(name))
+    conn.upsert(name, corpus["ids"], {"dense": corpus["dense"], "sparse": corpus["sparse"],
+                                      "tokens": corpus["tokens"]}, corpus["payloads"], batch_size=16)
+    return name
+
+
+def ref_topk(scores: np.ndarray, ids: list[str], k: int, allowed=None) -> list[tuple[str, float]]:
+    pairs = [(ids[i], float(s)) for i, s in enumerate(scores) if allowed is None or allowed[i]]
+    return sorted(pairs, key=lambda p: -p[1])[:k]
+
+
+def assert_hits(hits, expected, tol=1e-4):
+    assert [h.id for h in hits] == [e[0] for e in expected]
+    np.testing.assert_allclose([h.score for h in hits], [e[1] for e in expected], rtol=tol, atol=tol)

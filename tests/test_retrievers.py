@@ -1,0 +1,205 @@
+"""The LangChain layer on real (packaged) models: HybridRetriever end to end on every backend,
+the rerankers against the models' own scores, and the store's MMR / filters / errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from tests.backends import unique_name
+from vectorbridge.connectors import CollectionSpec, F, QdrantConnector
+from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder, maxsim
+from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers import (
+    RERANK_SCORE_KEY, SCORE_KEY, CrossEncoderReranker, HybridRetriever, MaxSimReranker,
+    VectorBridgeStore,
+)
+
+TEXTS = [
+    "Vitamin C deficiency causes scurvy, with bleeding gums and fatigue.",
+    "Scurvy was common among sailors on long voyages without fresh fruit.",
+    "Insulin regulates blood glucose; type 1 diabetes destroys beta cells.",
+    "The mitochondrion produces ATP through oxidative phosphorylation.",
+    "Penicillin inhibits bacterial cell wall synthesis.",
+    "Regular exercise lowers blood pressure in hypertensive adults.",
+    "Citrus fruits such as oranges and lemons are rich in vitamin C.",
+    "Antibiotic resistance spreads through horizontal gene transfer.",
+    "Beta cells in the pancreas secrete insulin after a meal.",
+    "Aerobic training improves mitochondrial density in muscle.",
+]
+IDS = ["1", "foo", "doc 3", "ünï", "5", "6", "7", "8", "9", "10"]
+METAS = [{"n": i, "topic": "nutrition" if i in (0, 1, 6) else "other"} for i in range(len(TEXTS))]
+
+
+@pytest.fixture(scope="module")
+def dense(minilm):
+    return DenseEncoder(minilm)
+
+
+@pytest.fixture(scope="module")
+def tokens(minilm):
+    return TokenEncoder(minilm)
+
+
+def test_hybrid_retriever_end_to_end(conn, dense):
+    bm25 = BM25Encoder()
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, metadatas=METAS, connector=conn,
+                                   collection=unique_name("hy"), dense=dense, sparse=bm25, k=3)
+    docs = r.invoke("what causes scurvy?")
+    assert len(docs) == 3 and {d.id for d in docs[:2]} == {"1", "foo"}
+    assert docs[0].page_content in TEXTS[:2]
+    assert set(docs[0].metadata) == {"n", "topic", SCORE_KEY}  # no internal key leaks
+    scores = [d.metadata[SCORE_KEY] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+    assert [d.id for d in r.invoke("insulin and the pancreas", k=2)] in (["9", "doc 3"], ["doc 3", "9"])
+    kept = r.invoke("what causes scurvy?", k=10, filter=F("topic") == "other")
+    assert kept and all(d.metadata["topic"] == "other" for d in kept)
+    # where the engine has no IDF for client vectors (Milvus), BM25 moved IDF into the queries
+    if conn.engine.startswith("milvus"):
+        assert bm25.idf == "client" and bm25.n_docs == len(TEXTS)
+    else:
+        assert bm25.idf == "engine" and conn.spec(r.collection).sparse["sparse"].idf
+
+
+async def test_hybrid_retriever_async_equals_sync(conn, dense):
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("ha"),
+                                   dense=dense, sparse=BM25Encoder(), k=4, fusion="dbsf")
+    for q in ("vitamin C in fruit", "antibiotics"):
+        sync, asyn = r.invoke(q), await r.ainvoke(q)
+        assert [d.id for d in asyn] == [d.id for d in sync]
+        np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in asyn],
+                                   [d.metadata[SCORE_KEY] for d in sync], rtol=1e-5)
+
+
+def test_hybrid_retriever_over_existing_collection_and_single_branches(conn, dense):
+    name = unique_name("hx")
+    bm25 = BM25Encoder(idf="client")
+    HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=name, dense=dense,
+                               sparse=bm25)
+    dense_only = HybridRetriever(connector=conn, collection=name, dense=dense, k=2)
+    hits = conn.search(name, "dense", dense.encode_queries(["penicillin"])[0], k=2)
+    assert [d.id for d in dense_only.invoke("penicillin")] == [h.id for h in hits]
+    sparse_only = HybridRetriever(connector=conn, collection=name, sparse=bm25, k=2)
+    assert sparse_only.invoke("penicillin")[0].id == "5"
+    with pytest.raises(ValueError, match="at least one"):  # pydantic wraps it in ValidationError
+        HybridRetriever(connector=conn, collection=name)
+
+
+def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("mv"),
+                                   dense=dense, sparse=BM25Encoder(), multivector=tokens, k=4,
+                                   rerank_k=len(TEXTS), prefetch_k=len(TEXTS))
+    q = "mitochondria and energy"
+    docs = r.invoke(q)
+    qt = tokens.encode_queries([q])[0]
+    ref = sorted(zip([maxsim(qt, t) for t in tokens.encode_documents(TEXTS)], IDS),
+                 key=lambda t: -t[0])[:4]
+    assert [d.id for d in docs] == [i for _, i in ref]
+    np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in docs], [s for s, _ in ref], rtol=1e-4)
+
+
+# -- rerankers ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory, minilm_path):
+    """A 2-layer BERT cross-encoder with random weights, saved like any hub model."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-ce")
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=64, num_labels=1)
+    BertForSequenceClassification(cfg).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def test_cross_encoder_reranker_follows_the_models_own_scores(tiny_cross_encoder):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    query = "what causes scurvy?"
+    docs = [Document(id=i, page_content=t, metadata={SCORE_KEY: 1.0}) for i, t in zip(IDS, TEXTS)]
+    out = CrossEncoderReranker(tiny_cross_encoder, top_n=4, batch_size=3).compress_documents(docs, query)
+    tok = AutoTokenizer.from_pretrained(tiny_cross_encoder)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_cross_encoder).eval()
+    with torch.no_grad():
+        logits = model(**tok([query] * len(TEXTS), TEXTS, padding=True, truncation=True,
+                             return_tensors="pt")).logits[:, 0].numpy()
+    want = [IDS[i] for i in np.argsort(-logits, kind="stable")[:4]]
+    assert [d.id for d in out] == want
+    assert all(RERANK_SCORE_KEY in d.metadata and d.metadata[SCORE_KEY] == 1.0 for d in out)
+    with pytest.raises(InvalidInputError, match="top_n"):
+        CrossEncoderReranker(tiny_cross_encoder, top_n=0)
+
+
+def test_maxsim_reranker_equals_per_document_maxsim(tokens):
+    query = "insulin secretion"
+    docs = [Document(id=i, page_content=t) for i, t in zip(IDS, TEXTS)]
+    rr = MaxSimReranker(tokens, top_n=None, batch_size=3)  # batches cross document boundaries
+    qt = tokens.encode_queries([query])[0]
+    ref = np.array([maxsim(qt, m) for m in tokens.encode_documents(TEXTS)])
+    np.testing.assert_allclose(rr.score(query, docs), ref, rtol=1e-5)
+    out = rr.compress_documents(docs, query)
+    assert [d.id for d in out] == [IDS[i] for i in np.argsort(-ref, kind="stable")]
+
+
+def test_retriever_with_reranker_stage(conn, dense, tokens):
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("rr"),
+                                   dense=dense, sparse=BM25Encoder(), k=3,
+                                   rerank=MaxSimReranker(tokens), rerank_k=6)
+    docs = r.invoke("vitamin C")
+    assert len(docs) == 3
+    rs = [d.metadata[RERANK_SCORE_KEY] for d in docs]
+    assert rs == sorted(rs, reverse=True) and all(SCORE_KEY in d.metadata for d in docs)
+
+
+# -- the store beyond the standard suite ------------------------------------------------------
+
+def test_store_mmr_has_langchains_meaning(conn, dense):
+    texts = ["vitamin C prevents scurvy", "vitamin C prevents scurvy.", "Vitamin C prevents scurvy!",
+             "insulin controls blood sugar", "exercise lowers blood pressure"]
+    store = VectorBridgeStore(connector=conn, collection=unique_name("mmr"), embedding=dense)
+    store.add_texts(texts, ids=["a", "b", "c", "d", "e"])
+    plain = [d.id for d in store.similarity_search("vitamin C and scurvy", k=3)]
+    relevant = store.max_marginal_relevance_search("vitamin C and scurvy", k=3, fetch_k=5,
+                                                   lambda_mult=1.0)
+    assert [d.id for d in relevant] == plain  # lambda_mult=1: pure relevance
+    diverse = store.max_marginal_relevance_search("vitamin C and scurvy", k=3, fetch_k=5,
+                                                  lambda_mult=0.0)
+    assert len({d.id for d in diverse} & {"a", "b", "c"}) == 1  # near-duplicates pushed out
+
+
+def test_store_filters_scores_and_errors(conn):
+    emb = DeterministicFakeEmbedding(size=8)
+    store = VectorBridgeStore(connector=conn, collection=unique_name("st"), embedding=emb)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    got = store.similarity_search(TEXTS[0], k=10, filter=F("topic") == "nutrition")
+    assert {d.id for d in got} == {"1", "foo", "7"}
+    assert store.similarity_search(TEXTS[0], k=10, filter={"n": {"$gte": 8}})[0].id in ("9", "10")
+    rel = store.similarity_search_with_relevance_scores(TEXTS[4], k=3)
+    assert rel[0][0].id == "5" and all(0.0 <= s <= 1.0 for _, s in rel)
+    n_before = conn.count(store.collection)
+    with pytest.raises(InvalidInputError, match="page_content"):
+        store.add_texts(["x", "y"], metadatas=[{}, {"page_content": "clash"}], ids=["x", "y"])
+    with pytest.raises(InvalidInputError, match="2 metadatas for 1 texts"):
+        store.add_texts(["x"], metadatas=[{}, {}])
+    assert conn.count(store.collection) == n_before  # nothing half-written
+    other = unique_name("sp")
+    conn.create_collection(CollectionSpec(name=other, sparse=["bm25"]))
+    with pytest.raises(InvalidInputError, match="vector_field"):
+        VectorBridgeStore(connector=conn, collection=other, embedding=emb).add_texts(["x"])
+
+
+def test_store_from_texts_defaults_to_memory_qdrant():
+    emb = DeterministicFakeEmbedding(size=8)
+    store = VectorBridgeStore.from_texts(TEXTS[:3], emb, ids=["a", "b", "c"])
+    assert isinstance(store.connector, QdrantConnector)
+    assert store.get_by_ids(["c", "a"]) == [Document(id="c", page_content=TEXTS[2]),
+                                            Document(id="a", page_content=TEXTS[0])]
+    retriever = store.as_retriever(search_kwargs={"k": 2})
+    assert [d.id for d in retriever.invoke(TEXTS[1])][0] == "b"
