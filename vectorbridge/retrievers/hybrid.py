@@ -49,7 +49,8 @@ class HybridRetriever(BaseRetriever):
             multi-vector field rescores the fused ``rerank_k`` candidates.
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
         fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``.
-        rrf_k: RRF rank constant (tuned on SciFact train: small values trust the top ranks).
+        rrf_k: RRF rank constant. 2, tuned on SciFact train (nDCG@10 0.727 vs 0.715 with the
+            customary 60): small values trust each branch's top ranks.
         weights: Branch weights, ``(dense, sparse)`` order; ``None`` = equal.
         prefetch_k: Candidates each branch contributes to the fusion (at least ``k``).
         rerank: A ``BaseDocumentCompressor`` applied to the top ``rerank_k`` documents.
@@ -73,7 +74,7 @@ class HybridRetriever(BaseRetriever):
     multivector: Any = None
     k: int = 10
     fusion: FusionKind = "rrf"
-    rrf_k: int = 60
+    rrf_k: int = 2
     weights: tuple[float, ...] | None = None
     prefetch_k: int = DEFAULT_PREFETCH_K
     rerank: BaseDocumentCompressor | None = None

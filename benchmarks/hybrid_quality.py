@@ -1,0 +1,244 @@
+"""Hybrid retrieval quality and latency on a BEIR folder, both engines (default: SciFact train).
+
+    python benchmarks/hybrid_quality.py [--data ../shared/datasets/scifact] [--queries 300]
+        [--engines qdrant,milvus] [--tune]
+
+Two parts:
+
+1. Reference over ALL queries, in numpy: dense and BM25 top-``depth`` per query, fused
+   client-side with :func:`vectorbridge.connectors.fusion.fuse` (the formulas the engines use;
+   tests/test_hybrid.py checks engine = reference), and MaxSim reranking of the fused top
+   ``rerank_k`` over cached TokenEncoder vectors. ``--tune`` prints the grid the retriever's
+   defaults were chosen from (train split only).
+2. The real path on a fixed random subset of ``--queries`` queries (seed 0): the corpus stored
+   in embedded Qdrant (``:memory:``, BM25 with engine IDF) and Milvus Lite (file, BM25 with
+   client IDF), queried through :class:`HybridRetriever.invoke` with engine-side fusion.
+   Query vectors come from an on-disk cache, so latency is the database path plus BM25 query
+   encoding (and the reranker's matmuls), never the dense model.
+
+Embeddings are cached in ``--cache`` keyed by model + text hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from langchain_core.embeddings import Embeddings  # noqa: E402
+
+from benchmarks.scifact_quality import cache_key, cached, sparse_matrices  # noqa: E402
+from vectorbridge.beir import load_beir  # noqa: E402
+from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
+from vectorbridge.connectors.fusion import Fusion, fuse  # noqa: E402
+from vectorbridge.demo import default_model  # noqa: E402
+from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
+from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from vectorbridge.retrievers import HybridRetriever, MaxSimReranker  # noqa: E402
+
+
+#: How the MaxSim stage blends with the hybrid order (tuned on SciFact train with --tune).
+BLEND = Fusion("rrf", 5, (2.0, 1.0))
+
+
+class CachedEmbeddings(Embeddings):
+    """Serves precomputed vectors by text, so only the database path is timed."""
+
+    def __init__(self, table: dict[str, np.ndarray]) -> None:
+        self.table = table
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.table[t].tolist() for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.table[text].tolist()
+
+
+class CachedTokens:
+    """A TokenEncoder stand-in over cached token matrices (documents by text)."""
+
+    def __init__(self, docs: dict[str, np.ndarray], queries: dict[str, np.ndarray]) -> None:
+        self.docs, self.queries = docs, queries
+
+    def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self.docs[t] for t in texts]
+
+    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self.queries[t] for t in texts]
+
+
+def top(scores: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
+    idx = np.argpartition(-scores, k)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [(ids[i], float(scores[i])) for i in idx if scores[i] > -np.inf]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact"))
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--cache", default=".cache")
+    ap.add_argument("--queries", type=int, default=300, help="queries for the engine runs")
+    ap.add_argument("--engines", default="qdrant,milvus")
+    ap.add_argument("--depth", type=int, default=100, help="candidates per branch")
+    ap.add_argument("--rerank-k", type=int, default=100)
+    ap.add_argument("--tune", action="store_true", help="print the fusion grid (reference)")
+    args = ap.parse_args()
+
+    ds = load_beir(args.data, split=args.split)
+    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
+    qids = sorted(ds.queries)
+    qtexts = [ds.queries[q] for q in qids]
+    model = args.model or default_model()
+    cache = Path(args.cache)
+    print(f"{len(texts)} docs, {len(qids)} queries, model {model}")
+
+    dense = DenseEncoder(model, device="cpu")
+    tok = TokenEncoder(dense.model)
+    D = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",
+               lambda: {"docs": dense.encode_documents(texts)})["docs"]
+    Q = cached(cache / f"{cache_key(model, qtexts, 'dense-q')}.npz",
+               lambda: {"q": dense.encode_queries(qtexts)})["q"]
+    tz = cached(cache / f"{cache_key(model, texts, 'tokens')}.npz", lambda: _tokens(tok, texts))
+    qz = cached(cache / f"{cache_key(model, qtexts, 'tokens-q')}.npz", lambda: _tokens(tok, qtexts, True))
+    doc_tokens = _split(tz)
+    q_tokens = _split(qz)
+
+    # -- 1. reference over all queries ------------------------------------------------------
+    bm25 = BM25Encoder(idf="client").fit(texts)
+    doc_sp = bm25.encode_documents(texts)
+    qm, dm = sparse_matrices(bm25.encode_queries(qtexts), doc_sp)
+    S = (qm @ dm.T).toarray()
+    S[S <= 0] = -np.inf  # documents without a query term are not BM25 candidates
+    dense_runs = [top(Q[i] @ D.T, ds.doc_ids, args.depth) for i in range(len(qids))]
+    bm25_runs = [top(S[i], ds.doc_ids, args.depth) for i in range(len(qids))]
+    pos = {d: i for i, d in enumerate(ds.doc_ids)}
+
+    def evaluate(runs: list[list[str]], subset: Sequence[int] | None = None) -> tuple[float, float]:
+        sel = range(len(qids)) if subset is None else subset
+        run = {qids[i]: runs[i] for i in sel}
+        qrels = {q: ds.qrels[q] for q in run}
+        return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, 100)
+
+    def fused(fusion: Fusion, limit: int = 100) -> list[list[str]]:
+        return [[d for d, _ in fuse([dr, br], fusion, limit, cosine=[True, False])]
+                for dr, br in zip(dense_runs, bm25_runs)]
+
+    def maxsim_rerank(first: list[list[str]], n: int, blend: Fusion | None = BLEND) -> list[list[str]]:
+        out = []
+        for i, cand in enumerate(first):
+            cand = cand[:n]
+            s = [float((q_tokens[i] @ doc_tokens[pos[d]].T).max(axis=1).sum()) for d in cand]
+            order = np.argsort(-np.array(s), kind="stable")
+            if blend is not None:
+                order = [int(j) for j, _ in fuse([[(str(j), 0.0) for j in range(len(cand))],
+                                                  [(str(j), 0.0) for j in order]], blend, len(cand))]
+            out.append([cand[j] for j in order] + first[i][n:])
+        return out
+
+    ref: dict[str, list[list[str]]] = {
+        "dense": [[d for d, _ in r] for r in dense_runs],
+        "BM25": [[d for d, _ in r] for r in bm25_runs],
+        "hybrid RRF (k=60)": fused(Fusion("rrf", 60)),
+        "hybrid RRF (default)": fused(Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)),
+        "hybrid DBSF": fused(Fusion("dbsf")),
+        "hybrid weighted (0.5, 0.5)": fused(Fusion("weighted", weights=(0.5, 0.5))),
+    }
+    default_rrf = Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)
+    ref[f"hybrid RRF + MaxSim rerank top {args.rerank_k}"] = maxsim_rerank(fused(default_rrf), args.rerank_k)
+    ref["hybrid RRF + MaxSim, replacing the order"] = maxsim_rerank(fused(default_rrf), args.rerank_k, None)
+    print(f"\nReference (numpy, client-side fusion), all {len(qids)} queries, depth {args.depth}:")
+    print(f"{'pipeline':44s} nDCG@10  recall@100")
+    for name, runs in ref.items():
+        n10, r100 = evaluate(runs)
+        print(f"{name:44s} {n10:.4f}   {r100:.4f}")
+
+    if args.tune:
+        print("\nFusion grid (reference, all queries): nDCG@10")
+        for k in (1, 2, 5, 10, 20, 60):
+            for w in ((1.0, 1.0), (1.0, 0.7), (0.7, 1.0)):
+                print(f"  RRF k={k:<3d} weights={w}: {evaluate(fused(Fusion('rrf', k, w)))[0]:.4f}")
+        for w in ((0.5, 0.5), (0.7, 0.3), (0.3, 0.7)):
+            print(f"  weighted {w}: {evaluate(fused(Fusion('weighted', weights=w)))[0]:.4f}")
+        for n in (20, 50, 100):
+            for blend in (None, Fusion("rrf", 2), Fusion("rrf", 5, (2.0, 1.0)), Fusion("rrf", 10, (2.0, 1.0))):
+                print(f"  RRF(default) + MaxSim top {n} blend {blend}: "
+                      f"{evaluate(maxsim_rerank(fused(default_rrf), n, blend))[0]:.4f}")
+
+    # -- 2. the engines, through HybridRetriever ---------------------------------------------
+    subset = sorted(random.Random(0).sample(range(len(qids)), min(args.queries, len(qids))))
+    emb = CachedEmbeddings({**dict(zip(texts, D)), **dict(zip(qtexts, Q))})
+    reranker = MaxSimReranker(CachedTokens(dict(zip(texts, doc_tokens)), dict(zip(qtexts, q_tokens))),
+                              blend=BLEND)
+    rows = []
+    for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+        if engine == "qdrant":
+            conn: Any = QdrantConnector(location=":memory:")
+            sparse_enc = BM25Encoder(idf="engine").fit(texts)
+            field = SparseField(idf=True)
+        else:
+            conn = MilvusConnector(uri=str(cache / "hybrid-milvus.db"))
+            sparse_enc, field = bm25, SparseField(idf=False)
+        conn.create_collection(CollectionSpec(name="beir", dense={"dense": D.shape[1]},
+                                              sparse={"sparse": field}, text_key="text"),
+                               recreate=True)
+        t = time.perf_counter()
+        conn.upsert("beir", ds.doc_ids, {"dense": D, "sparse": sparse_enc.encode_documents(texts)},
+                    [{"text": x} for x in texts], batch_size=512)
+        print(f"\n{conn.engine}: ingested {len(texts)} docs in {time.perf_counter() - t:.1f}s")
+        base = dict(connector=conn, collection="beir", k=100, prefetch_k=args.depth)
+        pipelines = {
+            "dense": HybridRetriever(dense=emb, **base),
+            "BM25": HybridRetriever(sparse=sparse_enc, **base),
+            "hybrid RRF (default)": HybridRetriever(dense=emb, sparse=sparse_enc, **base),
+            "hybrid DBSF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="dbsf", **base),
+            "hybrid weighted (0.5, 0.5)": HybridRetriever(dense=emb, sparse=sparse_enc,
+                                                          fusion="weighted", **base),
+            f"hybrid RRF + MaxSim rerank top {args.rerank_k}": HybridRetriever(
+                dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k, **base),
+        }
+        for name, retriever in pipelines.items():
+            runs: list[list[str]] = [[] for _ in qids]
+            lat = []
+            for i in subset:
+                t = time.perf_counter()
+                docs = retriever.invoke(qtexts[i])
+                lat.append(time.perf_counter() - t)
+                runs[i] = [d.id for d in docs]
+            n10, r100 = evaluate(runs, subset)
+            rn10, rr100 = evaluate(ref[name] if name in ref else ref["dense"], subset)
+            p50 = statistics.median(lat) * 1000
+            rows.append((conn.engine, name, n10, r100, rn10, p50))
+            print(f"  {name:44s} nDCG@10 {n10:.4f} recall@100 {r100:.4f} "
+                  f"(reference on the subset {rn10:.4f}) p50 {p50:.1f} ms", flush=True)
+        conn.close()
+
+    print(f"\n| engine | pipeline | nDCG@10 | recall@100 | reference nDCG@10 | p50 ms |")
+    print("|---|---|---|---|---|---|")
+    for e, n, a, b, c, p in rows:
+        print(f"| {e} | {n} | {a:.3f} | {b:.3f} | {c:.3f} | {p:.1f} |")
+
+
+def _tokens(tok: TokenEncoder, texts: list[str], queries: bool = False) -> dict[str, np.ndarray]:
+    mats = tok.encode_queries(texts) if queries else tok.encode_documents(texts)
+    return {"vecs": np.concatenate(mats).astype(np.float16),
+            "lens": np.array([len(m) for m in mats], dtype=np.int64)}
+
+
+def _split(z: dict[str, np.ndarray]) -> list[np.ndarray]:
+    vecs = z["vecs"].astype(np.float32)
+    return np.split(vecs, np.cumsum(z["lens"])[:-1])
+
+
+if __name__ == "__main__":
+    main()
