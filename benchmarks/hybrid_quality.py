@@ -141,8 +141,8 @@ def main() -> None:
             s = [float((q_tokens[i] @ doc_tokens[pos[d]].T).max(axis=1).sum()) for d in cand]
             order = np.argsort(-np.array(s), kind="stable")
             if blend is not None:
-                order = [int(j) for j, _ in fuse([[(str(j), 0.0) for j in range(len(cand))],
-                                                  [(str(j), 0.0) for j in order]], blend, len(cand))]
+                order = [int(j) for j, _ in fuse([[(f"{j:09d}", 0.0) for j in range(len(cand))],
+                                                  [(f"{j:09d}", 0.0) for j in order]], blend, len(cand))]
             out.append([cand[j] for j in order] + first[i][n:])
         return out
 

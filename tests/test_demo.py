@@ -13,4 +13,5 @@ def test_demo_indexes_and_answers_on_both_engines(tmp_path, capsys, minilm_path)
     for engine_block in out.split("=== ")[1:]:
         assert "dense: astro-2" in engine_block and "bm25 : astro-2" in engine_block
         assert "dense: bio-3" in engine_block and "bm25 : bio-3" in engine_block
+        assert "hybrid: astro-2" in engine_block and "hybrid: bio-3" in engine_block
     assert (tmp_path / "qdrant").is_dir() and (tmp_path / "milvus.db").exists()

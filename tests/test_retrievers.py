@@ -203,3 +203,19 @@ def test_store_from_texts_defaults_to_memory_qdrant():
                                             Document(id="a", page_content=TEXTS[0])]
     retriever = store.as_retriever(search_kwargs={"k": 2})
     assert [d.id for d in retriever.invoke(TEXTS[1])][0] == "b"
+
+
+def test_reranker_blend_fuses_incoming_and_reranked_orders(tokens):
+    from vectorbridge.connectors.fusion import Fusion, fuse
+
+    query = "insulin secretion"
+    docs = [Document(id=i, page_content=t) for i, t in zip(IDS, TEXTS)]
+    mine = [d.id for d in MaxSimReranker(tokens).compress_documents(docs, query)]
+    keep = MaxSimReranker(tokens, blend=Fusion("rrf", 5, (1.0, 0.0))).compress_documents(docs, query)
+    assert [d.id for d in keep] == IDS  # all weight on the incoming order
+    only = MaxSimReranker(tokens, blend=Fusion("rrf", 5, (0.0, 1.0))).compress_documents(docs, query)
+    assert [d.id for d in only] == mine
+    blend = Fusion("rrf", 5, (2.0, 1.0))
+    got = MaxSimReranker(tokens, top_n=4, blend=blend).compress_documents(docs, query)
+    want = fuse([[(i, 0.0) for i in IDS], [(i, 0.0) for i in mine]], blend, 4)
+    assert [d.id for d in got] == [i for i, _ in want]

@@ -1,5 +1,6 @@
 """The main job of the Quick start: index a small corpus with dense + BM25 vectors into
-embedded Qdrant and Milvus Lite, then print the top hits of a few queries from each.
+embedded Qdrant and Milvus Lite, then print the top hits of a few queries from each: dense,
+BM25, and hybrid (a :class:`~vectorbridge.retrievers.HybridRetriever`, fused in the engine).
 
 Run ``python -m vectorbridge.demo --help`` for options; ``--model`` takes any
 sentence-transformers name or folder (default: the packaged all-MiniLM-L6-v2 if installed).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from vectorbridge.connectors import CollectionSpec, Connector, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.encoders import BM25Encoder, DenseEncoder
+from vectorbridge.retrievers import HybridRetriever
 
 SAMPLE = Path(__file__).with_name("data") / "sample.jsonl"
 QUERIES = [
@@ -81,12 +83,18 @@ def main(argv: list[str] | None = None) -> None:
         secs = build(conn, ids, X, bm25.encode_documents(texts), payloads, dense.dim)
         print(f"\n=== {label}: {conn.count('demo')} points upserted in {secs * 1000:.0f} ms "
               f"(BM25 IDF by {'the engine' if bm25.idf == 'engine' else 'the client'}) ===")
+        hybrid = HybridRetriever(connector=conn, collection="demo", dense=dense, sparse=bm25,
+                                 sparse_field="bm25", k=args.k)
         for q, qv, sv in zip(queries, Q, bm25.encode_queries(queries)):
             print(f"\nquery: {q}")
             for kind, hits in (("dense", conn.search("demo", "dense", qv, k=args.k)),
                                ("bm25 ", conn.search("demo", "bm25", sv, k=args.k))):
                 shown = ", ".join(f"{h.id} ({h.score:.3f}) {h.payload['title']!r}" for h in hits) or "-"
                 print(f"  {kind}: {shown}")
+            docs = hybrid.invoke(q)
+            shown = ", ".join(f"{d.id} ({d.metadata['score']:.3f}) {d.metadata['title']!r}"
+                              for d in docs) or "-"
+            print(f"  hybrid: {shown}")
         conn.close()
 
 

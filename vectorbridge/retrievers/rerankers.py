@@ -35,8 +35,9 @@ def _rank(documents: Sequence[Document], scores: np.ndarray, top_n: int | None,
     order they came in (``blend``), with the reranker's score in their metadata."""
     order = np.argsort(-scores, kind="stable")
     if blend is not None:
-        incoming = [(str(i), 0.0) for i in range(len(documents))]
-        reranked = [(str(i), 0.0) for i in order]
+        # zero-padded positions as ids: fuse() breaks ties by id, i.e. by incoming order
+        incoming = [(f"{i:09d}", 0.0) for i in range(len(documents))]
+        reranked = [(f"{i:09d}", 0.0) for i in order]
         order = np.array([int(i) for i, _ in fuse([incoming, reranked], blend, len(documents))])
     order = order[: top_n if top_n is not None else len(documents)]
     out = []
