@@ -21,7 +21,6 @@ Embeddings are cached in ``--cache`` keyed by model + text hash.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
@@ -36,11 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
-from benchmarks.scifact_quality import cache_key, cached, sparse_matrices  # noqa: E402
-from vectorbridge.beir import load_beir  # noqa: E402
+from benchmarks.common import beir_parser, cache_key, cached, load_corpus, sparse_matrices  # noqa: E402
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
 from vectorbridge.connectors.fusion import Fusion, fuse  # noqa: E402
-from vectorbridge.demo import default_model  # noqa: E402
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from vectorbridge.retrievers import HybridRetriever, MaxSimReranker  # noqa: E402
@@ -83,11 +80,7 @@ def top(scores: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact"))
-    ap.add_argument("--split", default="train")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--cache", default=".cache")
+    ap = beir_parser(__doc__)
     ap.add_argument("--queries", type=int, default=300, help="queries for the engine runs")
     ap.add_argument("--engines", default="qdrant,milvus")
     ap.add_argument("--depth", type=int, default=100, help="candidates per branch")
@@ -95,13 +88,8 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true", help="print the fusion grid (reference)")
     args = ap.parse_args()
 
-    ds = load_beir(args.data, split=args.split)
-    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
-    qids = sorted(ds.queries)
-    qtexts = [ds.queries[q] for q in qids]
-    model = args.model or default_model()
-    cache = Path(args.cache)
-    print(f"{len(texts)} docs, {len(qids)} queries, model {model}")
+    c = load_corpus(args)
+    ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
 
     dense = DenseEncoder(model, device="cpu")
     tok = TokenEncoder(dense.model)
@@ -157,6 +145,13 @@ def main() -> None:
     default_rrf = Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)
     ref[f"hybrid RRF + MaxSim rerank top {args.rerank_k}"] = maxsim_rerank(fused(default_rrf), args.rerank_k)
     ref["hybrid RRF + MaxSim, replacing the order"] = maxsim_rerank(fused(default_rrf), args.rerank_k, None)
+    three_way = []  # HybridRetriever(multivector=..., maxsim="fuse"): MaxSim ranks the union
+    for i, (dr, br) in enumerate(zip(dense_runs, bm25_runs)):
+        union = list(dict.fromkeys(d for d, _ in dr + br))
+        exact = sorted(((d, float((q_tokens[i] @ doc_tokens[pos[d]].T).max(axis=1).sum()))
+                        for d in union), key=lambda t: -t[1])[: args.rerank_k]
+        three_way.append([d for d, _ in fuse([dr, br, exact], default_rrf, 100)])
+    ref["hybrid RRF + MaxSim as a third branch"] = three_way
     print(f"\nReference (numpy, client-side fusion), all {len(qids)} queries, depth {args.depth}:")
     print(f"{'pipeline':44s} nDCG@10  recall@100")
     for name, runs in ref.items():
@@ -223,7 +218,7 @@ def main() -> None:
                   f"(reference on the subset {rn10:.4f}) p50 {p50:.1f} ms", flush=True)
         conn.close()
 
-    print(f"\n| engine | pipeline | nDCG@10 | recall@100 | reference nDCG@10 | p50 ms |")
+    print("\n| engine | pipeline | nDCG@10 | recall@100 | reference nDCG@10 | p50 ms |")
     print("|---|---|---|---|---|---|")
     for e, n, a, b, c, p in rows:
         print(f"| {e} | {n} | {a:.3f} | {b:.3f} | {c:.3f} | {p:.1f} |")

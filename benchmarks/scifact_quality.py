@@ -13,8 +13,6 @@ encoding. Prints nDCG@10 and recall@100 per pipeline.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import os
 import sys
 import time
@@ -25,64 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from vectorbridge.beir import load_beir  # noqa: E402
+from benchmarks.common import beir_parser, cache_key, cached, load_corpus, sparse_matrices  # noqa: E402
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
-from vectorbridge.demo import default_model  # noqa: E402
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
 
-def sparse_matrices(queries, docs):
-    """Stack SparseVectors into two CSR matrices over the terms the documents use."""
-    import scipy.sparse
-
-    vocab = np.unique(np.concatenate([v.indices for v in docs]))
-
-    def stack(vectors):
-        cols = [np.searchsorted(vocab, v.indices) for v in vectors]
-        keep = [(c < len(vocab)) & (vocab[np.minimum(c, len(vocab) - 1)] == v.indices)
-                for c, v in zip(cols, vectors)]  # query terms absent from the corpus score 0
-        indptr = np.cumsum([0] + [int(k.sum()) for k in keep])
-        indices = np.concatenate([c[k] for c, k in zip(cols, keep)])
-        data = np.concatenate([v.values[k] for v, k in zip(vectors, keep)]).astype(np.float64)
-        return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
-
-    return stack(queries), stack(docs)
-
-
-def cache_key(model: str, texts: list[str], kind: str) -> str:
-    h = hashlib.sha256(model.encode())
-    for t in texts:
-        h.update(t.encode())
-    return f"{kind}-{h.hexdigest()[:16]}"
-
-
-def cached(path: Path, make):
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    t = time.perf_counter()
-    arrays = make()
-    print(f"  encoded {path.stem} in {time.perf_counter() - t:.0f}s")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return arrays
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact"))
-    ap.add_argument("--split", default="train")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--cache", default=".cache")
-    args = ap.parse_args()
-    ds = load_beir(args.data, split=args.split)
-    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
-    qids = sorted(ds.queries)
-    qtexts = [ds.queries[q] for q in qids]
-    model = args.model or default_model()
-    cache = Path(args.cache)
-    print(f"{len(texts)} docs, {len(qids)} queries, model {model}")
+    args = beir_parser(__doc__).parse_args()
+    c = load_corpus(args)
+    ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
 
     dense = DenseEncoder(model, device="cpu")
     dz = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",

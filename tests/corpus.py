@@ -8,6 +8,20 @@ from vectorbridge.connectors import CollectionSpec
 from vectorbridge.encoders import SparseVector
 from tests.backends import unique_name
 
+#: Short biomedical texts for the LangChain-layer tests (real models embed them).
+TEXTS = [
+    "Vitamin C deficiency causes scurvy, with bleeding gums and fatigue.",
+    "Scurvy was common among sailors on long voyages without fresh fruit.",
+    "Insulin regulates blood glucose; type 1 diabetes destroys beta cells.",
+    "The mitochondrion produces ATP through oxidative phosphorylation.",
+    "Penicillin inhibits bacterial cell wall synthesis.",
+    "Regular exercise lowers blood pressure in hypertensive adults.",
+    "Citrus fruits such as oranges and lemons are rich in vitamin C.",
+    "Antibiotic resistance spreads through horizontal gene transfer.",
+    "Beta cells in the pancreas secrete insulin after a meal.",
+    "Aerobic training improves mitochondrial density in muscle.",
+]
+
 N, DIM, TOK_DIM = 40, 16, 8
 HOSTILE = ['" or 1==1 or "', "it's", 'back\\slash', 'quote"inside', "new\nline", "ünï ✓", "1", "foo"]
 

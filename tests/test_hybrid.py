@@ -161,3 +161,25 @@ async def test_async_collection_lifecycle(conn):
     await conn.adrop_collection(name)
     assert not await conn.ahas_collection(name)
     await conn.aclose()
+
+
+@pytest.mark.parametrize("fusion", [Fusion("rrf", k=2), Fusion("dbsf"), Fusion("rrf", 5, (1.0, 0.5, 2.0))],
+                         ids=["rrf2", "dbsf", "rrf-weighted"])
+def test_hybrid_rescore_fuse_mode_equals_reference(conn, corpus, fusion):
+    """MaxSim over the branches' candidate union joins the fusion as a third branch."""
+    name = load(conn, corpus)
+    qtok = corpus["tokens"][Q]
+    queries = {"dense": corpus["dense"][Q], "sparse": corpus["sparse"][Q]}
+    hits = conn.hybrid_search(name, queries, k=6, fusion=fusion, prefetch_k=10,
+                              rescore=("tokens", qtok), rescore_k=12, rescore_mode="fuse")
+    ranked = [[(h.id, h.score) for h in conn.search(name, f, q, k=10)] for f, q in queries.items()]
+    union = list(dict.fromkeys(d for r in ranked for d, _ in r))
+    pos = {d: i for i, d in enumerate(corpus["ids"])}
+    exact = sorted(((d, maxsim(qtok, corpus["tokens"][pos[d]])) for d in union),
+                   key=lambda t: -t[1])[:12]
+    ref = dict(fuse([*ranked, exact], fusion, limit=10 ** 6, cosine=[True, False, False]))
+    assert len(hits) == 6
+    for h in hits:
+        assert h.score == pytest.approx(ref[h.id], rel=1e-4, abs=1e-6), h.id
+    np.testing.assert_allclose([h.score for h in hits], sorted(ref.values(), reverse=True)[:6],
+                               rtol=1e-4, atol=1e-6)

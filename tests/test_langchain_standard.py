@@ -14,19 +14,10 @@ import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests, VectorStoreIntegrationTests
 
 from tests.backends import unique_name
+from tests.corpus import TEXTS
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.retrievers import HybridRetriever, VectorBridgeStore
 
-CORPUS = [
-    "Vitamin C deficiency causes scurvy, with bleeding gums and fatigue.",
-    "Scurvy was common among sailors on long voyages without fresh fruit.",
-    "Insulin regulates blood glucose; type 1 diabetes destroys beta cells.",
-    "The mitochondrion produces ATP through oxidative phosphorylation.",
-    "Penicillin inhibits bacterial cell wall synthesis.",
-    "Regular exercise lowers blood pressure in hypertensive adults.",
-    "Citrus fruits such as oranges and lemons are rich in vitamin C.",
-    "Antibiotic resistance spreads through horizontal gene transfer.",
-]
 
 
 class TestVectorBridgeStore(VectorStoreIntegrationTests):
@@ -48,8 +39,8 @@ class TestHybridRetriever(RetrieversIntegrationTests):
 
         name = unique_name("hy")
         built = HybridRetriever.from_texts(
-            CORPUS, ids=[f"doc-{i}" for i in range(len(CORPUS))],
-            metadatas=[{"n": i} for i in range(len(CORPUS))], connector=conn, collection=name,
+            TEXTS, ids=[f"doc-{i}" for i in range(len(TEXTS))],
+            metadatas=[{"n": i} for i in range(len(TEXTS))], connector=conn, collection=name,
             dense=DeterministicFakeEmbedding(size=16), sparse=BM25Encoder(), k=4)
         type(self)._params = {"connector": conn, "collection": name, "dense": built.dense,
                               "sparse": built.sparse, "k": 4}

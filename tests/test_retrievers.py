@@ -9,7 +9,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from tests.backends import unique_name
+from tests.corpus import TEXTS
 from vectorbridge.connectors import CollectionSpec, F, QdrantConnector
+from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder, maxsim
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.retrievers import (
@@ -17,18 +19,6 @@ from vectorbridge.retrievers import (
     VectorBridgeStore,
 )
 
-TEXTS = [
-    "Vitamin C deficiency causes scurvy, with bleeding gums and fatigue.",
-    "Scurvy was common among sailors on long voyages without fresh fruit.",
-    "Insulin regulates blood glucose; type 1 diabetes destroys beta cells.",
-    "The mitochondrion produces ATP through oxidative phosphorylation.",
-    "Penicillin inhibits bacterial cell wall synthesis.",
-    "Regular exercise lowers blood pressure in hypertensive adults.",
-    "Citrus fruits such as oranges and lemons are rich in vitamin C.",
-    "Antibiotic resistance spreads through horizontal gene transfer.",
-    "Beta cells in the pancreas secrete insulin after a meal.",
-    "Aerobic training improves mitochondrial density in muscle.",
-]
 IDS = ["1", "foo", "doc 3", "ünï", "5", "6", "7", "8", "9", "10"]
 METAS = [{"n": i, "topic": "nutrition" if i in (0, 1, 6) else "other"} for i in range(len(TEXTS))]
 
@@ -90,7 +80,7 @@ def test_hybrid_retriever_over_existing_collection_and_single_branches(conn, den
 def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
     r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("mv"),
                                    dense=dense, sparse=BM25Encoder(), multivector=tokens, k=4,
-                                   rerank_k=len(TEXTS), prefetch_k=len(TEXTS))
+                                   rerank_k=len(TEXTS), prefetch_k=len(TEXTS), maxsim="replace")
     q = "mitochondria and energy"
     docs = r.invoke(q)
     qt = tokens.encode_queries([q])[0]
@@ -98,6 +88,14 @@ def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
                  key=lambda t: -t[0])[:4]
     assert [d.id for d in docs] == [i for _, i in ref]
     np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in docs], [s for s, _ in ref], rtol=1e-4)
+    # default "fuse": MaxSim's ranking is a third RRF branch next to dense and BM25
+    fused = HybridRetriever(connector=conn, collection=r.collection, dense=dense, sparse=r.sparse,
+                            multivector=tokens, k=4, prefetch_k=len(TEXTS))
+    want = conn.hybrid_search(r.collection, {"dense": dense.encode_queries([q])[0],
+                                             "sparse": r.sparse.encode_queries([q])[0]},
+                              k=4, fusion=Fusion("rrf", 2), prefetch_k=len(TEXTS),
+                              rescore=("tokens", qt), rescore_mode="fuse")
+    assert [d.id for d in fused.invoke(q)] == [h.id for h in want]
 
 
 # -- rerankers ---------------------------------------------------------------------------------
@@ -206,7 +204,7 @@ def test_store_from_texts_defaults_to_memory_qdrant():
 
 
 def test_reranker_blend_fuses_incoming_and_reranked_orders(tokens):
-    from vectorbridge.connectors.fusion import Fusion, fuse
+    from vectorbridge.connectors.fusion import fuse
 
     query = "insulin secretion"
     docs = [Document(id=i, page_content=t) for i, t in zip(IDS, TEXTS)]

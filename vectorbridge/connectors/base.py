@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence, get_args
 
 import numpy as np
 
@@ -63,14 +63,22 @@ class Branch:
     depth: int
 
 
+#: How an exact second stage uses its scores: ``"replace"`` re-sorts the fused top
+#: ``rescore_k`` by them; ``"fuse"`` ranks the union of the branches' candidates by them and
+#: adds that ranking to the fusion as one more branch.
+RescoreMode = Literal["replace", "fuse"]
+RESCORE_MODES: tuple[str, ...] = get_args(RescoreMode)
+
+
 @dataclass(frozen=True)
 class Rescore:
-    """A second stage: rescore the fused top ``depth`` exactly on ``name`` with ``query``."""
+    """A second stage scored exactly on ``name`` with ``query``, over ``depth`` candidates."""
 
     name: str
     field: FieldType
     query: Any
     depth: int
+    mode: RescoreMode = "replace"
 
 
 class Connector(ABC):
@@ -244,7 +252,8 @@ class Connector(ABC):
 
     def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
                    prefetch_k: int | Mapping[str, int], filter: Any,
-                   rescore: tuple[str, Any] | None, rescore_k: int | None) -> Op[list[Hit]]:
+                   rescore: tuple[str, Any] | None, rescore_k: int | None,
+                   rescore_mode: str) -> Op[list[Hit]]:
         spec = yield from self._do_spec(collection)
         k, fusion, flt = check_k(k), as_fusion(fusion), as_filter(filter)
         if not isinstance(queries, Mapping) or not queries:
@@ -253,11 +262,15 @@ class Connector(ABC):
         if rescore is not None:
             if not isinstance(rescore, tuple) or len(rescore) != 2:
                 raise InvalidInputError("rescore must be a (field name, query) pair.")
+            if rescore_mode not in RESCORE_MODES:
+                raise InvalidInputError(f"rescore_mode {rescore_mode!r} is not one of {RESCORE_MODES}.")
             rname, rquery = rescore
             depth = check_k(rescore_k) if rescore_k is not None else max(DEFAULT_PREFETCH_K, k)
-            second = Rescore(rname, spec.field(rname), check_query(spec, rname, rquery), depth)
-        first_k = second.depth if second else k
-        weights = fusion.weights_for(len(queries))
+            second = Rescore(rname, spec.field(rname), check_query(spec, rname, rquery), depth,
+                             rescore_mode)  # type: ignore[arg-type]
+        fuse_second = second is not None and second.mode == "fuse"
+        first_k = second.depth if second and not fuse_second else k
+        weights = fusion.weights_for(len(queries) + fuse_second)
         branches, kept = [], []
         for (name, query), w in zip(queries.items(), weights):
             depth = prefetch_k.get(name, DEFAULT_PREFETCH_K) if isinstance(prefetch_k, Mapping) \
@@ -269,6 +282,7 @@ class Connector(ABC):
             kept.append(w)
         if not branches:
             return []
+        kept += weights[len(queries):]  # the rescore branch's weight, in "fuse" mode
         if len(kept) != len(weights):
             fusion = Fusion(fusion.kind, fusion.k, tuple(kept) if fusion.weights else None)
         hits = yield from self._op_hybrid(spec, branches, fusion, k, flt, second)
@@ -281,8 +295,13 @@ class Connector(ABC):
             ranked.append([(h.id, h.score) for h in res])
             payloads.update((h.id, h.payload) for h in res)
         cosine = [getattr(b.field, "metric", None) is Metric.COSINE for b in branches]
+        if second is not None and fuse_second:
+            union = list(dict.fromkeys(d for r in ranked for d, _ in r))
+            exact = yield from self._op_rescore(spec, second, union, second.depth)
+            ranked.append([(h.id, h.score) for h in exact])
+            cosine.append(False)
         fused = fuse(ranked, fusion, first_k, cosine)
-        if second is not None:
+        if second is not None and not fuse_second:
             return (yield from self._op_rescore(spec, second, [d for d, _ in fused], k))
         return [Hit(id=d, score=s, payload=payloads[d]) for d, s in fused]
 
@@ -436,13 +455,17 @@ class Connector(ABC):
         filter: Filter | Mapping[str, Any] | None = None,
         rescore: tuple[str, Any] | None = None,
         rescore_k: int | None = None,
+        rescore_mode: RescoreMode = "replace",
     ) -> list[Hit]:
         """Search several fields at once and fuse the rankings, in the engine where it can.
 
         Each branch fetches ``max(prefetch_k, k)`` candidates (``rescore_k`` if larger) with
-        ``filter`` applied; the fused list is cut to ``k``, or to ``rescore_k`` candidates that
-        are rescored exactly on the ``rescore`` field (e.g. MaxSim on a multi-vector field)
-        and cut to ``k``. Hit scores are the fused (or rescored) scores.
+        ``filter`` applied; the fused list is cut to ``k``. With ``rescore``, a second stage
+        scores candidates exactly on that field (e.g. MaxSim on a multi-vector field):
+        ``rescore_mode="replace"`` re-sorts the fused top ``rescore_k`` by it;
+        ``"fuse"`` ranks the union of the branches' candidates by it (top ``rescore_k``) and
+        fuses that ranking with the branches (one more weight, last). Hit scores are the
+        fused (or rescored) scores.
 
         Args:
             collection: Collection name.
@@ -453,20 +476,22 @@ class Connector(ABC):
             prefetch_k: Candidates per branch, one number or ``{field: depth}``.
             filter: Applies to every branch.
             rescore: ``(field, query)`` for a second stage over the fused candidates.
-            rescore_k: How many fused candidates the second stage sees (default 100).
+            rescore_k: How many candidates the second stage keeps (default 100).
+            rescore_mode: ``"replace"`` or ``"fuse"``.
         """
         return self._run(self._do_hybrid(collection, queries, k, fusion, prefetch_k, filter,
-                                         rescore, rescore_k))
+                                         rescore, rescore_k, rescore_mode))
 
     async def ahybrid_search(self, collection: str, queries: Mapping[str, Any], k: int = 10, *,
                              fusion: Fusion | str | None = None,
                              prefetch_k: int | Mapping[str, int] = DEFAULT_PREFETCH_K,
                              filter: Filter | Mapping[str, Any] | None = None,
                              rescore: tuple[str, Any] | None = None,
-                             rescore_k: int | None = None) -> list[Hit]:
+                             rescore_k: int | None = None,
+                             rescore_mode: RescoreMode = "replace") -> list[Hit]:
         """Async :meth:`hybrid_search`."""
         return await self._arun(self._do_hybrid(collection, queries, k, fusion, prefetch_k,
-                                                filter, rescore, rescore_k))
+                                                filter, rescore, rescore_k, rescore_mode))
 
     def close(self) -> None:
         """Release the clients (files are flushed for embedded engines)."""

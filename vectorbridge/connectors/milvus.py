@@ -361,8 +361,9 @@ class MilvusConnector(Connector):
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
         if fusion.kind == "dbsf" or (fusion.kind == "rrf" and not fusion.equal_weights):
             return None  # Milvus' RRFRanker has no weights; it has no DBSF
-        if any(isinstance(b.field, MultiVectorField) for b in branches):
-            return None  # token vectors live in companion collections
+        if any(isinstance(b.field, MultiVectorField) for b in branches) or \
+                (rescore is not None and rescore.mode == "fuse"):
+            return None  # token vectors live in companion collections; exact branches fuse here
         expr = to_milvus(flt)
         reqs = []
         for b in branches:

@@ -262,6 +262,12 @@ class QdrantConnector(Connector):
             res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,
                              query_filter=qf, with_payload=True)
             return to_hits(None, res.points)
+        if rescore.mode == "fuse":  # the exact ranking of the branches' union is one more branch
+            exact = models.Prefetch(prefetch=prefetch, query=_to_engine(rescore.field, rescore.query),
+                                    using=rescore.name, limit=rescore.depth, filter=qf)
+            res = yield call("query_points", spec.name, prefetch=[*prefetch, exact], query=fq,
+                             limit=k, query_filter=qf, with_payload=True)
+            return to_hits(None, res.points)
         fused = models.Prefetch(prefetch=prefetch, query=fq, limit=rescore.depth, filter=qf)
         res = yield call("query_points", spec.name, prefetch=fused,
                          query=_to_engine(rescore.field, rescore.query), using=rescore.name,

@@ -1,0 +1,85 @@
+"""Shared pieces of the benchmark scripts: BEIR loading arguments and the embedding cache."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vectorbridge.beir import BeirDataset, load_beir
+from vectorbridge.demo import default_model
+
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact")
+
+
+def beir_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with --data, --split, --model and --cache."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=DEFAULT_DATA, help="a BEIR-format folder")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--model", default=None, help="sentence-transformers name or folder")
+    ap.add_argument("--cache", default=".cache", help="embedding cache folder")
+    return ap
+
+
+@dataclass
+class Corpus:
+    """A BEIR split as the scripts use it: document texts and queries in a fixed order."""
+
+    ds: BeirDataset
+    texts: list[str]
+    qids: list[str]
+    qtexts: list[str]
+    model: str
+    cache: Path
+
+
+def load_corpus(args: argparse.Namespace) -> Corpus:
+    ds = load_beir(args.data, split=args.split)
+    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
+    qids = sorted(ds.queries)
+    c = Corpus(ds, texts, qids, [ds.queries[q] for q in qids], args.model or default_model(),
+               Path(args.cache))
+    print(f"{len(texts)} docs, {len(qids)} queries, model {c.model}")
+    return c
+
+
+def sparse_matrices(queries, docs):
+    """Stack SparseVectors into two CSR matrices over the terms the documents use."""
+    import scipy.sparse
+
+    vocab = np.unique(np.concatenate([v.indices for v in docs]))
+
+    def stack(vectors):
+        cols = [np.searchsorted(vocab, v.indices) for v in vectors]
+        keep = [(c < len(vocab)) & (vocab[np.minimum(c, len(vocab) - 1)] == v.indices)
+                for c, v in zip(cols, vectors)]  # query terms absent from the corpus score 0
+        indptr = np.cumsum([0] + [int(k.sum()) for k in keep])
+        indices = np.concatenate([c[k] for c, k in zip(cols, keep)])
+        data = np.concatenate([v.values[k] for v, k in zip(vectors, keep)]).astype(np.float64)
+        return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
+
+    return stack(queries), stack(docs)
+
+
+def cache_key(model: str, texts: list[str], kind: str) -> str:
+    h = hashlib.sha256(model.encode())
+    for t in texts:
+        h.update(t.encode())
+    return f"{kind}-{h.hexdigest()[:16]}"
+
+
+def cached(path: Path, make):
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    t = time.perf_counter()
+    arrays = make()
+    print(f"  encoded {path.stem} in {time.perf_counter() - t:.0f}s")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return arrays
