@@ -117,8 +117,12 @@ def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
                                      "TokenEncoder", "SparseVector", "maxsim"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
-            "Record"} <= set(connectors.__all__)
-    for mod in (vectorbridge, encoders, connectors):
+            "Record", "Fusion"} <= set(connectors.__all__)
+    from vectorbridge import retrievers
+
+    assert {"VectorBridgeStore", "HybridRetriever", "CrossEncoderReranker",
+            "MaxSimReranker"} <= set(retrievers.__all__)
+    for mod in (vectorbridge, encoders, connectors, retrievers):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name} is exported but missing"
 

@@ -4,10 +4,12 @@
   ``path=``).
 - :class:`MilvusConnector`: Milvus server (``uri="http://..."``) or Milvus Lite (``uri="x.db"``).
 - :class:`F` / :class:`Filter`: a portable payload filter compiled per engine.
+- :class:`Fusion`: how ``hybrid_search`` fuses branches (RRF, DBSF, weighted).
 """
 
 from vectorbridge.connectors.base import Connector, Hit, Record
 from vectorbridge.connectors.filters import And, Eq, F, Filter, In, Not, Or, Range
+from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus import MilvusConnector
 from vectorbridge.connectors.qdrant import QdrantConnector
 from vectorbridge.connectors.spec import (
@@ -17,5 +19,5 @@ from vectorbridge.connectors.spec import (
 __all__ = [
     "CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField", "Metric",
     "Connector", "QdrantConnector", "MilvusConnector", "Hit", "Record",
-    "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not",
+    "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "Fusion",
 ]

@@ -199,7 +199,7 @@ class MilvusConnector(Connector):
             yield self._lite_sync(call("load_collection", name))
 
     def _op_create(self, spec: CollectionSpec) -> Op[None]:
-        c = self.client  # schema and index builders are local objects, no I/O
+        c = MilvusClient  # schema and index builders are classmethods: local objects, no I/O
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
         schema.add_field(PAYLOAD_FIELD, DataType.JSON)

@@ -104,15 +104,20 @@ def to_points(spec: CollectionSpec, rows: Rows) -> list[models.PointStruct]:
     ]
 
 
+def _vectors(spec: CollectionSpec | None, raw: Any) -> dict[str, Any]:
+    """A point's named vectors in canonical types (empty without ``spec`` or vectors)."""
+    if spec is None or not raw:
+        return {}
+    fields = spec.fields
+    return {n: _from_engine(fields[n], v) for n, v in raw.items() if n in fields}
+
+
 def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
     """A retrieved Qdrant point -> Record with the original id and a clean payload."""
     payload = dict(point.payload or {})
     original = payload.pop(ORIGINAL_ID_KEY, str(point.id))
-    vectors = {}
-    if with_vectors and point.vector:
-        fields = spec.fields
-        vectors = {n: _from_engine(fields[n], v) for n, v in point.vector.items() if n in fields}
-    return Record(id=original, payload=payload, vectors=vectors)
+    return Record(id=original, payload=payload,
+                  vectors=_vectors(spec if with_vectors else None, point.vector))
 
 
 def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None = None) -> list[Hit]:
@@ -121,12 +126,8 @@ def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None 
     hits = []
     for p in points:
         payload = dict(p.payload or {})
-        vectors = {}
-        if spec is not None and p.vector:
-            fields = spec.fields
-            vectors = {n: _from_engine(fields[n], v) for n, v in p.vector.items() if n in fields}
         hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
-                        payload=payload, vectors=vectors))
+                        payload=payload, vectors=_vectors(spec, p.vector)))
     return hits
 
 

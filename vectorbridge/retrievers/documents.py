@@ -9,8 +9,9 @@ internal key ever shows up in metadata.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 from langchain_core.documents import Document
 
 from vectorbridge.errors import InvalidInputError
@@ -56,6 +57,9 @@ def to_document(pid: str, payload: Mapping[str, Any], text_key: str,
     return Document(id=pid, page_content=str(payload.get(text_key, "")), metadata=meta)
 
 
-def texts_of(documents: Iterable[Document]) -> list[str]:
-    """The page contents of ``documents``."""
-    return [d.page_content for d in documents]
+def embed_texts(embedding: Any, texts: list[str]) -> np.ndarray:
+    """Document vectors as float32 ``(n, dim)``: a vectorbridge encoder's ``encode_documents``
+    (no list round trip) or any LangChain ``Embeddings.embed_documents``."""
+    if hasattr(embedding, "encode_documents"):
+        return np.asarray(embedding.encode_documents(texts), dtype=np.float32)
+    return np.asarray(embedding.embed_documents(texts), dtype=np.float32)

@@ -24,16 +24,10 @@ from vectorbridge.connectors.fusion import Fusion, FusionKind
 from vectorbridge.connectors.spec import CollectionSpec, DenseField, MultiVectorField, SparseField
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
-from vectorbridge.retrievers.documents import TEXT_KEY, fill_ids, to_document, to_payloads
+from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
 
 #: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
 SCORE_KEY = "score"
-
-
-def _dense_vectors(encoder: Any, texts: list[str]) -> np.ndarray:
-    if hasattr(encoder, "encode_documents"):
-        return np.asarray(encoder.encode_documents(texts), dtype=np.float32)
-    return np.asarray(encoder.embed_documents(texts), dtype=np.float32)
 
 
 class HybridRetriever(BaseRetriever):
@@ -136,7 +130,7 @@ class HybridRetriever(BaseRetriever):
         payloads = to_payloads(texts, metadatas, text_key)
         dense_spec, sparse_spec, mv_spec, vectors = {}, {}, {}, {}
         if dense is not None:
-            vectors[names["dense"]] = X = _dense_vectors(dense, texts)
+            vectors[names["dense"]] = X = embed_texts(dense, texts)
             dense_spec[names["dense"]] = DenseField(X.shape[1])
         if sparse is not None:
             idf = _prepare_sparse(sparse, texts, connector, collection, names["sparse"])

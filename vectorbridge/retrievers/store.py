@@ -20,7 +20,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from vectorbridge.connectors.base import Connector, Hit
 from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric
 from vectorbridge.errors import InvalidInputError
-from vectorbridge.retrievers.documents import TEXT_KEY, fill_ids, to_document, to_payloads
+from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
 
 
 class VectorBridgeStore(VectorStore):
@@ -100,7 +100,7 @@ class VectorBridgeStore(VectorStore):
         texts, id_list, payloads = self._prepare(texts, metadatas, ids)
         if not texts:
             return []
-        vectors = np.asarray(self.embedding.embed_documents(texts), dtype=np.float32)
+        vectors = embed_texts(self.embedding, texts)
         if not self.connector.has_collection(self.collection):
             self.connector.create_collection(self._new_spec(vectors.shape[1]))
         self._check_existing(self.connector.spec(self.collection))
