@@ -5,6 +5,7 @@
 - :class:`SpladeEncoder`: learned sparse vectors (sentence-transformers ``SparseEncoder``).
 - :class:`TokenEncoder`: per-token vectors for late interaction (MaxSim).
 - :class:`SparseVector`: the sparse value type every sparse encoder returns.
+- :class:`FDEEncoder`: MUVERA Fixed Dimensional Encodings (token matrices -> one vector).
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vectorbridge.encoders.bm25 import BM25Encoder
     from vectorbridge.encoders.dense import DenseEncoder
+    from vectorbridge.encoders.fde import FDEEncoder
     from vectorbridge.encoders.scoring import maxsim
     from vectorbridge.encoders.splade import SpladeEncoder
     from vectorbridge.encoders.tokens import TokenEncoder
@@ -31,6 +33,7 @@ _EXPORTS = {
     "TokenEncoder": "vectorbridge.encoders.tokens",
     "SparseVector": "vectorbridge.encoders.types",
     "maxsim": "vectorbridge.encoders.scoring",
+    "FDEEncoder": "vectorbridge.encoders.fde",
 }
 
 __all__ = list(_EXPORTS)
