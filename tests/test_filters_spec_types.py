@@ -115,7 +115,8 @@ def test_sparse_vector_validation_and_normalisation():
 
 def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
-                                     "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder"}
+                                     "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder",
+                                     "BinaryQuantizer", "ProductQuantizer"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
             "Record", "Fusion"} <= set(connectors.__all__)
     from vectorbridge import retrievers

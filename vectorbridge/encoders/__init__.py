@@ -6,6 +6,7 @@
 - :class:`TokenEncoder`: per-token vectors for late interaction (MaxSim).
 - :class:`SparseVector`: the sparse value type every sparse encoder returns.
 - :class:`FDEEncoder`: MUVERA Fixed Dimensional Encodings (token matrices -> one vector).
+- :class:`BinaryQuantizer`, :class:`ProductQuantizer`: compact codes for dense vectors.
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -17,9 +18,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from vectorbridge.encoders.binary import BinaryQuantizer
     from vectorbridge.encoders.bm25 import BM25Encoder
     from vectorbridge.encoders.dense import DenseEncoder
     from vectorbridge.encoders.fde import FDEEncoder
+    from vectorbridge.encoders.pq import ProductQuantizer
     from vectorbridge.encoders.scoring import maxsim
     from vectorbridge.encoders.splade import SpladeEncoder
     from vectorbridge.encoders.tokens import TokenEncoder
@@ -34,6 +37,8 @@ _EXPORTS = {
     "SparseVector": "vectorbridge.encoders.types",
     "maxsim": "vectorbridge.encoders.scoring",
     "FDEEncoder": "vectorbridge.encoders.fde",
+    "BinaryQuantizer": "vectorbridge.encoders.binary",
+    "ProductQuantizer": "vectorbridge.encoders.pq",
 }
 
 __all__ = list(_EXPORTS)
