@@ -217,3 +217,68 @@ def test_reranker_blend_fuses_incoming_and_reranked_orders(tokens):
     got = MaxSimReranker(tokens, top_n=4, blend=blend).compress_documents(docs, query)
     want = fuse([[(i, 0.0) for i in IDS], [(i, 0.0) for i in mine]], blend, 4)
     assert [d.id for d in got] == [i for i, _ in want]
+
+
+# -- compressed first stages -------------------------------------------------------------------
+
+def test_binary_quantizer_first_stage_with_float_rescoring(conn, dense):
+    from vectorbridge.encoders import BinaryQuantizer
+    from vectorbridge.errors import SpecMismatchError, UnsupportedFeatureError
+
+    name = unique_name("bq")
+    build = lambda: HybridRetriever.from_texts(  # noqa: E731
+        TEXTS, ids=IDS, connector=conn, collection=name, dense=dense,
+        quantizer=BinaryQuantizer(bits=1), oversample=len(TEXTS), k=4)
+    if conn.engine == "milvus-lite":
+        with pytest.raises(UnsupportedFeatureError, match="BINARY_VECTOR"):
+            build()
+        return
+    r = build()
+    plain = HybridRetriever(connector=conn, collection=name, dense=dense, k=4)
+    for q in ("what causes scurvy?", "insulin", "antibiotic resistance"):
+        got, want = r.invoke(q), plain.invoke(q)  # every code is a candidate: exact float order
+        assert [d.id for d in got] == [d.id for d in want]
+        np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in got],
+                                   [d.metadata[SCORE_KEY] for d in want], rtol=1e-4)
+    narrow = HybridRetriever(connector=conn, collection=name, dense=dense, k=2, oversample=1.0,
+                             quantizer=r.quantizer)
+    assert len(narrow.invoke("insulin")) == 2
+    other = BinaryQuantizer(bits=2).fit(dense.encode_documents(TEXTS))
+    with pytest.raises(SpecMismatchError, match="not comparable"):
+        HybridRetriever(connector=conn, collection=name, dense=dense, quantizer=other).invoke("x")
+
+
+def test_fde_first_stage_then_exact_maxsim(conn, tokens):
+    from vectorbridge.encoders import FDEEncoder
+    from vectorbridge.errors import SpecMismatchError
+
+    name = unique_name("fde")
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=name,
+                                   multivector=tokens, fde=FDEEncoder(reps=4), rerank_k=len(TEXTS), k=3)
+    spec = conn.spec(name)
+    assert spec.dense["fde"].dim == 4 * 32 * 16 and "vectorbridge.fde/1" in spec.dense["fde"].encoding
+    q = "mitochondria and energy"
+    qt = tokens.encode_queries([q])[0]
+    ref = sorted(zip([maxsim(qt, t) for t in tokens.encode_documents(TEXTS)], IDS),
+                 key=lambda t: -t[0])[:3]
+    docs = r.invoke(q)  # all documents are FDE candidates here, so MaxSim decides alone
+    assert [d.id for d in docs] == [i for _, i in ref]
+    with pytest.raises(SpecMismatchError, match="not comparable"):
+        HybridRetriever(connector=conn, collection=name, multivector=tokens,
+                        fde=FDEEncoder(reps=4, seed=1)).invoke(q)
+    with pytest.raises(SpecMismatchError):  # rebuilding under the name with another config
+        HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=name,
+                                   multivector=tokens, fde=FDEEncoder(reps=4, seed=1))
+
+
+def test_quantizer_and_fde_arguments_are_checked(conn, dense):
+    from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer
+    from vectorbridge.errors import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="BinaryQuantizer codes"):
+        HybridRetriever(connector=conn, collection="x", dense=dense, quantizer=ProductQuantizer(m=8))
+    with pytest.raises(ValueError, match="dense= alone"):
+        HybridRetriever(connector=conn, collection="x", dense=dense, sparse=BM25Encoder(),
+                        quantizer=BinaryQuantizer())
+    with pytest.raises(ValueError, match="multivector=TokenEncoder"):
+        HybridRetriever(connector=conn, collection="x", dense=dense, fde=FDEEncoder())

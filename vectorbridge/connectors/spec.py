@@ -28,10 +28,15 @@ class Metric(str, Enum):
 
 @dataclass(frozen=True)
 class DenseField:
-    """One float32 vector per point, ``dim`` long."""
+    """One float32 vector per point, ``dim`` long.
+
+    ``encoding`` names what produced the vectors when that matters for compatibility (an
+    FDE configuration as JSON): it is stored with the spec, so reopening the collection
+    with another encoding is refused instead of silently mixing incomparable vectors."""
 
     dim: int
     metric: Metric = Metric.COSINE
+    encoding: str | None = None
     kind: Literal["dense"] = "dense"
 
 
@@ -58,9 +63,11 @@ class MultiVectorField:
 class BinaryField:
     """A bit string of ``dim`` bits per point, given packed as ``dim // 8`` uint8 bytes
     (``numpy.packbits`` order, most significant bit first), scored by Hamming distance
-    (negated, so higher is better)."""
+    (negated, so higher is better). ``encoding``: the quantizer's fingerprint, as for
+    :class:`DenseField`."""
 
     dim: int
+    encoding: str | None = None
     kind: Literal["binary"] = "binary"
 
 

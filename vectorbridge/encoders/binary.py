@@ -15,6 +15,7 @@ each byte), zero-padded to whole bytes: ``ceil(dim * bits / 8)`` bytes per vecto
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -175,6 +176,14 @@ class BinaryQuantizer:
         else:
             raise InvalidInputError(f"mode={mode!r}: use 'hamming' or 'asymmetric'.")
         return topk(scores, int(k))
+
+    def fingerprint(self) -> str:
+        """JSON naming this fitted quantizer (config + a hash of its thresholds), stored with
+        a collection's code field so codes from another quantizer are refused."""
+        self._check_fitted()
+        digest = hashlib.sha256(self.thresholds.tobytes() + self.levels.tobytes()).hexdigest()[:16]  # type: ignore[union-attr]
+        return json.dumps({"format": _FORMAT, "bits": self.bits, "center": self.center,
+                           "dim": self.dim, "sha256": digest}, sort_keys=True)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

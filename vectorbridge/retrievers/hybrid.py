@@ -21,9 +21,11 @@ from pydantic import ConfigDict, Field
 
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, MultiVectorField, SparseField
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
+)
 from vectorbridge.connectors.validation import check_k
-from vectorbridge.errors import InvalidInputError
+from vectorbridge.errors import InvalidInputError, SpecMismatchError, UnsupportedFeatureError
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
 
 #: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
@@ -42,9 +44,16 @@ class HybridRetriever(BaseRetriever):
         multivector: A :class:`~vectorbridge.encoders.TokenEncoder`: MaxSim over the
             multi-vector field scores the branches' candidates (in Qdrant's engine; on Milvus
             over the stored token vectors).
-        maxsim: ``"fuse"``: MaxSim's ranking of the candidates joins the fusion as one more
-            branch (SciFact train, MiniLM tokens: 0.735 nDCG@10); ``"replace"``: MaxSim
-            re-sorts the fused top ``rerank_k`` (0.711, MiniLM tokens are no ColBERT).
+        maxsim: ``"fuse"`` (default without ``fde``): MaxSim's ranking of the candidates joins
+            the fusion as one more branch (SciFact train, MiniLM tokens: 0.735 nDCG@10);
+            ``"replace"`` (default with ``fde``): MaxSim re-sorts the top ``rerank_k``.
+        quantizer: A fitted-or-not :class:`~vectorbridge.encoders.BinaryQuantizer`: the dense
+            branch searches its codes for ``oversample * k`` candidates, rescored exactly
+            with the float vectors kept in the engine (in Qdrant's engine, client-side on
+            Milvus servers; Milvus Lite has no binary vectors and refuses the collection).
+        oversample: Code candidates per result for the rescoring.
+        fde: An :class:`~vectorbridge.encoders.FDEEncoder` (needs ``multivector``): a MUVERA
+            FDE field is the first stage, exact MaxSim over its top ``rerank_k`` the second.
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
         fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``.
         rrf_k: RRF rank constant. 2, tuned on SciFact train (nDCG@10 0.727 vs 0.715 with the
@@ -71,7 +80,10 @@ class HybridRetriever(BaseRetriever):
     dense: Any = None
     sparse: Any = None
     multivector: Any = None
-    maxsim: RescoreMode = "fuse"
+    maxsim: RescoreMode | None = None
+    quantizer: Any = None
+    oversample: float = 4.0
+    fde: Any = None
     k: int = 10
     fusion: FusionKind = "rrf"
     rrf_k: int = 2
@@ -83,6 +95,8 @@ class HybridRetriever(BaseRetriever):
     dense_field: str = "dense"
     sparse_field: str = "sparse"
     multivector_field: str = "tokens"
+    codes_field: str = "codes"
+    fde_field: str = "fde"
     score_key: str = SCORE_KEY
     text_key: str | None = Field(default=None, description="payload key of the text; "
                                  "default: the collection spec's text_key")
@@ -93,6 +107,22 @@ class HybridRetriever(BaseRetriever):
                                     "multivector=.")
         check_k(self.k), check_k(self.prefetch_k), check_k(self.rerank_k)
         Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
+        if self.quantizer is not None:
+            from vectorbridge.encoders.binary import BinaryQuantizer
+
+            if not isinstance(self.quantizer, BinaryQuantizer):
+                raise UnsupportedFeatureError(
+                    f"quantizer={type(self.quantizer).__name__}: HybridRetriever wires "
+                    "BinaryQuantizer codes into the engines so far; use ProductQuantizer "
+                    "directly (fit / encode / search) for client-side ADC."
+                )
+            if self.dense is None or self.sparse is not None or self.multivector is not None:
+                raise InvalidInputError("quantizer= compresses the dense branch and is used with "
+                                        "dense= alone (no sparse= or multivector=).")
+            if not self.oversample >= 1:
+                raise InvalidInputError(f"oversample must be >= 1, got {self.oversample!r}.")
+        if self.fde is not None and self.multivector is None:
+            raise InvalidInputError("fde= encodes token vectors: give multivector=TokenEncoder(...).")
 
     # -- building a collection ------------------------------------------------------------
     @classmethod
@@ -125,13 +155,21 @@ class HybridRetriever(BaseRetriever):
             raise InvalidInputError("from_texts needs at least one text.")
         names = {"dense": kwargs.get("dense_field", "dense"),
                  "sparse": kwargs.get("sparse_field", "sparse"),
-                 "multivector": kwargs.get("multivector_field", "tokens")}
+                 "multivector": kwargs.get("multivector_field", "tokens"),
+                 "codes": kwargs.get("codes_field", "codes"), "fde": kwargs.get("fde_field", "fde")}
+        quantizer, fde = kwargs.get("quantizer"), kwargs.get("fde")
         id_list = fill_ids(ids, len(texts))
         payloads = to_payloads(texts, metadatas, text_key)
-        dense_spec, sparse_spec, mv_spec, vectors = {}, {}, {}, {}
+        dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
         if dense is not None:
             vectors[names["dense"]] = X = embed_texts(dense, texts)
             dense_spec[names["dense"]] = DenseField(X.shape[1])
+            if quantizer is not None:
+                if getattr(quantizer, "thresholds", None) is None and hasattr(quantizer, "fit"):
+                    quantizer.fit(X)
+                vectors[names["codes"]] = codes = quantizer.encode(X)
+                bin_spec[names["codes"]] = BinaryField(codes.shape[1] * 8,
+                                                       encoding=quantizer.fingerprint())
         if sparse is not None:
             idf = _prepare_sparse(sparse, texts, connector, collection, names["sparse"])
             sparse_spec[names["sparse"]] = SparseField(idf=idf)
@@ -139,29 +177,56 @@ class HybridRetriever(BaseRetriever):
         if multivector is not None:
             vectors[names["multivector"]] = toks = multivector.encode_documents(texts)
             mv_spec[names["multivector"]] = MultiVectorField(toks[0].shape[1])
+            if fde is not None:
+                vectors[names["fde"]] = F = fde.encode_documents(toks)
+                dense_spec[names["fde"]] = DenseField(F.shape[1], Metric.DOT, encoding=fde.to_json())
         spec = CollectionSpec(name=collection, dense=dense_spec, sparse=sparse_spec,
-                              multivector=mv_spec, text_key=text_key)
+                              multivector=mv_spec, binary=bin_spec, text_key=text_key)
         connector.create_collection(spec, recreate=recreate)
         connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
         return cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
                    multivector=multivector, k=k, text_key=text_key, **kwargs)
 
+    def _check_encodings(self, spec: CollectionSpec) -> None:
+        """Refuse a quantizer or FDE configuration other than the one the collection holds."""
+        for name, enc, what in ((self.codes_field, self.quantizer, "quantizer"),
+                                (self.fde_field, self.fde, "fde")):
+            if enc is None:
+                continue
+            mine = enc.fingerprint() if what == "quantizer" else enc.to_json()
+            stored = getattr(spec.field(name), "encoding", None)
+            if stored != mine:
+                raise SpecMismatchError(
+                    f"collection {spec.name!r} field {name!r} was encoded by {stored}, not by this "
+                    f"{what} ({mine}); codes from different configurations are not comparable. "
+                    "Load the quantizer / FDE config the collection was built with."
+                )
+
     # -- querying -------------------------------------------------------------------------
     def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> dict[str, Any]:
         """The connector call for ``query``: fields, queries and stage sizes."""
         k = check_k(self.k if k is None else k)
-        queries: dict[str, Any] = {}
-        if dense_q is not None:
-            queries[self.dense_field] = np.asarray(dense_q, dtype=np.float32)
-        if self.sparse is not None:
-            queries[self.sparse_field] = self.sparse.encode_queries([query])[0]
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
+        queries: dict[str, Any] = {}
         plan: dict[str, Any] = {"queries": queries, "k": first_k, "final_k": k,
                                 "filter": self.filter if flt is None else flt}
+        if dense_q is not None:
+            q = np.asarray(dense_q, dtype=np.float32)
+            if self.quantizer is None:
+                queries[self.dense_field] = q
+            else:  # codes find candidates, the float vectors rank them
+                queries[self.codes_field] = self.quantizer.encode(q[None])[0]
+                plan.update(rescore=(self.dense_field, q), rescore_mode="replace",
+                            rescore_k=int(np.ceil(self.oversample * first_k)))
+        if self.sparse is not None:
+            queries[self.sparse_field] = self.sparse.encode_queries([query])[0]
         if self.multivector is not None:
-            plan["rescore"] = (self.multivector_field, self.multivector.encode_queries([query])[0])
-            plan["rescore_k"] = max(self.rerank_k, first_k)
-            plan["rescore_mode"] = self.maxsim
+            tokens = self.multivector.encode_queries([query])[0]
+            if self.fde is not None:
+                queries[self.fde_field] = self.fde.encode_queries([tokens])[0]
+            plan.update(rescore=(self.multivector_field, tokens),
+                        rescore_k=max(self.rerank_k, first_k),
+                        rescore_mode=self.maxsim or ("replace" if self.fde is not None else "fuse"))
         return plan
 
     def _call_kwargs(self, plan: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +251,8 @@ class HybridRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: Any = None,
                                 **kwargs: Any) -> list[Document]:
+        spec = self.connector.spec(self.collection)
+        self._check_encodings(spec)
         dense_q = self.dense.embed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
@@ -195,7 +262,7 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = self.connector.hybrid_search(self.collection, plan["queries"],
                                                 **self._call_kwargs(plan))
-        docs = self._documents(hits, self.connector.spec(self.collection))
+        docs = self._documents(hits, spec)
         if self.rerank is not None and docs:
             docs = list(self.rerank.compress_documents(docs, query,
                                                        callbacks=run_manager.get_child()))
@@ -205,6 +272,8 @@ class HybridRetriever(BaseRetriever):
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, filter: Any = None,
                                        **kwargs: Any) -> list[Document]:
+        spec = await self.connector.aspec(self.collection)
+        self._check_encodings(spec)
         dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
@@ -214,7 +283,7 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = await self.connector.ahybrid_search(self.collection, plan["queries"],
                                                        **self._call_kwargs(plan))
-        docs = self._documents(hits, await self.connector.aspec(self.collection))
+        docs = self._documents(hits, spec)
         if self.rerank is not None and docs:
             docs = list(await self.rerank.acompress_documents(docs, query,
                                                               callbacks=run_manager.get_child()))
