@@ -154,3 +154,15 @@ def test_pq_errors_and_persistence(X, pq, tmp_path):
     with pytest.raises(InvalidInputError, match="codebook"):
         np.savez(tmp_path / "bad.npz", config=np.array('{"format": "other"}'))
         ProductQuantizer.load(tmp_path / "bad.npz")
+
+
+def test_topk_is_a_stable_partial_sort():
+    from vectorbridge.encoders.binary import topk
+
+    rng = np.random.default_rng(1)
+    for scores in (rng.integers(0, 4, size=(30, 500)).astype(np.float32), rng.normal(size=(30, 500))):
+        for k in (1, 7, 500, 900):
+            s, i = topk(scores, k)
+            want = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            np.testing.assert_array_equal(i, want)  # ties (also at the k-th place) by index
+            np.testing.assert_array_equal(s, np.take_along_axis(scores, want, axis=1))

@@ -39,11 +39,29 @@ def _as_matrix(X: object, what: str, dim: int | None = None) -> np.ndarray:
     return arr
 
 
+def _as_words(codes: np.ndarray) -> np.ndarray:
+    """Packed codes viewed as 64-bit words (zero-padded), so popcount runs 8 bytes at a time."""
+    pad = -codes.shape[1] % 8
+    if pad:
+        codes = np.pad(codes, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(codes).view(np.uint64)
+
+
 def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` per row of ``scores`` (higher is better): ``(scores, indices)``, best first,
-    ties broken by the lower index."""
-    k = min(k, scores.shape[1])
-    idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    equal scores in index order (also at the k-th place). A partial sort finds each row's
+    k-th score, so this is O(n) per row instead of a full sort."""
+    n = scores.shape[1]
+    k = min(k, n)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]  # (rows, 1): the k-th best score
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(axis=1, keepdims=True)  # how many tied scores still fit
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))  # lowest indices among ties
+    idx = np.nonzero(chosen)[1].reshape(len(scores), k)
+    picked = np.take_along_axis(scores, idx, axis=1)
+    order = np.lexsort((idx, -picked), axis=1)  # by score, then by index
+    idx = np.take_along_axis(idx, order, axis=1)
     return np.take_along_axis(scores, idx, axis=1), idx
 
 
@@ -121,6 +139,8 @@ class BinaryQuantizer:
         """Packed codes, uint8 ``(n, bytes_per_vector)`` (bit order in the module docstring)."""
         self._check_fitted()
         X = _as_matrix(X, "vectors", self.dim)
+        if self.bits == 1:  # a sign code: no levels to count
+            return np.packbits(X > self.thresholds[:, 0], axis=1)  # type: ignore[index]
         lv = self._levels(X)
         therm = lv[:, :, None] > np.arange(self.bits)  # (n, dim, bits): l ones, then zeros
         return np.packbits(therm.reshape(len(X), -1), axis=1)
@@ -150,9 +170,12 @@ class BinaryQuantizer:
     def hamming(self, codes: np.ndarray, query_codes: np.ndarray) -> np.ndarray:
         """Hamming distances (n_queries, n) between packed codes (= L1 between levels)."""
         codes, query_codes = self._check_codes(codes), self._check_codes(query_codes)
+        words, qwords = _as_words(codes), _as_words(query_codes)
         out = np.empty((len(query_codes), len(codes)), dtype=np.int32)
-        for i, q in enumerate(query_codes):  # one vectorised XOR + popcount per query
-            out[i] = np.bitwise_count(np.bitwise_xor(codes, q)).sum(axis=1, dtype=np.int32)
+        step = max(1, (1 << 22) // max(1, words.size))  # queries per block: ~32 MB of XORs
+        for i in range(0, len(qwords), step):  # XOR + popcount on 64-bit words, a block at a time
+            x = np.bitwise_xor(qwords[i:i + step, None, :], words[None, :, :])
+            out[i:i + step] = np.bitwise_count(x).sum(axis=2, dtype=np.int32)
         return out
 
     def search(self, codes: np.ndarray, queries: object, k: int,

@@ -5,7 +5,7 @@ The ``d`` dimensions are split into ``m`` sub-vectors of ``d / m`` dims; each su
 the nearest centroid per subspace (``m`` bytes for ``nbits=8``: 384-d float32 at m=96 is 16x
 smaller). Asymmetric distance computation (ADC) keeps the query in float: one table of
 query-subvector x centroid scores per query, then each code's score is a sum of ``m`` table
-look-ups. Codebooks persist as ``.npz`` + JSON config, loaded with ``allow_pickle=False``.
+look-ups (done for all codes and queries as one sparse one-hot product). Codebooks persist as ``.npz`` + JSON config, loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import scipy.sparse
 
 from vectorbridge.encoders.binary import _as_matrix, topk
 from vectorbridge.errors import InvalidInputError
@@ -141,11 +142,14 @@ class ProductQuantizer:
     def scores(self, codes: np.ndarray, queries: object) -> np.ndarray:
         """ADC scores (n_queries, n), higher is better."""
         codes = self._check_codes(codes)
-        tables = self.distance_tables(queries)
-        out = np.zeros((len(tables), len(codes)), dtype=np.float32)
-        for j in range(self.m):  # one gather per subspace
-            out += tables[:, j, codes[:, j]]
-        return out
+        tables = self.distance_tables(queries).reshape(-1, self.m * self.ksub)  # (nq, m * ksub)
+        # Each code row selects one table column per subspace: a sparse (n, m * ksub) one-hot
+        # matrix times the tables sums all m look-ups of all codes for all queries at once.
+        cols = (np.arange(self.m) * self.ksub + codes).ravel()
+        rows = np.repeat(np.arange(len(codes)), self.m)
+        onehot = scipy.sparse.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)),
+                                         shape=(len(codes), self.m * self.ksub))
+        return np.ascontiguousarray((onehot @ tables.T.astype(np.float32)).T)
 
     def search(self, codes: np.ndarray, queries: object, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` codes per query by ADC, best first: ``(scores, indices)``."""

@@ -1,0 +1,203 @@
+"""Quantizers on a BEIR folder (default SciFact train): bytes, quality with and without
+rescoring, and speed against each one's anchor in the same run.
+
+    python benchmarks/quantizers.py [--data DIR] [--plot quantizers.png]
+    (anchors need `pip install -e ".[bench]"`: fastembed, loguru, matplotlib)
+
+- BinaryQuantizer(1 / 1 centred / 2 / 4 bits): candidates by Hamming distance; rescored with
+  the float documents (oversample 2, 4, 10) or, sentence-transformers' way, float query .
+  document bits (+-1). Anchors: sentence-transformers ``quantize_embeddings(ubinary)`` for
+  encoding, faiss ``IndexBinaryFlat`` for search.
+- ProductQuantizer(m=96 and 48, 8 bits): candidates by ADC, rescored with float documents.
+  Anchor: faiss ``IndexPQ`` (same m, nbits), quality and train/search time.
+- FDEEncoder (reps=20, k_sim=5, d_proj=16): FDE top-100, then exact MaxSim over them,
+  against exact MaxSim over all documents. Anchor: fastembed ``Muvera`` encode throughput.
+
+Quality is nDCG@10 and recall@100 of the final top 100 per query; "oversample x" means
+``x * 100`` code candidates. Embeddings come from the on-disk cache of the other benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import beir_parser, cache_key, cached, load_corpus  # noqa: E402
+from vectorbridge.encoders import BinaryQuantizer, DenseEncoder, FDEEncoder, ProductQuantizer  # noqa: E402
+from vectorbridge.encoders.binary import topk  # noqa: E402
+from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+
+K = 100
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[Any, float]:
+    """Result and best-of-``repeat`` seconds."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def rescore(cand: np.ndarray, Q: np.ndarray, D: np.ndarray, k: int = K) -> np.ndarray:
+    """Re-rank each query's candidates (indices) by float dot product; top ``k`` indices."""
+    s = np.einsum("qd,qcd->qc", Q, D[cand])
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand, order, axis=1)
+
+
+def main() -> None:
+    ap = beir_parser(__doc__)
+    ap.add_argument("--plot", default=None, help="write quality vs bytes/vector to this PNG")
+    ap.add_argument("--fde-docs", type=int, default=2000, help="docs for the FDE speed anchor")
+    args = ap.parse_args()
+    c = load_corpus(args)
+    ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
+    dense = DenseEncoder(model, device="cpu")
+    D = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",
+               lambda: {"docs": dense.encode_documents(texts)})["docs"]
+    Q = cached(cache / f"{cache_key(model, qtexts, 'dense-q')}.npz",
+               lambda: {"q": dense.encode_queries(qtexts)})["q"]
+    rows: list[tuple[str, float, float, float, str]] = []  # name, bytes, ndcg, recall, note
+
+    def quality(idx: np.ndarray) -> tuple[float, float]:
+        run = {q: [ds.doc_ids[i] for i in row] for q, row in zip(qids, idx)}
+        return ndcg_at_k(run, ds.qrels, 10), recall_at_k(run, ds.qrels, K)
+
+    def report(name: str, nbytes: float, idx: np.ndarray, note: str = "") -> None:
+        n10, r100 = quality(idx)
+        rows.append((name, nbytes, n10, r100, note))
+        print(f"  {name:46s} {nbytes:7.1f} B  nDCG@10 {n10:.4f}  recall@100 {r100:.4f}  {note}", flush=True)
+
+    print("\n[float32]")
+    report("float32 dense (exact)", D.shape[1] * 4, topk(Q @ D.T, K)[1])
+    float_ndcg = rows[-1][2]
+
+    print("\n[binary]")
+    from sentence_transformers.util.quantization import quantize_embeddings
+    import faiss
+
+    for bits, center in ((1, False), (1, True), (2, False), (4, False)):
+        bq = BinaryQuantizer(bits, center=center).fit(D)
+        codes, t_ours = timed(lambda: bq.encode(D))
+        label = f"binary {bits}-bit{' centred' if center else ''}"
+        note = ""
+        if bits == 1 and not center:
+            st, t_st = timed(lambda: quantize_embeddings(D, precision="ubinary"))
+            assert np.array_equal(st, codes), "1-bit codes differ from sentence-transformers'"
+            note = f"encode {len(D) / t_ours:,.0f}/s = {t_st / t_ours:.2f}x quantize_embeddings"
+        report(f"{label}, Hamming top-100", bq.bytes_per_vector, bq.search(codes, Q, K)[1], note)
+        if bits > 1:
+            report(f"{label}, asymmetric top-100", bq.bytes_per_vector,
+                   bq.search(codes, Q, K, mode="asymmetric")[1])
+        for os_ in (2, 4, 10):
+            cand = bq.search(codes, Q, os_ * K)[1]
+            report(f"{label} + float rescore x{os_}", bq.bytes_per_vector, rescore(cand, Q, D))
+        if bits == 1 and not center:
+            signs = np.unpackbits(codes, axis=1).astype(np.float32) * 2 - 1
+            cand = bq.search(codes, Q, 10 * K)[1]
+            report(f"{label} + query . doc bits rescore x10 (ST)", bq.bytes_per_vector,
+                   rescore(cand, Q, signs))
+            index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
+            index.add(codes)
+            qcodes = bq.encode(Q)
+            _, t_faiss = timed(lambda: index.search(qcodes, K))
+            _, t_mine = timed(lambda: bq.search(codes, Q, K))
+            print(f"    Hamming search of {len(Q)} queries: ours {t_mine * 1000:.0f} ms, faiss "
+                  f"IndexBinaryFlat {t_faiss * 1000:.0f} ms (ratio {t_faiss / t_mine:.2f})")
+
+    print("\n[product quantization]")
+    for m in (96, 48):
+        pq = ProductQuantizer(m=m, nbits=8)
+        _, t_train = timed(lambda: pq.fit(D), repeat=1)
+        codes = pq.encode(D)
+        anchor = faiss.IndexPQ(D.shape[1], m, 8, faiss.METRIC_INNER_PRODUCT)
+        faiss.omp_set_num_threads(1)
+        _, t_atrain = timed(lambda: anchor.train(D), repeat=1)
+        anchor.add(D)
+        (_, aidx), t_asearch = timed(lambda: anchor.search(Q, K))
+        (_, idx), t_search = timed(lambda: pq.search(codes, Q, K))
+        note = (f"train {t_train:.1f}s (faiss IndexPQ {t_atrain:.1f}s), search {t_search * 1000:.0f} ms "
+                f"(faiss {t_asearch * 1000:.0f} ms)")
+        report(f"PQ m={m} ({D.shape[1] * 4 // m}x), ADC top-100", m, idx, note)
+        report(f"faiss IndexPQ m={m}, top-100 (anchor)", m, aidx)
+        for os_ in (2, 4, 10):
+            cand = pq.search(codes, Q, os_ * K)[1]
+            report(f"PQ m={m} + float rescore x{os_}", m, rescore(cand, Q, D))
+
+    print("\n[MUVERA FDE]")
+    tz = np.load(cache / f"{cache_key(model, texts, 'tokens')}.npz")
+    qz = np.load(cache / f"{cache_key(model, qtexts, 'tokens-q')}.npz")
+    doc_tok = np.split(tz["vecs"].astype(np.float32), np.cumsum(tz["lens"])[:-1])
+    q_tok = np.split(qz["vecs"].astype(np.float32), np.cumsum(qz["lens"])[:-1])
+    fde = FDEEncoder()
+    t = time.perf_counter()
+    F = np.concatenate([fde.encode_documents(doc_tok[i:i + 256]) for i in range(0, len(doc_tok), 256)])
+    t_fde = time.perf_counter() - t
+    FQ = fde.encode_queries(q_tok)
+    fde_top = topk(FQ @ F.T, K)[1]
+    report("FDE (10,240-d float32), top-100", F.shape[1] * 4, fde_top,
+           f"encode {len(doc_tok) / t_fde:,.0f} docs/s")
+
+    def maxsim_rerank(cands: np.ndarray) -> np.ndarray:
+        out = []
+        for qi, row in enumerate(cands):
+            s = np.array([float((q_tok[qi] @ doc_tok[j].T).max(axis=1).sum()) for j in row])
+            out.append(row[np.argsort(-s, kind="stable")])
+        return np.array(out)
+
+    report("FDE top-100 + exact MaxSim", F.shape[1] * 4, maxsim_rerank(fde_top))
+    import torch
+
+    starts = np.concatenate([[0], np.cumsum(tz["lens"])[:-1]])
+    allvecs = torch.from_numpy(tz["vecs"].astype(np.float32))
+    exact_top = np.array([np.argsort(-np.maximum.reduceat((torch.from_numpy(q) @ allvecs.T).numpy(),
+                                                          starts, axis=1).sum(axis=0))[:K]
+                          for q in q_tok])
+    report("exact MaxSim over all documents (reference)", float(tz["lens"].mean() * 384 * 4), exact_top)
+    try:
+        from fastembed.postprocess import Muvera
+
+        sample = doc_tok[: args.fde_docs]
+        mv = Muvera(dim=sample[0].shape[1], k_sim=5, dim_proj=16, r_reps=20, random_seed=42)
+        _, t_fe = timed(lambda: [mv.process_document(d) for d in sample], repeat=1)
+        _, t_me = timed(lambda: [fde.encode_documents(sample[i:i + 256])
+                                 for i in range(0, len(sample), 256)], repeat=1)
+        print(f"    FDE encode, {len(sample)} docs: ours {len(sample) / t_me:,.0f} docs/s, fastembed "
+              f"Muvera {len(sample) / t_fe:,.0f} docs/s (ratio {t_fe / t_me:.1f}x)")
+    except ImportError as e:
+        print(f"    fastembed anchor skipped ({e}); pip install -e '.[bench]'")
+
+    print("\n| method | bytes/vector | nDCG@10 | vs float | recall@100 | note |\n|---|---|---|---|---|---|")
+    for name, nbytes, n10, r100, note in rows:
+        print(f"| {name} | {nbytes:,.0f} | {n10:.3f} | {n10 / float_ndcg:.1%} | {r100:.3f} | {note} |")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for name, nbytes, n10, _, _ in rows:
+            ax.scatter(nbytes, n10)
+            ax.annotate(name, (nbytes, n10), fontsize=6)
+        ax.set_xscale("log")
+        ax.set_xlabel("bytes per vector (log)")
+        ax.set_ylabel("nDCG@10")
+        ax.set_title(f"{Path(args.data).name} {args.split}: quality vs size")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=150)
+        print(f"plot written to {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
