@@ -307,3 +307,28 @@ def test_milvus_paging_reads_everything(corpus, tmp_path, monkeypatch):
     conn.delete(name, filter=flt)
     assert conn.count(name) == 5
     conn.close()
+
+
+@pytest.mark.parametrize("quantization", ["binary-1bit", "binary-1.5bit", "binary-2bit",
+                                          "scalar-int8", "pq-x16"])
+def test_engine_quantization_is_configured_or_refused(conn, corpus, quantization):
+    name = unique_name("eq")
+    spec = CollectionSpec(name=name, dense={"dense": DenseField(DIM, quantization=quantization,
+                                                                oversampling=3.0)})
+    if conn.engine.startswith("milvus"):
+        with pytest.raises(UnsupportedFeatureError, match="engine quantization"):
+            conn.create_collection(spec)
+        return
+    conn.create_collection(spec)
+    params = conn.client.get_collection(name).config.params.vectors["dense"]
+    kind = quantization.split("-")[0].replace("pq", "product")
+    assert getattr(params.quantization_config, kind) is not None
+    conn.upsert(name, corpus["ids"], {"dense": corpus["dense"]})
+    hits = conn.search(name, "dense", corpus["dense"][4], k=3)  # rescored with the originals
+    assert hits[0].id == corpus["ids"][4]
+    assert conn.spec(name).dense["dense"].quantization == quantization
+
+
+def test_spec_rejects_unknown_quantization():
+    with pytest.raises(InvalidInputError, match="quantization='binary-3bit'"):
+        CollectionSpec(name="x", dense={"v": DenseField(8, quantization="binary-3bit")})

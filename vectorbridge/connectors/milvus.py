@@ -156,6 +156,12 @@ class MilvusConnector(Connector):
                     "text, not to client-made sparse vectors. Use SparseField(idf=False) with "
                     "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
                 )
+            if isinstance(f, DenseField) and f.quantization is not None:
+                out.append(
+                    f"field {name!r}: engine quantization ({f.quantization}) is mapped for Qdrant "
+                    "only; on Milvus use MilvusConnector(index_type='IVF_PQ' / 'IVF_SQ8') on a "
+                    "server, or client-side codes (BinaryQuantizer / ProductQuantizer)"
+                )
             if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
                 out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
         return out

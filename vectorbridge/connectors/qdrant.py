@@ -52,9 +52,36 @@ def point_id(original: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, original))
 
 
+_BINARY_ENCODING = {"binary-1bit": "one_bit", "binary-1.5bit": "one_and_half_bits",
+                    "binary-2bit": "two_bits"}
+
+
+def _quantization(name: str | None) -> Any:
+    """A dense field's engine quantization as a Qdrant quantization config (or None)."""
+    if name is None:
+        return None
+    if name in _BINARY_ENCODING:
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(
+            encoding=models.BinaryQuantizationEncoding(_BINARY_ENCODING[name]), always_ram=True))
+    if name == "scalar-int8":
+        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, always_ram=True))
+    return models.ProductQuantization(product=models.ProductQuantizationConfig(
+        compression=models.CompressionRatio(name.removeprefix("pq-")), always_ram=True))
+
+
+def _search_params(f: FieldType) -> models.SearchParams | None:
+    """Rescore quantized candidates with the originals, ``oversampling`` times k of them."""
+    if not isinstance(f, DenseField) or f.quantization is None:
+        return None
+    return models.SearchParams(quantization=models.QuantizationSearchParams(
+        rescore=True, oversampling=f.oversampling))
+
+
 def _vector_params(f: FieldType) -> models.VectorParams:
     if isinstance(f, DenseField):
-        return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric])
+        return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
+                                   quantization_config=_quantization(f.quantization))
     if isinstance(f, MultiVectorField):
         return models.VectorParams(
             size=f.dim, distance=_DISTANCE[f.metric],
@@ -242,7 +269,8 @@ class QdrantConnector(Connector):
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
         res = yield call("query_points", spec.name, query=_to_engine(f, query), using=field_name,
                          limit=k, query_filter=to_qdrant(flt), with_payload=True,
-                         with_vectors=[field_name] if with_vectors else False)
+                         with_vectors=[field_name] if with_vectors else False,
+                         search_params=_search_params(f))
         return to_hits(f, res.points, spec if with_vectors else None)
 
     def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
@@ -251,7 +279,8 @@ class QdrantConnector(Connector):
             return None  # Qdrant fuses by rank (RRF) or distribution (DBSF) only
         qf = to_qdrant(flt)
         prefetch = [models.Prefetch(query=_to_engine(b.field, b.query), using=b.name,
-                                    limit=b.depth, filter=qf) for b in branches]
+                                    limit=b.depth, filter=qf, params=_search_params(b.field))
+                    for b in branches]
         if fusion.kind == "rrf":
             fq: Any = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=list(fusion.weights)
                                                      if fusion.weights else None))

@@ -32,11 +32,17 @@ class DenseField:
 
     ``encoding`` names what produced the vectors when that matters for compatibility (an
     FDE configuration as JSON): it is stored with the spec, so reopening the collection
-    with another encoding is refused instead of silently mixing incomparable vectors."""
+    with another encoding is refused instead of silently mixing incomparable vectors.
+
+    ``quantization`` asks the engine to keep a compressed copy for search and rescore its
+    ``oversampling * k`` candidates with the originals: one of :data:`ENGINE_QUANTIZATIONS`
+    (Qdrant binary 1 / 1.5 / 2-bit, scalar int8, product quantization at x4-x64)."""
 
     dim: int
     metric: Metric = Metric.COSINE
     encoding: str | None = None
+    quantization: str | None = None
+    oversampling: float = 4.0
     kind: Literal["dense"] = "dense"
 
 
@@ -70,6 +76,12 @@ class BinaryField:
     encoding: str | None = None
     kind: Literal["binary"] = "binary"
 
+
+#: Engine-side quantizations a dense field can ask for.
+ENGINE_QUANTIZATIONS: tuple[str, ...] = (
+    "binary-1bit", "binary-1.5bit", "binary-2bit", "scalar-int8",
+    "pq-x4", "pq-x8", "pq-x16", "pq-x32", "pq-x64",
+)
 
 FieldType = Union[DenseField, SparseField, MultiVectorField, BinaryField]
 _KINDS: dict[str, type] = {"dense": DenseField, "sparse": SparseField,
@@ -112,6 +124,11 @@ def _coerce(kind: str, value: Any) -> FieldType:
             raise InvalidInputError(f"{kind} field dim must be an int in [1, 65536], got {f.dim!r}.")
         if kind == "binary" and f.dim % 8:
             raise InvalidInputError(f"binary field dim must be a multiple of 8 bits, got {f.dim}.")
+    if kind == "dense":
+        if f.quantization is not None and f.quantization not in ENGINE_QUANTIZATIONS:
+            raise InvalidInputError(f"quantization={f.quantization!r}: use one of {ENGINE_QUANTIZATIONS}.")
+        if not f.oversampling >= 1:
+            raise InvalidInputError(f"oversampling must be >= 1, got {f.oversampling!r}.")
     return f
 
 
