@@ -59,6 +59,8 @@ def main() -> None:
     ap = beir_parser(__doc__)
     ap.add_argument("--plot", default=None, help="write quality vs bytes/vector to this PNG")
     ap.add_argument("--fde-docs", type=int, default=2000, help="docs for the FDE speed anchor")
+    ap.add_argument("--engine-queries", type=int, default=300,
+                    help="queries for the end-to-end run through HybridRetriever (0: skip)")
     args = ap.parse_args()
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
@@ -69,12 +71,15 @@ def main() -> None:
                lambda: {"q": dense.encode_queries(qtexts)})["q"]
     rows: list[tuple[str, float, float, float, str]] = []  # name, bytes, ndcg, recall, note
 
-    def quality(idx: np.ndarray) -> tuple[float, float]:
-        run = {q: [ds.doc_ids[i] for i in row] for q, row in zip(qids, idx)}
-        return ndcg_at_k(run, ds.qrels, 10), recall_at_k(run, ds.qrels, K)
+    def quality(idx: np.ndarray, subset: np.ndarray | None = None) -> tuple[float, float]:
+        run = {q: [ds.doc_ids[i] for i in row] for j, (q, row) in enumerate(zip(qids, idx))
+               if subset is None or subset[j]}
+        qrels = {q: ds.qrels[q] for q in run}
+        return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, K)
 
-    def report(name: str, nbytes: float, idx: np.ndarray, note: str = "") -> None:
-        n10, r100 = quality(idx)
+    def report(name: str, nbytes: float, idx: np.ndarray, note: str = "",
+               subset: np.ndarray | None = None) -> None:
+        n10, r100 = quality(idx, subset)
         rows.append((name, nbytes, n10, r100, note))
         print(f"  {name:46s} {nbytes:7.1f} B  nDCG@10 {n10:.4f}  recall@100 {r100:.4f}  {note}", flush=True)
 
@@ -177,6 +182,9 @@ def main() -> None:
     except ImportError as e:
         print(f"    fastembed anchor skipped ({e}); pip install -e '.[bench]'")
 
+    if args.engine_queries:
+        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report)
+
     print("\n| method | bytes/vector | nDCG@10 | vs float | recall@100 | note |\n|---|---|---|---|---|---|")
     for name, nbytes, n10, r100, note in rows:
         print(f"| {name} | {nbytes:,.0f} | {n10:.3f} | {n10 / float_ndcg:.1%} | {r100:.3f} | {note} |")
@@ -197,6 +205,44 @@ def main() -> None:
         fig.tight_layout()
         fig.savefig(args.plot, dpi=150)
         print(f"plot written to {args.plot}")
+
+
+def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: np.ndarray,
+                n_queries: int, report: Callable[..., None]) -> None:
+    """BinaryQuantizer codes in embedded Qdrant, float rescoring in the engine, through
+    HybridRetriever; against the float dense retriever on the same collection and queries."""
+    import random
+    import statistics
+
+    from benchmarks.hybrid_quality import CachedEmbeddings
+    from vectorbridge.connectors import QdrantConnector
+    from vectorbridge.retrievers import HybridRetriever
+
+    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
+    subset = sorted(random.Random(0).sample(range(len(qids)), min(n_queries, len(qids))))
+    emb = CachedEmbeddings({**dict(zip(texts, D)), **dict(zip(qtexts, Q))})
+    conn = QdrantConnector(location=":memory:")
+    bq = BinaryQuantizer(bits=1)
+    t = time.perf_counter()
+    binary = HybridRetriever.from_texts(texts, ids=ds.doc_ids, connector=conn, collection="bq",
+                                        dense=emb, quantizer=bq, oversample=4, k=K)
+    print(f"\n[through the engine: {conn.engine}, {len(subset)} queries] ingest "
+          f"{len(texts) / (time.perf_counter() - t):,.0f} docs/s (codes + float vectors)")
+    plain = HybridRetriever(connector=conn, collection="bq", dense=emb, k=K)
+    pos = {d: i for i, d in enumerate(ds.doc_ids)}
+    for name, r in (("float dense via HybridRetriever", plain),
+                    ("binary 1-bit codes + engine float rescore x4", binary)):
+        idx = np.zeros((len(qids), K), dtype=np.int64)
+        lat = []
+        for i in subset:
+            t = time.perf_counter()
+            docs = r.invoke(qtexts[i])
+            lat.append(time.perf_counter() - t)
+            idx[i, :len(docs)] = [pos[d.id] for d in docs]
+        keep = np.zeros(len(qids), bool)
+        keep[subset] = True
+        report(f"{name} (subset)", bq.bytes_per_vector if r is binary else D.shape[1] * 4,
+               idx, f"p50 {statistics.median(lat) * 1000:.1f} ms", subset=keep)
 
 
 if __name__ == "__main__":

@@ -332,3 +332,18 @@ def test_engine_quantization_is_configured_or_refused(conn, corpus, quantization
 def test_spec_rejects_unknown_quantization():
     with pytest.raises(InvalidInputError, match="quantization='binary-3bit'"):
         CollectionSpec(name="x", dense={"v": DenseField(8, quantization="binary-3bit")})
+
+
+def test_ids_and_rescore_of_given_candidates(conn, corpus):
+    name = load(conn, corpus)
+    assert conn.ids(name) == sorted(corpus["ids"])  # hostile ids included, however paged
+    cand = corpus["ids"][::3]
+    query = corpus["dense"][6]
+    ref = ref_topk(corpus["dense"] @ query, corpus["ids"], 5,
+                   allowed=[i in cand for i in corpus["ids"]])
+    assert_hits(conn.rescore(name, "dense", query, cand, k=5), ref)
+    flt = F("lang") == "en"
+    got = conn.rescore(name, "dense", query, cand, k=len(cand), filter=flt)
+    assert got and {h.id for h in got} == {i for i, p in zip(corpus["ids"], corpus["payloads"])
+                                          if i in cand and p["lang"] == "en"}
+    assert conn.rescore(name, "dense", query, [], k=3) == []

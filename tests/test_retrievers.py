@@ -272,13 +272,42 @@ def test_fde_first_stage_then_exact_maxsim(conn, tokens):
 
 
 def test_quantizer_and_fde_arguments_are_checked(conn, dense):
-    from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer
+    from vectorbridge.encoders import BinaryQuantizer, FDEEncoder
     from vectorbridge.errors import UnsupportedFeatureError
 
-    with pytest.raises(UnsupportedFeatureError, match="BinaryQuantizer codes"):
-        HybridRetriever(connector=conn, collection="x", dense=dense, quantizer=ProductQuantizer(m=8))
+    with pytest.raises(UnsupportedFeatureError, match="BinaryQuantizer or a ProductQuantizer"):
+        HybridRetriever(connector=conn, collection="x", dense=dense, quantizer=FDEEncoder())
     with pytest.raises(ValueError, match="dense= alone"):
         HybridRetriever(connector=conn, collection="x", dense=dense, sparse=BM25Encoder(),
                         quantizer=BinaryQuantizer())
     with pytest.raises(ValueError, match="multivector=TokenEncoder"):
         HybridRetriever(connector=conn, collection="x", dense=dense, fde=FDEEncoder())
+
+
+async def test_product_quantizer_candidates_with_float_rescoring(conn, dense):
+    from vectorbridge.encoders import ProductQuantizer
+    from vectorbridge.errors import UnsupportedFeatureError
+
+    texts = TEXTS * 30  # 300 points: enough to train 2**4 centroids per subspace
+    ids = [f"{i}-{j}" for j in range(30) for i in IDS]
+    name = unique_name("pq")
+    build = lambda: HybridRetriever.from_texts(  # noqa: E731
+        texts, ids=ids, metadatas=[{"copy": j} for j in range(30) for _ in IDS], connector=conn,
+        collection=name, dense=dense, quantizer=ProductQuantizer(m=48, nbits=4), oversample=3, k=5)
+    if conn.engine == "milvus-lite":
+        with pytest.raises(UnsupportedFeatureError, match="BINARY_VECTOR"):
+            build()
+        return
+    r = build()
+    assert conn.spec(name).binary["codes"].dim == 48 * 8
+    plain = HybridRetriever(connector=conn, collection=name, dense=dense, k=5)
+    q = "insulin and beta cells"
+    got = r.invoke(q)
+    want = plain.invoke(q)
+    assert got[0].page_content == want[0].page_content  # duplicated texts: same top text
+    np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in got],
+                               [d.metadata[SCORE_KEY] for d in want], rtol=1e-4)  # exact scores
+    kept = r.invoke(q, filter=F("copy") == 3)
+    assert kept and all(d.metadata["copy"] == 3 for d in kept)
+    assert [d.id for d in await r.ainvoke(q)] == [d.id for d in got]
+    assert conn.ids(name) == sorted(ids)

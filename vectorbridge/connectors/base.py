@@ -135,6 +135,10 @@ class Connector(ABC):
     def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]: ...
 
     @abstractmethod
+    def _op_ids(self, spec: CollectionSpec) -> Op[list[str]]:
+        """Every original id in the collection (paged through the engine)."""
+
+    @abstractmethod
     def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]: ...
 
@@ -235,6 +239,23 @@ class Connector(ABC):
         if id_list == [] and flt is None:
             return
         yield from self._op_delete(spec, id_list or None, flt)
+
+    def _do_ids(self, collection: str) -> Op[list[str]]:
+        spec = yield from self._do_spec(collection)
+        return sorted((yield from self._op_ids(spec)))
+
+    def _do_rescore(self, collection: str, field_name: str, query: Any, ids: Sequence[str],
+                    k: int, filter: Any) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        q = check_query(spec, field_name, query)
+        id_list, k, flt = check_ids(ids), check_k(k), as_filter(filter)
+        if flt is not None and id_list:  # the portable filter's Python evaluator on payloads
+            id_list = [r.id for r in (yield from self._op_get(spec, id_list, False))
+                       if flt.matches(r.payload)]
+        if not id_list:
+            return []
+        rescore = Rescore(field_name, spec.field(field_name), q, len(id_list))
+        return (yield from self._op_rescore(spec, rescore, id_list, k))
 
     def _do_count(self, collection: str, filter: Any) -> Op[int]:
         spec = yield from self._do_spec(collection)
@@ -414,6 +435,25 @@ class Connector(ABC):
                      filter: Filter | Mapping[str, Any] | None = None) -> int:
         """Async :meth:`count`."""
         return await self._arun(self._do_count(collection, filter))
+
+    def ids(self, collection: str) -> list[str]:
+        """Every id in the collection, sorted (for client-side indexes such as PQ codes)."""
+        return self._run(self._do_ids(collection))
+
+    async def aids(self, collection: str) -> list[str]:
+        """Async :meth:`ids`."""
+        return await self._arun(self._do_ids(collection))
+
+    def rescore(self, collection: str, field: str, query: Any, ids: Sequence[str], k: int = 10,
+                *, filter: Filter | Mapping[str, Any] | None = None) -> list[Hit]:
+        """Exact top ``k`` of the given ``ids`` on ``field`` (candidates found elsewhere, e.g.
+        by client-side PQ codes), best first; ``filter`` drops candidates it rejects."""
+        return self._run(self._do_rescore(collection, field, query, ids, k, filter))
+
+    async def arescore(self, collection: str, field: str, query: Any, ids: Sequence[str],
+                       k: int = 10, *, filter: Filter | Mapping[str, Any] | None = None) -> list[Hit]:
+        """Async :meth:`rescore`."""
+        return await self._arun(self._do_rescore(collection, field, query, ids, k, filter))
 
     def search(
         self,

@@ -343,6 +343,9 @@ class MilvusConnector(Connector):
                 yield call("delete", companion(spec.name, name), filter=ids_expr("doc_id", expr_ids))
             yield call("delete", spec.name, filter=ids_expr("id", expr_ids))
 
+    def _op_ids(self, spec: CollectionSpec) -> Op[list[str]]:
+        return (yield from self._matching_ids(spec, None))
+
     def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         expr = to_milvus(flt) or 'id != ""'
         res = yield call("query", spec.name, filter=expr, output_fields=["count(*)"])

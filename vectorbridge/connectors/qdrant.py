@@ -262,6 +262,16 @@ class QdrantConnector(Connector):
             yield call("delete", spec.name, points_selector=models.FilterSelector(
                 filter=to_qdrant(flt)), wait=True)
 
+    def _op_ids(self, spec: CollectionSpec) -> Op[list[str]]:
+        out: list[str] = []
+        offset = None
+        while True:
+            points, offset = yield call("scroll", spec.name, limit=1024, offset=offset,
+                                        with_payload=[ORIGINAL_ID_KEY], with_vectors=False)
+            out += [(p.payload or {}).get(ORIGINAL_ID_KEY, str(p.id)) for p in points]
+            if offset is None:
+                return out
+
     def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         return int((yield call("count", spec.name, count_filter=to_qdrant(flt), exact=True)).count)
 

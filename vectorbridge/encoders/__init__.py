@@ -18,15 +18,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vectorbridge.encoders.binary import BinaryQuantizer
-    from vectorbridge.encoders.bm25 import BM25Encoder
-    from vectorbridge.encoders.dense import DenseEncoder
-    from vectorbridge.encoders.fde import FDEEncoder
-    from vectorbridge.encoders.pq import ProductQuantizer
-    from vectorbridge.encoders.scoring import maxsim
-    from vectorbridge.encoders.splade import SpladeEncoder
-    from vectorbridge.encoders.tokens import TokenEncoder
-    from vectorbridge.encoders.types import SparseVector
+    from vectorbridge.encoders.binary import BinaryQuantizer  # noqa: F401
+    from vectorbridge.encoders.bm25 import BM25Encoder  # noqa: F401
+    from vectorbridge.encoders.dense import DenseEncoder  # noqa: F401
+    from vectorbridge.encoders.fde import FDEEncoder  # noqa: F401
+    from vectorbridge.encoders.pq import ProductQuantizer  # noqa: F401
+    from vectorbridge.encoders.scoring import maxsim  # noqa: F401
+    from vectorbridge.encoders.splade import SpladeEncoder  # noqa: F401
+    from vectorbridge.encoders.tokens import TokenEncoder  # noqa: F401
+    from vectorbridge.encoders.types import SparseVector  # noqa: F401
 
 #: Public name -> module defining it (the registry the lazy import reads).
 _EXPORTS = {

@@ -10,6 +10,7 @@ look-ups (done for all codes and queries as one sparse one-hot product). Codeboo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -156,6 +157,13 @@ class ProductQuantizer:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a positive int, got {k!r}.")
         return topk(self.scores(codes, queries), int(k))
+
+    def fingerprint(self) -> str:
+        """JSON naming these codebooks (config + hash), stored with a collection's code field."""
+        self._check_fitted()
+        digest = hashlib.sha256(self.centroids.tobytes()).hexdigest()[:16]  # type: ignore[union-attr]
+        return json.dumps({"format": _FORMAT, "m": self.m, "nbits": self.nbits, "metric": self.metric,
+                           "dim": self.dim, "sha256": digest}, sort_keys=True)
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -17,7 +17,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
     CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
@@ -47,10 +47,13 @@ class HybridRetriever(BaseRetriever):
         maxsim: ``"fuse"`` (default without ``fde``): MaxSim's ranking of the candidates joins
             the fusion as one more branch (SciFact train, MiniLM tokens: 0.735 nDCG@10);
             ``"replace"`` (default with ``fde``): MaxSim re-sorts the top ``rerank_k``.
-        quantizer: A fitted-or-not :class:`~vectorbridge.encoders.BinaryQuantizer`: the dense
-            branch searches its codes for ``oversample * k`` candidates, rescored exactly
-            with the float vectors kept in the engine (in Qdrant's engine, client-side on
-            Milvus servers; Milvus Lite has no binary vectors and refuses the collection).
+        quantizer: A :class:`~vectorbridge.encoders.BinaryQuantizer` (its codes are searched
+            in the engine by Hamming distance) or :class:`~vectorbridge.encoders.ProductQuantizer`
+            (its codes are stored in the engine and searched client-side by ADC, loaded once:
+            call :meth:`refresh` after the collection changes); ``oversample * k`` candidates
+            are rescored exactly with the float vectors kept in the engine (in Qdrant's engine,
+            client-side on Milvus servers). Codes live in a binary field, which Milvus Lite
+            lacks: it refuses the collection.
         oversample: Code candidates per result for the rescoring.
         fde: An :class:`~vectorbridge.encoders.FDEEncoder` (needs ``multivector``): a MUVERA
             FDE field is the first stage, exact MaxSim over its top ``rerank_k`` the second.
@@ -74,6 +77,7 @@ class HybridRetriever(BaseRetriever):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    _codes: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
 
     connector: Connector
     collection: str
@@ -109,12 +113,12 @@ class HybridRetriever(BaseRetriever):
         Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
         if self.quantizer is not None:
             from vectorbridge.encoders.binary import BinaryQuantizer
+            from vectorbridge.encoders.pq import ProductQuantizer
 
-            if not isinstance(self.quantizer, BinaryQuantizer):
+            if not isinstance(self.quantizer, (BinaryQuantizer, ProductQuantizer)):
                 raise UnsupportedFeatureError(
-                    f"quantizer={type(self.quantizer).__name__}: HybridRetriever wires "
-                    "BinaryQuantizer codes into the engines so far; use ProductQuantizer "
-                    "directly (fit / encode / search) for client-side ADC."
+                    f"quantizer={type(self.quantizer).__name__}: use a BinaryQuantizer or a "
+                    "ProductQuantizer."
                 )
             if self.dense is None or self.sparse is not None or self.multivector is not None:
                 raise InvalidInputError("quantizer= compresses the dense branch and is used with "
@@ -165,7 +169,7 @@ class HybridRetriever(BaseRetriever):
             vectors[names["dense"]] = X = embed_texts(dense, texts)
             dense_spec[names["dense"]] = DenseField(X.shape[1])
             if quantizer is not None:
-                if getattr(quantizer, "thresholds", None) is None and hasattr(quantizer, "fit"):
+                if not _is_fitted(quantizer):
                     quantizer.fit(X)
                 vectors[names["codes"]] = codes = quantizer.encode(X)
                 bin_spec[names["codes"]] = BinaryField(codes.shape[1] * 8,
@@ -214,7 +218,9 @@ class HybridRetriever(BaseRetriever):
             q = np.asarray(dense_q, dtype=np.float32)
             if self.quantizer is None:
                 queries[self.dense_field] = q
-            else:  # codes find candidates, the float vectors rank them
+            elif self._pq:  # client-side ADC over the codes finds candidates
+                plan.update(pq=q, rescore_k=int(np.ceil(self.oversample * first_k)))
+            else:  # codes find candidates in the engine, the float vectors rank them
                 queries[self.codes_field] = self.quantizer.encode(q[None])[0]
                 plan.update(rescore=(self.dense_field, q), rescore_mode="replace",
                             rescore_k=int(np.ceil(self.oversample * first_k)))
@@ -234,6 +240,36 @@ class HybridRetriever(BaseRetriever):
                     fusion=Fusion(self.fusion, self.rrf_k, self.weights),
                     rescore=plan.get("rescore"), rescore_k=plan.get("rescore_k"),
                     rescore_mode=plan.get("rescore_mode", "replace"))
+
+    @property
+    def _pq(self) -> bool:
+        return self.quantizer is not None and hasattr(self.quantizer, "centroids")
+
+    def refresh(self) -> None:
+        """Forget the PQ codes loaded from the collection (after it changed)."""
+        self._codes = None
+
+    def _pq_candidates(self, plan: dict[str, Any], ids: list[str], codes: np.ndarray) -> list[str]:
+        _, idx = self.quantizer.search(codes, plan["pq"][None], min(len(ids), plan["rescore_k"]))
+        return [ids[i] for i in idx[0]]
+
+    def _pq_hits(self, plan: dict[str, Any]) -> list[Hit]:
+        if self._codes is None:
+            records = self.connector.get(self.collection, self.connector.ids(self.collection),
+                                         with_vectors=True)
+            self._codes = _code_table(records, self.codes_field)
+        cand = self._pq_candidates(plan, *self._codes)
+        return self.connector.rescore(self.collection, self.dense_field, plan["pq"], cand,
+                                      plan["k"], filter=plan["filter"])
+
+    async def _apq_hits(self, plan: dict[str, Any]) -> list[Hit]:
+        if self._codes is None:
+            ids = await self.connector.aids(self.collection)
+            records = await self.connector.aget(self.collection, ids, with_vectors=True)
+            self._codes = _code_table(records, self.codes_field)
+        cand = self._pq_candidates(plan, *self._codes)
+        return await self.connector.arescore(self.collection, self.dense_field, plan["pq"], cand,
+                                             plan["k"], filter=plan["filter"])
 
     def _single(self, plan: dict[str, Any]) -> tuple[str, Any] | None:
         """The one branch to search plainly (no fusion needed), or None."""
@@ -256,7 +292,9 @@ class HybridRetriever(BaseRetriever):
         dense_q = self.dense.embed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
-        if single is not None:
+        if "pq" in plan:
+            hits = self._pq_hits(plan)
+        elif single is not None:
             hits = self.connector.search(self.collection, single[0], single[1], plan["k"],
                                          filter=plan["filter"])
         else:
@@ -277,7 +315,9 @@ class HybridRetriever(BaseRetriever):
         dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
-        if single is not None:
+        if "pq" in plan:
+            hits = await self._apq_hits(plan)
+        elif single is not None:
             hits = await self.connector.asearch(self.collection, single[0], single[1], plan["k"],
                                                 filter=plan["filter"])
         else:
@@ -288,6 +328,16 @@ class HybridRetriever(BaseRetriever):
             docs = list(await self.rerank.acompress_documents(docs, query,
                                                               callbacks=run_manager.get_child()))
         return docs[: plan["final_k"]]
+
+
+def _is_fitted(quantizer: Any) -> bool:
+    return getattr(quantizer, "thresholds", None) is not None or \
+        getattr(quantizer, "centroids", None) is not None
+
+
+def _code_table(records: list[Any], field_name: str) -> tuple[list[str], np.ndarray]:
+    """Ids and their stored codes as one uint8 matrix, for client-side ADC."""
+    return [r.id for r in records], np.stack([r.vectors[field_name] for r in records])
 
 
 def _prepare_sparse(sparse: Any, texts: list[str], connector: Connector, collection: str,
