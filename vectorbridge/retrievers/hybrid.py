@@ -10,6 +10,7 @@ LangChain ``BaseDocumentCompressor`` (a cross-encoder, :class:`MaxSimReranker`, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -207,39 +208,37 @@ class HybridRetriever(BaseRetriever):
                 )
 
     # -- querying -------------------------------------------------------------------------
-    def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> dict[str, Any]:
+    def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> "_Plan":
         """The connector call for ``query``: fields, queries and stage sizes."""
         k = check_k(self.k if k is None else k)
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
         queries: dict[str, Any] = {}
-        plan: dict[str, Any] = {"queries": queries, "k": first_k, "final_k": k,
-                                "filter": self.filter if flt is None else flt}
+        plan = _Plan(queries, first_k, k, self.filter if flt is None else flt)
         if dense_q is not None:
             q = np.asarray(dense_q, dtype=np.float32)
             if self.quantizer is None:
                 queries[self.dense_field] = q
             elif self._pq:  # client-side ADC over the codes finds candidates
-                plan.update(pq=q, rescore_k=int(np.ceil(self.oversample * first_k)))
+                plan.pq, plan.rescore_k = q, int(np.ceil(self.oversample * first_k))
             else:  # codes find candidates in the engine, the float vectors rank them
                 queries[self.codes_field] = self.quantizer.encode(q[None])[0]
-                plan.update(rescore=(self.dense_field, q), rescore_mode="replace",
-                            rescore_k=int(np.ceil(self.oversample * first_k)))
+                plan.rescore = (self.dense_field, q)
+                plan.rescore_k = int(np.ceil(self.oversample * first_k))
         if self.sparse is not None:
             queries[self.sparse_field] = self.sparse.encode_queries([query])[0]
         if self.multivector is not None:
             tokens = self.multivector.encode_queries([query])[0]
             if self.fde is not None:
                 queries[self.fde_field] = self.fde.encode_queries([tokens])[0]
-            plan.update(rescore=(self.multivector_field, tokens),
-                        rescore_k=max(self.rerank_k, first_k),
-                        rescore_mode=self.maxsim or ("replace" if self.fde is not None else "fuse"))
+            plan.rescore = (self.multivector_field, tokens)
+            plan.rescore_k = max(self.rerank_k, first_k)
+            plan.rescore_mode = self.maxsim or ("replace" if self.fde is not None else "fuse")
         return plan
 
-    def _call_kwargs(self, plan: dict[str, Any]) -> dict[str, Any]:
-        return dict(k=plan["k"], filter=plan["filter"], prefetch_k=self.prefetch_k,
-                    fusion=Fusion(self.fusion, self.rrf_k, self.weights),
-                    rescore=plan.get("rescore"), rescore_k=plan.get("rescore_k"),
-                    rescore_mode=plan.get("rescore_mode", "replace"))
+    def _call_kwargs(self, plan: "_Plan") -> dict[str, Any]:
+        return dict(k=plan.k, filter=plan.filter, prefetch_k=self.prefetch_k,
+                    fusion=Fusion(self.fusion, self.rrf_k, self.weights), rescore=plan.rescore,
+                    rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode)
 
     @property
     def _pq(self) -> bool:
@@ -249,32 +248,32 @@ class HybridRetriever(BaseRetriever):
         """Forget the PQ codes loaded from the collection (after it changed)."""
         self._codes = None
 
-    def _pq_candidates(self, plan: dict[str, Any], ids: list[str], codes: np.ndarray) -> list[str]:
-        _, idx = self.quantizer.search(codes, plan["pq"][None], min(len(ids), plan["rescore_k"]))
+    def _pq_candidates(self, plan: "_Plan", ids: list[str], codes: np.ndarray) -> list[str]:
+        _, idx = self.quantizer.search(codes, plan.pq[None], min(len(ids), plan.rescore_k))
         return [ids[i] for i in idx[0]]
 
-    def _pq_hits(self, plan: dict[str, Any]) -> list[Hit]:
+    def _pq_hits(self, plan: "_Plan") -> list[Hit]:
         if self._codes is None:
             records = self.connector.get(self.collection, self.connector.ids(self.collection),
                                          with_vectors=True)
             self._codes = _code_table(records, self.codes_field)
         cand = self._pq_candidates(plan, *self._codes)
-        return self.connector.rescore(self.collection, self.dense_field, plan["pq"], cand,
-                                      plan["k"], filter=plan["filter"])
+        return self.connector.rescore(self.collection, self.dense_field, plan.pq, cand,
+                                      plan.k, filter=plan.filter)
 
-    async def _apq_hits(self, plan: dict[str, Any]) -> list[Hit]:
+    async def _apq_hits(self, plan: "_Plan") -> list[Hit]:
         if self._codes is None:
             ids = await self.connector.aids(self.collection)
             records = await self.connector.aget(self.collection, ids, with_vectors=True)
             self._codes = _code_table(records, self.codes_field)
         cand = self._pq_candidates(plan, *self._codes)
-        return await self.connector.arescore(self.collection, self.dense_field, plan["pq"], cand,
-                                             plan["k"], filter=plan["filter"])
+        return await self.connector.arescore(self.collection, self.dense_field, plan.pq, cand,
+                                             plan.k, filter=plan.filter)
 
-    def _single(self, plan: dict[str, Any]) -> tuple[str, Any] | None:
+    def _single(self, plan: "_Plan") -> tuple[str, Any] | None:
         """The one branch to search plainly (no fusion needed), or None."""
-        if len(plan["queries"]) == 1 and "rescore" not in plan:
-            return next(iter(plan["queries"].items()))
+        if len(plan.queries) == 1 and plan.rescore is None:
+            return next(iter(plan.queries.items()))
         return None
 
     def _text_key(self, spec: CollectionSpec) -> str:
@@ -292,19 +291,19 @@ class HybridRetriever(BaseRetriever):
         dense_q = self.dense.embed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
-        if "pq" in plan:
+        if plan.pq is not None:
             hits = self._pq_hits(plan)
         elif single is not None:
-            hits = self.connector.search(self.collection, single[0], single[1], plan["k"],
-                                         filter=plan["filter"])
+            hits = self.connector.search(self.collection, single[0], single[1], plan.k,
+                                         filter=plan.filter)
         else:
-            hits = self.connector.hybrid_search(self.collection, plan["queries"],
+            hits = self.connector.hybrid_search(self.collection, plan.queries,
                                                 **self._call_kwargs(plan))
         docs = self._documents(hits, spec)
         if self.rerank is not None and docs:
             docs = list(self.rerank.compress_documents(docs, query,
                                                        callbacks=run_manager.get_child()))
-        return docs[: plan["final_k"]]
+        return docs[: plan.final_k]
 
     async def _aget_relevant_documents(self, query: str, *,
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
@@ -315,19 +314,33 @@ class HybridRetriever(BaseRetriever):
         dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
         single = self._single(plan)
-        if "pq" in plan:
+        if plan.pq is not None:
             hits = await self._apq_hits(plan)
         elif single is not None:
-            hits = await self.connector.asearch(self.collection, single[0], single[1], plan["k"],
-                                                filter=plan["filter"])
+            hits = await self.connector.asearch(self.collection, single[0], single[1], plan.k,
+                                                filter=plan.filter)
         else:
-            hits = await self.connector.ahybrid_search(self.collection, plan["queries"],
+            hits = await self.connector.ahybrid_search(self.collection, plan.queries,
                                                        **self._call_kwargs(plan))
         docs = self._documents(hits, spec)
         if self.rerank is not None and docs:
             docs = list(await self.rerank.acompress_documents(docs, query,
                                                               callbacks=run_manager.get_child()))
-        return docs[: plan["final_k"]]
+        return docs[: plan.final_k]
+
+
+@dataclass
+class _Plan:
+    """One query's connector call: branches, stage sizes, and the candidate source."""
+
+    queries: dict[str, Any]
+    k: int  # first-stage results (rerank_k when a compressor follows)
+    final_k: int
+    filter: Any
+    rescore: tuple[str, Any] | None = None
+    rescore_k: int | None = None
+    rescore_mode: RescoreMode = "replace"
+    pq: np.ndarray | None = None  # a float query whose candidates come from client-side ADC
 
 
 def _is_fitted(quantizer: Any) -> bool:
