@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import beir_parser, cache_key, cached, load_corpus  # noqa: E402
 from vectorbridge.encoders import BinaryQuantizer, DenseEncoder, FDEEncoder, ProductQuantizer  # noqa: E402
-from vectorbridge.encoders.binary import topk  # noqa: E402
+from vectorbridge.encoders._codes import topk  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
 K = 100

@@ -151,13 +151,13 @@ def test_pq_errors_and_persistence(X, pq, tmp_path):
     pq.save(tmp_path / "pq.npz")
     again = ProductQuantizer.load(tmp_path / "pq.npz")
     np.testing.assert_array_equal(again.encode(X), pq.encode(X))
-    with pytest.raises(InvalidInputError, match="codebook"):
+    with pytest.raises(InvalidInputError, match="not a vectorbridge.pq/1 file"):
         np.savez(tmp_path / "bad.npz", config=np.array('{"format": "other"}'))
         ProductQuantizer.load(tmp_path / "bad.npz")
 
 
 def test_topk_is_a_stable_partial_sort():
-    from vectorbridge.encoders.binary import topk
+    from vectorbridge.encoders._codes import topk
 
     rng = np.random.default_rng(1)
     for scores in (rng.integers(0, 4, size=(30, 500)).astype(np.float32), rng.normal(size=(30, 500))):

@@ -22,47 +22,12 @@ from typing import Literal
 
 import numpy as np
 
+from vectorbridge.encoders._codes import _as_matrix, _as_words, load_npz, save_npz, topk
 from vectorbridge.errors import InvalidInputError
 
 BITS: tuple[int, ...] = (1, 2, 4)
 SearchMode = Literal["hamming", "asymmetric"]
 _FORMAT = "vectorbridge.binary/1"
-
-
-def _as_matrix(X: object, what: str, dim: int | None = None) -> np.ndarray:
-    arr = np.asarray(X, dtype=np.float32)
-    if arr.ndim != 2 or (dim is not None and arr.shape[1] != dim):
-        want = f"(n, {dim})" if dim is not None else "(n, dim)"
-        raise InvalidInputError(f"{what} must be a float array of shape {want}, got {arr.shape}.")
-    if not np.isfinite(arr).all():
-        raise InvalidInputError(f"{what} contains NaN or inf.")
-    return arr
-
-
-def _as_words(codes: np.ndarray) -> np.ndarray:
-    """Packed codes viewed as 64-bit words (zero-padded), so popcount runs 8 bytes at a time."""
-    pad = -codes.shape[1] % 8
-    if pad:
-        codes = np.pad(codes, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(codes).view(np.uint64)
-
-
-def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` per row of ``scores`` (higher is better): ``(scores, indices)``, best first,
-    equal scores in index order (also at the k-th place). A partial sort finds each row's
-    k-th score, so this is O(n) per row instead of a full sort."""
-    n = scores.shape[1]
-    k = min(k, n)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]  # (rows, 1): the k-th best score
-    above = scores > kth
-    tied = scores == kth
-    room = k - above.sum(axis=1, keepdims=True)  # how many tied scores still fit
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))  # lowest indices among ties
-    idx = np.nonzero(chosen)[1].reshape(len(scores), k)
-    picked = np.take_along_axis(scores, idx, axis=1)
-    order = np.lexsort((idx, -picked), axis=1)  # by score, then by index
-    idx = np.take_along_axis(idx, order, axis=1)
-    return np.take_along_axis(scores, idx, axis=1), idx
 
 
 class BinaryQuantizer:
@@ -212,21 +177,18 @@ class BinaryQuantizer:
     def save(self, path: str | Path) -> None:
         """Write the fitted quantizer as ``.npz`` arrays + JSON config (no pickle)."""
         self._check_fitted()
-        cfg = json.dumps({"format": _FORMAT, "bits": self.bits, "center": self.center})
-        np.savez(Path(path), config=np.array(cfg), thresholds=self.thresholds, levels=self.levels)
+        save_npz(path, {"format": _FORMAT, "bits": self.bits, "center": self.center},
+                 thresholds=self.thresholds, levels=self.levels)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "BinaryQuantizer":
-        with np.load(Path(path), allow_pickle=False) as z:
-            cfg = json.loads(str(z["config"]))
-            if cfg.get("format") != _FORMAT:
-                raise InvalidInputError(f"{path} is not a {_FORMAT} file.")
-            bq = cls(cfg["bits"], center=cfg["center"])
-            bq.thresholds, bq.levels = z["thresholds"], z["levels"]
+        cfg, arrays = load_npz(path, _FORMAT)
+        bq = cls(cfg["bits"], center=cfg["center"])
+        bq.thresholds, bq.levels = arrays["thresholds"], arrays["levels"]
         return bq
 
     def __repr__(self) -> str:
         return f"BinaryQuantizer(bits={self.bits}, center={self.center})"
 
 
-__all__ = ["BinaryQuantizer", "BITS", "topk"]
+__all__ = ["BinaryQuantizer", "BITS"]

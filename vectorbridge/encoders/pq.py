@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse
 
-from vectorbridge.encoders.binary import _as_matrix, topk
+from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz, topk
 from vectorbridge.errors import InvalidInputError
 
 PQMetric = Literal["ip", "l2"]
@@ -169,18 +169,15 @@ class ProductQuantizer:
     def save(self, path: str | Path) -> None:
         """Write the codebooks as ``.npz`` + JSON config (no pickle)."""
         self._check_fitted()
-        cfg = json.dumps({"format": _FORMAT, "m": self.m, "nbits": self.nbits,
-                          "metric": self.metric, "seed": self.seed})
-        np.savez(Path(path), config=np.array(cfg), centroids=self.centroids)
+        save_npz(path, {"format": _FORMAT, "m": self.m, "nbits": self.nbits,
+                        "metric": self.metric, "seed": self.seed},
+                 centroids=self.centroids)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> "ProductQuantizer":
-        with np.load(Path(path), allow_pickle=False) as z:
-            cfg = json.loads(str(z["config"]))
-            if cfg.get("format") != _FORMAT:
-                raise InvalidInputError(f"{path} is not a {_FORMAT} codebook file.")
-            pq = cls(cfg["m"], cfg["nbits"], metric=cfg["metric"], seed=cfg["seed"])
-            pq.centroids = z["centroids"]
+        cfg, arrays = load_npz(path, _FORMAT)
+        pq = cls(cfg["m"], cfg["nbits"], metric=cfg["metric"], seed=cfg["seed"])
+        pq.centroids = arrays["centroids"]
         return pq
 
     def __repr__(self) -> str:
