@@ -79,6 +79,7 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _codes: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
+    _checked: CollectionSpec | None = PrivateAttr(default=None)  # spec whose encodings matched
 
     connector: Connector
     collection: str
@@ -193,7 +194,10 @@ class HybridRetriever(BaseRetriever):
                    multivector=multivector, k=k, text_key=text_key, **kwargs)
 
     def _check_encodings(self, spec: CollectionSpec) -> None:
-        """Refuse a quantizer or FDE configuration other than the one the collection holds."""
+        """Refuse a quantizer or FDE configuration other than the one the collection holds
+        (once per spec: fingerprints hash the codebooks, too slow to repeat per query)."""
+        if spec is self._checked:
+            return
         for name, enc, what in ((self.codes_field, self.quantizer, "quantizer"),
                                 (self.fde_field, self.fde, "fde")):
             if enc is None:
@@ -206,6 +210,7 @@ class HybridRetriever(BaseRetriever):
                     f"{what} ({mine}); codes from different configurations are not comparable. "
                     "Load the quantizer / FDE config the collection was built with."
                 )
+        self._checked = spec
 
     # -- querying -------------------------------------------------------------------------
     def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> "_Plan":
@@ -247,6 +252,7 @@ class HybridRetriever(BaseRetriever):
     def refresh(self) -> None:
         """Forget the PQ codes loaded from the collection (after it changed)."""
         self._codes = None
+        self._checked = None
 
     def _pq_candidates(self, plan: "_Plan", ids: list[str], codes: np.ndarray) -> list[str]:
         _, idx = self.quantizer.search(codes, plan.pq[None], min(len(ids), plan.rescore_k))
