@@ -61,6 +61,11 @@ def main() -> None:
     ap.add_argument("--fde-docs", type=int, default=2000, help="docs for the FDE speed anchor")
     ap.add_argument("--engine-queries", type=int, default=300,
                     help="queries for the end-to-end run through HybridRetriever (0: skip)")
+    ap.add_argument("--milvus-server", action="store_true",
+                    help="also run the engine path on a real Milvus 2.3.5 server (PyPI `milvus`, "
+                         "started on 127.0.0.1): IVF_PQ / IVF_SQ8 + exact rescoring")
+    ap.add_argument("--engine-only", action="store_true",
+                    help="skip the client-side sections; float anchor + engine path only")
     args = ap.parse_args()
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
@@ -86,6 +91,9 @@ def main() -> None:
     print("\n[float32]")
     report("float32 dense (exact)", D.shape[1] * 4, topk(Q @ D.T, K)[1])
     float_ndcg = rows[-1][2]
+    if args.engine_only:
+        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report, args.milvus_server)
+        return print_table(rows, float_ndcg)
 
     print("\n[binary]")
     from sentence_transformers.util.quantization import quantize_embeddings
@@ -184,11 +192,9 @@ def main() -> None:
         print(f"    fastembed anchor skipped ({e}); pip install -e '.[bench]'")
 
     if args.engine_queries:
-        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report)
+        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report, args.milvus_server)
 
-    print("\n| method | bytes/vector | nDCG@10 | vs float | recall@100 | note |\n|---|---|---|---|---|---|")
-    for name, nbytes, n10, r100, note in rows:
-        print(f"| {name} | {nbytes:,.0f} | {n10:.3f} | {n10 / float_ndcg:.1%} | {r100:.3f} | {note} |")
+    print_table(rows, float_ndcg)
     if args.plot:
         import matplotlib
 
@@ -208,31 +214,40 @@ def main() -> None:
         print(f"plot written to {args.plot}")
 
 
+def print_table(rows: list[tuple[str, float, float, float, str]], float_ndcg: float) -> None:
+    """The results as a Markdown table, quality relative to exact float32 search."""
+    print("\n| method | bytes/vector | nDCG@10 | vs float | recall@100 | note |\n|---|---|---|---|---|---|")
+    for name, nbytes, n10, r100, note in rows:
+        print(f"| {name} | {nbytes:,.0f} | {n10:.3f} | {n10 / float_ndcg:.1%} | {r100:.3f} | {note} |")
+
+
 def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: np.ndarray,
-                n_queries: int, report: Callable[..., None]) -> None:
-    """BinaryQuantizer codes in embedded Qdrant, float rescoring in the engine, through
-    HybridRetriever; against the float dense retriever on the same collection and queries."""
+                n_queries: int, report: Callable[..., None], milvus_server: bool = False) -> None:
+    """Quantized first stages through HybridRetriever and a real engine, against the float
+    dense retriever on the same engine and queries.
+
+    Embedded Qdrant: BinaryQuantizer codes searched in the engine, float rescoring in the
+    engine. With ``milvus_server``: a real Milvus 2.3.5 server (PyPI ``milvus``) with engine
+    quantization (IVF_PQ x16 and IVF_SQ8 indexes, oversample 4, exact rescoring by the
+    connector) — Milvus 2.3 holds one vector field per collection, so each variant is its
+    own collection.
+    """
     import random
     import statistics
+    import tempfile
 
     from benchmarks.hybrid_quality import CachedEmbeddings
-    from vectorbridge.connectors import QdrantConnector
+    from vectorbridge.connectors import MilvusConnector, QdrantConnector
     from vectorbridge.retrievers import HybridRetriever
 
     texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
     subset = sorted(random.Random(0).sample(range(len(qids)), min(n_queries, len(qids))))
     emb = CachedEmbeddings({**dict(zip(texts, D)), **dict(zip(qtexts, Q))})
-    conn = QdrantConnector(location=":memory:")
-    bq = BinaryQuantizer(bits=1)
-    t = time.perf_counter()
-    binary = HybridRetriever.from_texts(texts, ids=ds.doc_ids, connector=conn, collection="bq",
-                                        dense=emb, quantizer=bq, oversample=4, k=K)
-    print(f"\n[through the engine: {conn.engine}, {len(subset)} queries] ingest "
-          f"{len(texts) / (time.perf_counter() - t):,.0f} docs/s (codes + float vectors)")
-    plain = HybridRetriever(connector=conn, collection="bq", dense=emb, k=K)
     pos = {d: i for i, d in enumerate(ds.doc_ids)}
-    for name, r in (("float dense via HybridRetriever", plain),
-                    ("binary 1-bit codes + engine float rescore x4", binary)):
+    keep = np.zeros(len(qids), bool)
+    keep[subset] = True
+
+    def run(label: str, r: HybridRetriever, nbytes: float) -> None:
         idx = np.zeros((len(qids), K), dtype=np.int64)
         lat = []
         for i in subset:
@@ -240,10 +255,48 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
             docs = r.invoke(qtexts[i])
             lat.append(time.perf_counter() - t)
             idx[i, :len(docs)] = [pos[d.id] for d in docs]
-        keep = np.zeros(len(qids), bool)
-        keep[subset] = True
-        report(f"{name} (subset)", bq.bytes_per_vector if r is binary else D.shape[1] * 4,
-               idx, f"p50 {statistics.median(lat) * 1000:.1f} ms", subset=keep)
+        report(f"{label} (subset)", nbytes, idx, f"p50 {statistics.median(lat) * 1000:.1f} ms",
+               subset=keep)
+
+    def build(conn: Any, name: str, **kw: Any) -> HybridRetriever:
+        t = time.perf_counter()
+        r = HybridRetriever.from_texts(texts, ids=ds.doc_ids, connector=conn, collection=name,
+                                       dense=emb, k=K, **kw)
+        print(f"    {name}: ingest {len(texts) / (time.perf_counter() - t):,.0f} docs/s")
+        return r
+
+    conn = QdrantConnector(location=":memory:")
+    print(f"\n[through the engine: {conn.engine}, {len(subset)} queries]")
+    bq = BinaryQuantizer(bits=1)
+    binary = build(conn, "bq", quantizer=bq, oversample=4)
+    run(f"float dense via HybridRetriever, {conn.engine}",
+        HybridRetriever(connector=conn, collection="bq", dense=emb, k=K), D.shape[1] * 4)
+    run(f"binary 1-bit codes + engine float rescore x4, {conn.engine}", binary,
+        bq.bytes_per_vector)
+    if not milvus_server:
+        return
+    from vectorbridge.local_servers import Milvus23Server
+
+    server = Milvus23Server(Path(tempfile.mkdtemp(prefix="vb-milvus23-")))
+    try:
+        conn = MilvusConnector(uri=server.uri)
+        print(f"\n[through the engine: {conn.engine}, {len(subset)} queries]")
+        for name, quantizer, nbytes in (("flat", None, D.shape[1] * 4),
+                                        ("ivfpq", "pq-x16", D.shape[1] * 4 / 16),
+                                        ("ivfsq8", "scalar-int8", D.shape[1])):
+            r = build(conn, name, quantizer=quantizer, oversample=4)
+            conn.client.flush(name)  # seal segments: Milvus builds IVF indexes on sealed ones
+            while conn.client.describe_index(name, "dense")["indexed_rows"] < len(texts):
+                time.sleep(0.5)
+            conn.client.release_collection(name)
+            conn.client.load_collection(name)
+            label = {"flat": f"float dense (AUTOINDEX), {conn.engine}",
+                     "ivfpq": f"IVF_PQ x16 + exact rescore x4, {conn.engine}",
+                     "ivfsq8": f"IVF_SQ8 + exact rescore x4, {conn.engine}"}[name]
+            run(label, r, nbytes)
+        conn.close()
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

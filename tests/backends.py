@@ -1,6 +1,7 @@
 """The engines the integration suite runs on, as a list of named factories.
 
-Embedded engines always run; the milvus-lite server is started on 127.0.0.1 by a fixture;
+Embedded engines always run; the milvus-lite server and the real Milvus 2.3.5 server (PyPI
+``milvus``) are started on 127.0.0.1 by session fixtures;
 Docker services run when a daemon answers; ``QDRANT_URL`` / ``MILVUS_URI`` (+ ``QDRANT_API_KEY``
 / ``MILVUS_TOKEN``) add any existing server.
 """
@@ -9,35 +10,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from vectorbridge.connectors import Connector, MilvusConnector, QdrantConnector
+from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer
 
 DOCKER_COMPOSE = Path(__file__).resolve().parents[1] / "docker" / "docker-compose.yml"
 
 BACKENDS = [
     "qdrant-memory",
-    "qdrant-path",
+    "qdrant-edge",
     "milvus-lite-file",
     "milvus-lite-server",
+    "milvus-2.3-server",
     "qdrant-docker",
     "milvus-docker",
     "qdrant-url",
     "milvus-url",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def docker_daemon_reason() -> str | None:
@@ -52,38 +46,6 @@ def docker_daemon_reason() -> str | None:
     if r.returncode != 0 or not r.stdout.strip():
         return "no Docker daemon: `docker info` cannot reach one"
     return None
-
-
-class MilvusLiteServer:
-    """``milvus-lite server`` as a subprocess on 127.0.0.1 (its default bind is 0.0.0.0)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        exe = Path(sys.executable).with_name("milvus-lite")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
-        self.proc = subprocess.Popen(
-            [*cmd, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        self.uri = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"milvus-lite server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("milvus-lite server did not open its port within 60 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 class Backend:
@@ -123,13 +85,16 @@ def unique_name(prefix: str = "t") -> str:
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if name == "qdrant-memory":
         return Backend(name, lambda: QdrantConnector(location=":memory:"))
-    if name == "qdrant-path":
+    if name == "qdrant-edge":  # a folder: the real engine in-process
         return Backend(name, lambda: QdrantConnector(path=str(tmp_path / "qdrant")), reopenable=True)
     if name == "milvus-lite-file":
         return Backend(name, lambda: MilvusConnector(uri=str(tmp_path / "vb.db")), reopenable=True)
     if name == "milvus-lite-server":
         server: MilvusLiteServer = request.getfixturevalue("milvus_lite_server")
         return Backend(name, lambda: MilvusConnector(uri=server.uri), reopenable=True)
+    if name == "milvus-2.3-server":
+        m23: Milvus23Server = request.getfixturevalue("milvus23_server")
+        return Backend(name, lambda: MilvusConnector(uri=m23.uri), reopenable=True)
     if name in ("qdrant-docker", "milvus-docker"):
         reason = docker_daemon_reason()
         if reason:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import BACKENDS, DOCKER_COMPOSE, MilvusLiteServer, make_backend
+from tests.backends import BACKENDS, DOCKER_COMPOSE, make_backend
+from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,14 @@ def corpus() -> dict:
 @pytest.fixture(scope="session")
 def milvus_lite_server(tmp_path_factory):
     server = MilvusLiteServer(tmp_path_factory.mktemp("milvus-lite-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus23_server(tmp_path_factory):
+    """Milvus 2.3.5 (PyPI `milvus`), started once per session on 127.0.0.1 (~10-30 s)."""
+    server = Milvus23Server(tmp_path_factory.mktemp("milvus-2.3"))
     yield server
     server.stop()
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from vectorbridge.connectors import CollectionSpec
 from vectorbridge.encoders import SparseVector
+from vectorbridge.errors import UnsupportedFeatureError
 from tests.backends import unique_name
 
 #: Short biomedical texts for the LangChain-layer tests (real models embed them).
@@ -58,9 +62,33 @@ def full_spec(name: str) -> CollectionSpec:
                           multivector={"tokens": TOK_DIM}, text_key="text")
 
 
+def require(conn, spec: CollectionSpec) -> CollectionSpec:
+    """``spec``, or — where the engine cannot hold it — proof that it refuses it clearly and
+    creates nothing, then a skip that names the engine's limit (the matrix's "unsupported")."""
+    problems = conn.unsupported(spec)
+    if problems:
+        with pytest.raises(UnsupportedFeatureError, match=re.escape(problems[0][:40])):
+            conn.create_collection(spec)
+        assert not conn.has_collection(spec.name)
+        pytest.skip(f"unsupported on {conn.engine}: {problems[0]}")
+    return spec
+
+
+def unless_refused(conn, build, **fields):
+    """``build()``, or — where the engine cannot hold a collection with ``fields`` — proof that
+    ``build()`` refuses with a clear error and creates nothing, then a skip naming why."""
+    probe = CollectionSpec(name=unique_name("probe"), **fields)
+    problems = conn.unsupported(probe)
+    if not problems:
+        return build()
+    with pytest.raises(UnsupportedFeatureError, match=re.escape(conn.engine)):
+        build()
+    pytest.skip(f"unsupported on {conn.engine}: {problems[0]}")
+
+
 def load(conn, corpus, name=None):
     name = name or unique_name()
-    conn.create_collection(full_spec(name))
+    conn.create_collection(require(conn, full_spec(name)))
     conn.upsert(name, corpus["ids"], {"dense": corpus["dense"], "sparse": corpus["sparse"],
                                       "tokens": corpus["tokens"]}, corpus["payloads"], batch_size=16)
     return name
@@ -72,5 +100,10 @@ def ref_topk(scores: np.ndarray, ids: list[str], k: int, allowed=None) -> list[t
 
 
 def assert_hits(hits, expected, tol=1e-4):
-    assert [h.id for h in hits] == [e[0] for e in expected]
+    """Same scores in the same order, and the same ids — up to the order of exact ties,
+    which engines break by float rounding."""
     np.testing.assert_allclose([h.score for h in hits], [e[1] for e in expected], rtol=tol, atol=tol)
+    for h, (want, score) in zip(hits, expected):
+        tied = {i for i, s in expected if abs(s - score) <= tol}
+        assert h.id == want or h.id in tied, (h.id, want)
+    assert len({h.id for h in hits}) == len(hits) == len(expected)

@@ -34,9 +34,9 @@ def test_milvus_literal_is_one_token(value):
 def test_milvus_expression_shape():
     expr = to_milvus((F("lang") == "en") & ~(F("year") >= 2000) | F("meta.tag").isin(["a", "b"]))
     assert expr == (
-        '(((exists payload["lang"] and payload["lang"] == "en") and '
-        '(not (exists payload["year"] and payload["year"] >= 2000))) or '
-        '(exists payload["meta"]["tag"] and (payload["meta"]["tag"] == "a" or payload["meta"]["tag"] == "b")))'
+        '((((exists payload["lang"]) and payload["lang"] == "en") and '
+        '(not ((exists payload["year"]) and payload["year"] >= 2000))) or '
+        '((exists payload["meta"]["tag"]) and (payload["meta"]["tag"] == "a" or payload["meta"]["tag"] == "b")))'
     )
     assert ids_expr("id", ['a"b']) == 'id in ["a\\"b"]'
     assert to_milvus(None) == ""

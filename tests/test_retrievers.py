@@ -3,14 +3,16 @@ the rerankers against the models' own scores, and the store's MMR / filters / er
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from tests.backends import unique_name
-from tests.corpus import TEXTS
-from vectorbridge.connectors import CollectionSpec, F, QdrantConnector
+from tests.corpus import TEXTS, assert_hits, unless_refused
+from vectorbridge.connectors import CollectionSpec, DenseField, F, QdrantConnector
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder, maxsim
 from vectorbridge.errors import InvalidInputError
@@ -35,8 +37,9 @@ def tokens(minilm):
 
 def test_hybrid_retriever_end_to_end(conn, dense):
     bm25 = BM25Encoder()
-    r = HybridRetriever.from_texts(TEXTS, ids=IDS, metadatas=METAS, connector=conn,
-                                   collection=unique_name("hy"), dense=dense, sparse=bm25, k=3)
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, metadatas=METAS, connector=conn, collection=unique_name("hy"),
+        dense=dense, sparse=bm25, k=3), dense={"dense": 8}, sparse=["sparse"])
     docs = r.invoke("what causes scurvy?")
     assert len(docs) == 3 and {d.id for d in docs[:2]} == {"1", "foo"}
     assert docs[0].page_content in TEXTS[:2]
@@ -54,8 +57,9 @@ def test_hybrid_retriever_end_to_end(conn, dense):
 
 
 async def test_hybrid_retriever_async_equals_sync(conn, dense):
-    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("ha"),
-                                   dense=dense, sparse=BM25Encoder(), k=4, fusion="dbsf")
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=unique_name("ha"), dense=dense,
+        sparse=BM25Encoder(), k=4, fusion="dbsf"), dense={"dense": 8}, sparse=["sparse"])
     for q in ("vitamin C in fruit", "antibiotics"):
         sync, asyn = r.invoke(q), await r.ainvoke(q)
         assert [d.id for d in asyn] == [d.id for d in sync]
@@ -66,8 +70,8 @@ async def test_hybrid_retriever_async_equals_sync(conn, dense):
 def test_hybrid_retriever_over_existing_collection_and_single_branches(conn, dense):
     name = unique_name("hx")
     bm25 = BM25Encoder(idf="client")
-    HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=name, dense=dense,
-                               sparse=bm25)
+    unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=name, dense=dense, sparse=bm25), dense={"dense": 8}, sparse=["sparse"])
     dense_only = HybridRetriever(connector=conn, collection=name, dense=dense, k=2)
     hits = conn.search(name, "dense", dense.encode_queries(["penicillin"])[0], k=2)
     assert [d.id for d in dense_only.invoke("penicillin")] == [h.id for h in hits]
@@ -78,9 +82,10 @@ def test_hybrid_retriever_over_existing_collection_and_single_branches(conn, den
 
 
 def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
-    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("mv"),
-                                   dense=dense, sparse=BM25Encoder(), multivector=tokens, k=4,
-                                   rerank_k=len(TEXTS), prefetch_k=len(TEXTS), maxsim="replace")
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=unique_name("mv"), dense=dense,
+        sparse=BM25Encoder(), multivector=tokens, k=4, rerank_k=len(TEXTS),
+        prefetch_k=len(TEXTS), maxsim="replace"), dense={"dense": 8}, sparse=["sparse"])
     q = "mitochondria and energy"
     docs = r.invoke(q)
     qt = tokens.encode_queries([q])[0]
@@ -95,7 +100,8 @@ def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
                                              "sparse": r.sparse.encode_queries([q])[0]},
                               k=4, fusion=Fusion("rrf", 2), prefetch_k=len(TEXTS),
                               rescore=("tokens", qt), rescore_mode="fuse")
-    assert [d.id for d in fused.invoke(q)] == [h.id for h in want]
+    got = [SimpleNamespace(id=d.id, score=d.metadata[SCORE_KEY]) for d in fused.invoke(q)]
+    assert_hits(got, [(h.id, h.score) for h in want])  # RRF ties may come in either order
 
 
 # -- rerankers ---------------------------------------------------------------------------------
@@ -147,9 +153,9 @@ def test_maxsim_reranker_equals_per_document_maxsim(tokens):
 
 
 def test_retriever_with_reranker_stage(conn, dense, tokens):
-    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=unique_name("rr"),
-                                   dense=dense, sparse=BM25Encoder(), k=3,
-                                   rerank=MaxSimReranker(tokens), rerank_k=6)
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=unique_name("rr"), dense=dense,
+        sparse=BM25Encoder(), k=3, rerank=MaxSimReranker(tokens), rerank_k=6), dense={"dense": 8}, sparse=["sparse"])
     docs = r.invoke("vitamin C")
     assert len(docs) == 3
     rs = [d.metadata[RERANK_SCORE_KEY] for d in docs]
@@ -188,7 +194,7 @@ def test_store_filters_scores_and_errors(conn):
         store.add_texts(["x"], metadatas=[{}, {}])
     assert conn.count(store.collection) == n_before  # nothing half-written
     other = unique_name("sp")
-    conn.create_collection(CollectionSpec(name=other, sparse=["bm25"]))
+    conn.create_collection(CollectionSpec(name=other, multivector={"tokens": 8}))
     with pytest.raises(InvalidInputError, match="vector_field"):
         VectorBridgeStore(connector=conn, collection=other, embedding=emb).add_texts(["x"])
 
@@ -223,17 +229,13 @@ def test_reranker_blend_fuses_incoming_and_reranked_orders(tokens):
 
 def test_binary_quantizer_first_stage_with_float_rescoring(conn, dense):
     from vectorbridge.encoders import BinaryQuantizer
-    from vectorbridge.errors import SpecMismatchError, UnsupportedFeatureError
+    from vectorbridge.errors import SpecMismatchError
 
     name = unique_name("bq")
     build = lambda: HybridRetriever.from_texts(  # noqa: E731
         TEXTS, ids=IDS, connector=conn, collection=name, dense=dense,
         quantizer=BinaryQuantizer(bits=1), oversample=len(TEXTS), k=4)
-    if conn.engine == "milvus-lite":
-        with pytest.raises(UnsupportedFeatureError, match="BINARY_VECTOR"):
-            build()
-        return
-    r = build()
+    r = unless_refused(conn, build, dense={"dense": 8}, binary={"codes": 8})  # Milvus Lite, 2.3
     plain = HybridRetriever(connector=conn, collection=name, dense=dense, k=4)
     for q in ("what causes scurvy?", "insulin", "antibiotic resistance"):
         got, want = r.invoke(q), plain.invoke(q)  # every code is a candidate: exact float order
@@ -286,7 +288,6 @@ def test_quantizer_and_fde_arguments_are_checked(conn, dense):
 
 async def test_product_quantizer_candidates_with_float_rescoring(conn, dense):
     from vectorbridge.encoders import ProductQuantizer
-    from vectorbridge.errors import UnsupportedFeatureError
 
     texts = TEXTS * 30  # 300 points: enough to train 2**4 centroids per subspace
     ids = [f"{i}-{j}" for j in range(30) for i in IDS]
@@ -294,11 +295,7 @@ async def test_product_quantizer_candidates_with_float_rescoring(conn, dense):
     build = lambda: HybridRetriever.from_texts(  # noqa: E731
         texts, ids=ids, metadatas=[{"copy": j} for j in range(30) for _ in IDS], connector=conn,
         collection=name, dense=dense, quantizer=ProductQuantizer(m=48, nbits=4), oversample=3, k=5)
-    if conn.engine == "milvus-lite":
-        with pytest.raises(UnsupportedFeatureError, match="BINARY_VECTOR"):
-            build()
-        return
-    r = build()
+    r = unless_refused(conn, build, dense={"dense": 8}, binary={"codes": 8})  # Milvus Lite, 2.3
     assert conn.spec(name).binary["codes"].dim == 48 * 8
     plain = HybridRetriever(connector=conn, collection=name, dense=dense, k=5)
     q = "insulin and beta cells"
@@ -309,5 +306,31 @@ async def test_product_quantizer_candidates_with_float_rescoring(conn, dense):
                                [d.metadata[SCORE_KEY] for d in want], rtol=1e-4)  # exact scores
     kept = r.invoke(q, filter=F("copy") == 3)
     assert kept and all(d.metadata["copy"] == 3 for d in kept)
-    assert [d.id for d in await r.ainvoke(q)] == [d.id for d in got]
+    again = await r.ainvoke(q)  # duplicated texts tie exactly: compare texts and scores
+    assert [(d.page_content, d.metadata[SCORE_KEY]) for d in again] == \
+        [(d.page_content, d.metadata[SCORE_KEY]) for d in got]
     assert conn.ids(name) == sorted(ids)
+
+
+@pytest.mark.parametrize("quantization", ["scalar-int8", "pq-x16", "binary-1bit"])
+def test_engine_quantization_first_stage(conn, dense, quantization):
+    """quantizer="<engine quantization>": the engine keeps the codes and rescores; results
+    equal the exact dense ranking when every point is a candidate."""
+    name = unique_name("eq")
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=name, dense=dense, quantizer=quantization,
+        oversample=len(TEXTS), k=4), dense={"dense": DenseField(384, quantization=quantization)})
+    assert conn.spec(name).dense["dense"].quantization == quantization
+    plain = HybridRetriever(connector=conn, collection=name, dense=dense, k=4)
+    for q in ("what causes scurvy?", "insulin"):
+        got, want = r.invoke(q), plain.invoke(q)
+        assert [d.id for d in got] == [d.id for d in want]
+        np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in got],
+                                   [d.metadata[SCORE_KEY] for d in want], rtol=1e-4)
+    other = "scalar-int8" if quantization != "scalar-int8" else "pq-x16"
+    from vectorbridge.errors import SpecMismatchError
+
+    with pytest.raises(SpecMismatchError, match="engine quantization"):
+        HybridRetriever(connector=conn, collection=name, dense=dense, quantizer=other).invoke("x")
+    with pytest.raises(ValueError, match="engine quantization is one of"):
+        HybridRetriever(connector=conn, collection=name, dense=dense, quantizer="pq-x3")

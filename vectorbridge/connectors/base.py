@@ -533,6 +533,12 @@ class Connector(ABC):
         return await self._arun(self._do_hybrid(collection, queries, k, fusion, prefetch_k,
                                                 filter, rescore, rescore_k, rescore_mode))
 
+    def optimize(self, collection: str) -> None:
+        """Build the collection's indexes now, after a bulk load, where the engine defers
+        them (Qdrant Edge: HNSW and quantized copies; Milvus: seals segments so indexes are
+        built). Searches are correct without it; with it they use the indexes."""
+        self.spec(collection)
+
     def close(self) -> None:
         """Release the clients (files are flushed for embedded engines)."""
 

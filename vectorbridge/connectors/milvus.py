@@ -11,6 +11,17 @@ Mapping of a :class:`CollectionSpec` onto one collection:
   fetches its ``multivector_candidates`` nearest tokens, the union of their documents is
   rescored with exact MaxSim on their full token matrices.
 
+Engine quantization of a dense field (``DenseField(quantization=...)``) maps to Milvus' IVF
+indexes: ``scalar-int8`` -> ``IVF_SQ8``, ``pq-xN`` -> ``IVF_PQ`` with ``m = 4 * dim / N``
+one-byte codes; a search fetches ``oversampling * k`` candidates from the index and rescores
+them exactly with the float vectors Milvus keeps beside it (Qdrant's rescore, done here).
+Milvus has no binary quantization of float vectors; Milvus Lite accepts IVF indexes but
+searches exactly.
+
+What the engine can hold is detected from its version (:class:`MilvusCapabilities`): Milvus
+Lite has no BINARY_VECTOR; Milvus 2.3 has one vector field per collection, no sparse vectors
+and no ``hybrid_search`` (fusion then runs client-side over per-field searches).
+
 The spec is stored as a collection property; the collection is loaded when opened.
 Milvus rejects an all-zero sparse row, so an empty sparse vector is stored as one entry of
 weight 1e-30 at index ``2**32 - 2``, which no SparseVector may use and reads strip again.
@@ -18,8 +29,11 @@ weight 1e-30 at index ``2**32 - 2``, which no SparseVector may use and reads str
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+import math
+import re
 
 import numpy as np
 from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, MilvusClient, RRFRanker, \
@@ -44,6 +58,45 @@ _EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
 _METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
 _MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
 _PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
+
+
+@dataclass(frozen=True)
+class MilvusCapabilities:
+    """What one Milvus engine supports, detected from ``get_server_version()``."""
+
+    binary: bool  # BINARY_VECTOR fields
+    sparse: bool  # SPARSE_FLOAT_VECTOR fields
+    multiple_vector_fields: bool  # more than one vector field per collection
+    hybrid_search: bool  # engine-side fusion of several ANN requests
+
+    @classmethod
+    def detect(cls, server_version: str) -> "MilvusCapabilities":
+        """Milvus Lite: everything but binary; Milvus < 2.4: binary, one vector field;
+        2.4+ (or an unparseable version, assumed recent): everything."""
+        if server_version.startswith("milvus_lite"):
+            return cls(binary=False, sparse=True, multiple_vector_fields=True, hybrid_search=True)
+        m = re.match(r"v?(\d+)\.(\d+)", server_version)
+        modern = m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4)
+        return cls(binary=True, sparse=modern, multiple_vector_fields=modern, hybrid_search=modern)
+
+
+def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
+    """Index type and build parameters of a dense field (engine quantization -> IVF index)."""
+    q = f.quantization
+    if q is None:
+        return default, {}
+    if q == "scalar-int8":
+        return "IVF_SQ8", {"nlist": nlist}
+    if q.startswith("pq-x"):
+        ratio = int(q.removeprefix("pq-x"))
+        m = 4 * f.dim // ratio  # one byte per sub-vector: 4*dim bytes of float32 / ratio
+        if m < 1 or f.dim % m:
+            raise InvalidInputError(
+                f"quantization={q!r} on a {f.dim}-d field needs {4 * f.dim / ratio:g} sub-vectors "
+                f"that divide {f.dim}; pick another pq-x ratio (or scalar-int8)."
+            )
+        return "IVF_PQ", {"nlist": nlist, "m": m, "nbits": 8}
+    raise InvalidInputError(f"quantization={q!r} has no Milvus index; use scalar-int8 or pq-xN.")
 
 
 def companion(collection: str, field_name: str) -> str:
@@ -98,7 +151,12 @@ class MilvusConnector(Connector):
         token: Server credentials (``"user:password"`` or an API key; never printed).
         timeout: Request timeout in seconds.
         index_type: Vector index for dense fields; default ``FLAT`` (exact) on Milvus Lite
-            and ``AUTOINDEX`` on servers.
+            and ``AUTOINDEX`` on servers. Fields with engine quantization use IVF indexes.
+        ivf_nlist, ivf_nprobe: Clusters of the IVF indexes behind engine quantization, and
+            clusters a search visits.
+        consistency_level: Of collections created here; ``"Strong"`` (default) makes every
+            read see the writes acknowledged before it (Milvus' own default, ``"Bounded"``,
+            may miss the last second of writes).
         multivector_candidates: Tokens fetched per query token before exact MaxSim.
         client: An existing ``MilvusClient`` to wrap (``uri``/``token`` ignored).
         async_client: Its ``AsyncMilvusClient`` for the async methods (opened from ``uri``
@@ -120,6 +178,9 @@ class MilvusConnector(Connector):
         timeout: float | None = None,
         index_type: str | None = None,
         multivector_candidates: int = 100,
+        ivf_nlist: int = 128,
+        ivf_nprobe: int = 16,
+        consistency_level: str = "Strong",
         client: MilvusClient | None = None,
         async_client: AsyncMilvusClient | None = None,
         **client_kwargs: Any,
@@ -133,6 +194,9 @@ class MilvusConnector(Connector):
         self._token, self._timeout, self._client_kwargs = token, timeout, client_kwargs
         self.server_version = str(self.client.get_server_version())
         self.is_lite = self.server_version.startswith("milvus_lite")
+        self.capabilities = MilvusCapabilities.detect(self.server_version)
+        self.ivf_nlist, self.ivf_nprobe = int(ivf_nlist), int(ivf_nprobe)
+        self.consistency_level = consistency_level
         self.engine = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
         self.index_type = index_type or ("FLAT" if self.is_lite else "AUTOINDEX")
         self.multivector_candidates = int(multivector_candidates)
@@ -142,26 +206,44 @@ class MilvusConnector(Connector):
 
     # -- capabilities ---------------------------------------------------------------------
     def unsupported(self, spec: CollectionSpec) -> list[str]:
-        out = []
+        caps, out = self.capabilities, []
+        main = [n for n, f in spec.fields.items() if not isinstance(f, MultiVectorField)]
+        if len(main) > 1 and not caps.multiple_vector_fields:
+            out.append(
+                f"fields {main}: {self.engine} holds one vector field per collection (Milvus "
+                "2.4 added several). Split them into one collection per field, or use Milvus "
+                ">= 2.4, Milvus Lite or Qdrant"
+            )
         for name, f in spec.fields.items():
-            if isinstance(f, BinaryField) and self.is_lite:
+            if isinstance(f, BinaryField) and not caps.binary:
                 out.append(
                     f"field {name!r}: Milvus Lite has no BINARY_VECTOR type. Alternatives: keep "
                     "float vectors in a dense field and rescore binary candidates client-side, "
                     "use a Milvus server (Docker, or `pip install milvus==2.3.5`), or use Qdrant"
                 )
-            if isinstance(f, SparseField) and f.idf:
+            if isinstance(f, SparseField) and not caps.sparse:
+                out.append(
+                    f"field {name!r}: {self.engine} has no SPARSE_FLOAT_VECTOR (Milvus 2.4 added "
+                    "it); use Milvus >= 2.4, Milvus Lite or Qdrant for sparse and hybrid search"
+                )
+            elif isinstance(f, SparseField) and f.idf:
                 out.append(
                     f"field {name!r}: Milvus applies IDF only inside its own BM25 function on raw "
                     "text, not to client-made sparse vectors. Use SparseField(idf=False) with "
                     "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
                 )
             if isinstance(f, DenseField) and f.quantization is not None:
-                out.append(
-                    f"field {name!r}: engine quantization ({f.quantization}) is mapped for Qdrant "
-                    "only; on Milvus use MilvusConnector(index_type='IVF_PQ' / 'IVF_SQ8') on a "
-                    "server, or client-side codes (BinaryQuantizer / ProductQuantizer)"
-                )
+                if f.quantization.startswith("binary"):
+                    out.append(
+                        f"field {name!r}: Milvus has no binary quantization of float vectors "
+                        f"({f.quantization}); use quantization='pq-x16' / 'scalar-int8' (IVF_PQ / "
+                        "IVF_SQ8 with exact rescoring), client-side BinaryQuantizer codes, or Qdrant"
+                    )
+                else:
+                    try:
+                        index_for(f, self.index_type, self.ivf_nlist)
+                    except InvalidInputError as e:
+                        out.append(f"field {name!r}: {e}")
             if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
                 out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
         return out
@@ -213,7 +295,9 @@ class MilvusConnector(Connector):
         for name, f in spec.fields.items():
             if isinstance(f, DenseField):
                 schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
-                index.add_index(name, index_type=self.index_type, metric_type=_METRIC[f.metric])
+                itype, params = index_for(f, self.index_type, self.ivf_nlist)
+                index.add_index(name, index_type=itype, metric_type=_METRIC[f.metric],
+                                params=params)
             elif isinstance(f, SparseField):
                 schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
                 index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
@@ -224,7 +308,8 @@ class MilvusConnector(Connector):
             schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
             index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
         yield self._lite_sync(call("create_collection", spec.name, schema=schema,
-                                   index_params=index, properties={SPEC_PROPERTY: spec.to_json()}))
+                                   index_params=index, properties={SPEC_PROPERTY: spec.to_json()},
+                                   consistency_level=self.consistency_level))
         for name, f in spec.multivector.items():
             tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
             tok.add_field("pk", DataType.INT64, is_primary=True)
@@ -234,7 +319,8 @@ class MilvusConnector(Connector):
             tidx = c.prepare_index_params()
             tidx.add_index("vec", index_type=self.index_type, metric_type=_METRIC[f.metric])
             yield self._lite_sync(call("create_collection", companion(spec.name, name),
-                                       schema=tok, index_params=tidx))
+                                       schema=tok, index_params=tidx,
+                                       consistency_level=self.consistency_level))
         described = yield call("describe_collection", spec.name)
         if not (described.get("properties") or {}).get(SPEC_PROPERTY):
             yield call("alter_collection_properties", spec.name,
@@ -360,14 +446,29 @@ class MilvusConnector(Connector):
                 hits = [replace(h, vectors={field_name: mats[h.id]}) for h in hits]
             return hits
         data, metric = _query_data(f, query)
-        res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
+        quantized = isinstance(f, DenseField) and f.quantization is not None
+        limit = math.ceil(f.oversampling * k) if quantized else k
+        res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=limit,
                          filter=to_milvus(flt),
-                         output_fields=[PAYLOAD_FIELD, *([field_name] if with_vectors else [])],
-                         search_params={"metric_type": metric})
-        return to_hits(f, res[0], field_name if with_vectors else None)
+                         output_fields=[PAYLOAD_FIELD,
+                                        *([field_name] if with_vectors or quantized else [])],
+                         search_params=self._search_params(f, metric))
+        hits = to_hits(f, res[0], field_name if with_vectors or quantized else None)
+        if quantized:  # the index's scores are approximate: rank by the kept float vectors
+            hits = sorted((replace(h, score=exact_score(f, query, h.vectors[field_name]),
+                                   vectors=h.vectors if with_vectors else {}) for h in hits),
+                          key=lambda h: (-h.score, h.id))[:k]
+        return hits
+
+    def _search_params(self, f: FieldType, metric: str) -> dict[str, Any]:
+        if isinstance(f, DenseField) and f.quantization is not None:
+            return {"metric_type": metric, "params": {"nprobe": self.ivf_nprobe}}
+        return {"metric_type": metric}
 
     def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
+        if not self.capabilities.hybrid_search:
+            return None  # Milvus 2.3: per-field searches, fused client-side
         if fusion.kind == "dbsf" or (fusion.kind == "rrf" and not fusion.equal_weights):
             return None  # Milvus' RRFRanker has no weights; it has no DBSF
         if any(isinstance(b.field, MultiVectorField) for b in branches) or \
@@ -378,7 +479,8 @@ class MilvusConnector(Connector):
         for b in branches:
             data, metric = _query_data(b.field, b.query)
             reqs.append(AnnSearchRequest(data=[data], anns_field=b.name, limit=b.depth,
-                                         param={"metric_type": metric}, expr=expr or None))
+                                         param=self._search_params(b.field, metric),
+                                         expr=expr or None))
         ranker = RRFRanker(fusion.k) if fusion.kind == "rrf" else \
             WeightedRanker(*fusion.weights_for(len(branches)))
         limit = rescore.depth if rescore else k
@@ -415,6 +517,13 @@ class MilvusConnector(Connector):
         candidates = sorted({h["entity"]["doc_id"] for per_token in res for h in per_token})
         rescore = Rescore(field_name, f, query, len(candidates))
         return (yield from self._op_rescore(spec, rescore, candidates, k))
+
+    def optimize(self, collection: str) -> None:
+        """Seal growing segments (``flush``): Milvus builds IVF / HNSW indexes on sealed
+        segments only."""
+        spec = self.spec(collection)
+        for name in [spec.name, *(companion(spec.name, f) for f in spec.multivector)]:
+            self.client.flush(name)
 
     def close(self) -> None:
         self.client.close()
@@ -454,4 +563,4 @@ def _score(f: FieldType | None, distance: float) -> float:
     return float(distance)
 
 
-__all__ = ["MilvusConnector", "companion"]
+__all__ = ["MilvusCapabilities", "MilvusConnector", "companion", "index_for"]

@@ -52,7 +52,7 @@ def path(key: str) -> str:
 def _leaf(key: str, cond: str) -> str:
     # A missing JSON key makes a comparison NULL, and `not NULL` is NULL (false) in Milvus;
     # guarding with `exists` keeps two-valued logic, so Not() matches Python's and Qdrant's.
-    return f"(exists {path(key)} and {cond})"
+    return f"((exists {path(key)}) and {cond})"  # parenthesised: Milvus 2.3 needs it
 
 
 def _expr(f: Filter) -> str:

@@ -1,4 +1,6 @@
-"""Qdrant through qdrant-client: a server URL, or the embedded local mode (memory or path).
+"""Qdrant: a server URL through qdrant-client, or embedded — Qdrant Edge (the real engine
+in-process, :mod:`vectorbridge.connectors.qdrant_edge`) for a folder, qdrant-client's local
+mode for ``":memory:"``.
 
 Mapping of a :class:`CollectionSpec`:
 
@@ -28,6 +30,7 @@ from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
@@ -162,9 +165,13 @@ class QdrantConnector(Connector):
     """Store and search :class:`CollectionSpec` collections in Qdrant.
 
     Args:
-        location: ``":memory:"`` for an in-process, throw-away engine, or a URL.
+        location: ``":memory:"`` for an in-process, throw-away engine (qdrant-client's
+            local mode: exact search, no quantization), or a URL.
         url: A Qdrant server, e.g. ``"http://localhost:6333"``.
-        path: A folder for the embedded engine's files (reopened on the next run).
+        path: A folder for the embedded engine's files (reopened on the next run). Served by
+            Qdrant Edge, the real engine in-process, unless the folder already holds
+            qdrant-client local-mode data or ``embedded="local"``.
+        embedded: ``"auto"`` (above), ``"edge"`` or ``"local"``: which engine serves ``path``.
         api_key: Server API key (never printed in ``repr``).
         prefer_grpc: Use gRPC to the server.
         timeout: Request timeout in seconds.
@@ -187,7 +194,8 @@ class QdrantConnector(Connector):
         api_key: str | None = None,
         prefer_grpc: bool = False,
         timeout: int | None = None,
-        client: QdrantClient | None = None,
+        client: QdrantClient | EdgeClient | None = None,
+        embedded: str = "auto",
         **client_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -197,23 +205,40 @@ class QdrantConnector(Connector):
                 "QdrantConnector needs exactly one of location=':memory:', url='http://...', "
                 "path='./folder' or client=QdrantClient(...)."
             )
+        if embedded not in ("auto", "edge", "local"):
+            raise InvalidInputError(f"embedded={embedded!r}: use 'auto', 'edge' or 'local'.")
+        if path is not None and (embedded == "edge" or (
+                embedded == "auto" and not is_local_mode_folder(path))):
+            client = EdgeClient(path)
+            path = None
+            self._where = f"path={client.path}"
         if client is None:
             client = QdrantClient(location=location, url=url, path=str(path) if path else None,
                                   api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
                                   **client_kwargs)
         self.client = client
-        self._aclient: AsyncQdrantClient | None = None
-        self.embedded = isinstance(getattr(client, "_client", None), QdrantLocal)
-        self.engine = "qdrant-local" if self.embedded else "qdrant"
-        self._where = url or location or (f"path={path}" if path else "client")
+        self._aclient: AsyncQdrantClient | AsyncEdgeClient | None = None
+        self.edge = isinstance(client, EdgeClient)
+        self.embedded = self.edge or isinstance(getattr(client, "_client", None), QdrantLocal)
+        self.engine = "qdrant-edge" if self.edge else "qdrant-local" if self.embedded else "qdrant"
+        if not self.edge:
+            self._where = url or location or (f"path={path}" if path else "client")
 
     def __repr__(self) -> str:  # never show the API key
         return f"QdrantConnector({self._where!r})"
 
-    def _async_client(self) -> AsyncQdrantClient:
+    def _async_client(self) -> AsyncQdrantClient | AsyncEdgeClient:
         if self._aclient is None:
-            self._aclient = async_twin(self.client)
+            self._aclient = AsyncEdgeClient(self.client) if self.edge else async_twin(self.client)
         return self._aclient
+
+    def optimize(self, collection: str) -> None:
+        """Build indexes now. On Qdrant Edge this runs the segment optimizer (HNSW graphs and
+        quantized copies of the points written so far); a server optimizes by itself and
+        qdrant-client's local mode has no indexes."""
+        self.spec(collection)
+        if self.edge:
+            self.client.optimize(collection)
 
     # -- collections ----------------------------------------------------------------------
     def _op_exists(self, name: str) -> Op[bool]:
@@ -327,8 +352,8 @@ class QdrantConnector(Connector):
         self.client.close()
 
     async def aclose(self) -> None:
-        if self._aclient is not None and not self.embedded:
-            await self._aclient.close()  # an embedded twin shares (and leaves) the sync storage
+        if self._aclient is not None and (self.edge or not self.embedded):
+            await self._aclient.close()  # a local-mode twin shares (and leaves) the sync storage
         self._aclient = None
         self.close()
 

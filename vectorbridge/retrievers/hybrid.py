@@ -23,7 +23,8 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
 from vectorbridge.connectors.spec import (
-    BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
+    ENGINE_QUANTIZATIONS, BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField,
+    SparseField,
 )
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError, SpecMismatchError, UnsupportedFeatureError
@@ -48,7 +49,12 @@ class HybridRetriever(BaseRetriever):
         maxsim: ``"fuse"`` (default without ``fde``): MaxSim's ranking of the candidates joins
             the fusion as one more branch (SciFact train, MiniLM tokens: 0.735 nDCG@10);
             ``"replace"`` (default with ``fde``): MaxSim re-sorts the top ``rerank_k``.
-        quantizer: A :class:`~vectorbridge.encoders.BinaryQuantizer` (its codes are searched
+        quantizer: The name of an engine quantization (``"binary-1bit"``, ``"scalar-int8"``,
+            ``"pq-x16"``, ... see :data:`~vectorbridge.connectors.spec.ENGINE_QUANTIZATIONS`):
+            the engine keeps compressed copies of the dense vectors, searches them and
+            rescores ``oversample * k`` candidates with the originals (Qdrant's quantization;
+            Milvus' IVF_SQ8 / IVF_PQ with rescoring by the connector). Or a
+            :class:`~vectorbridge.encoders.BinaryQuantizer` (its codes are searched
             in the engine by Hamming distance) or :class:`~vectorbridge.encoders.ProductQuantizer`
             (its codes are stored in the engine and searched client-side by ADC, loaded once:
             call :meth:`refresh` after the collection changes); ``oversample * k`` candidates
@@ -113,7 +119,13 @@ class HybridRetriever(BaseRetriever):
                                     "multivector=.")
         check_k(self.k), check_k(self.prefetch_k), check_k(self.rerank_k)
         Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
-        if self.quantizer is not None:
+        if isinstance(self.quantizer, str):
+            if self.quantizer not in ENGINE_QUANTIZATIONS:
+                raise InvalidInputError(f"quantizer={self.quantizer!r}: an engine quantization is "
+                                        f"one of {ENGINE_QUANTIZATIONS}.")
+            if self.dense is None:
+                raise InvalidInputError("an engine quantizer= compresses the dense branch: give dense=.")
+        elif self.quantizer is not None:
             from vectorbridge.encoders.binary import BinaryQuantizer
             from vectorbridge.encoders.pq import ProductQuantizer
 
@@ -170,7 +182,11 @@ class HybridRetriever(BaseRetriever):
         if dense is not None:
             vectors[names["dense"]] = X = embed_texts(dense, texts)
             dense_spec[names["dense"]] = DenseField(X.shape[1])
-            if quantizer is not None:
+            if isinstance(quantizer, str):  # the engine compresses and rescores
+                dense_spec[names["dense"]] = DenseField(
+                    X.shape[1], quantization=quantizer,
+                    oversampling=float(kwargs.get("oversample", 4.0)))
+            elif quantizer is not None:
                 if not _is_fitted(quantizer):
                     quantizer.fit(X)
                 vectors[names["codes"]] = codes = quantizer.encode(X)
@@ -190,6 +206,7 @@ class HybridRetriever(BaseRetriever):
                               multivector=mv_spec, binary=bin_spec, text_key=text_key)
         connector.create_collection(spec, recreate=recreate)
         connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
+        connector.optimize(collection)  # a bulk load: build the engine's indexes now
         return cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
                    multivector=multivector, k=k, text_key=text_key, **kwargs)
 
@@ -198,9 +215,16 @@ class HybridRetriever(BaseRetriever):
         (once per spec: fingerprints hash the codebooks, too slow to repeat per query)."""
         if spec is self._checked:
             return
+        if isinstance(self.quantizer, str):
+            stored = getattr(spec.field(self.dense_field), "quantization", None)
+            if stored != self.quantizer:
+                raise SpecMismatchError(
+                    f"collection {spec.name!r} field {self.dense_field!r} has engine quantization "
+                    f"{stored!r}, not {self.quantizer!r}; rebuild it (recreate=True) to change it."
+                )
         for name, enc, what in ((self.codes_field, self.quantizer, "quantizer"),
                                 (self.fde_field, self.fde, "fde")):
-            if enc is None:
+            if enc is None or isinstance(enc, str):
                 continue
             mine = enc.fingerprint() if what == "quantizer" else enc.to_json()
             stored = getattr(spec.field(name), "encoding", None)
@@ -221,8 +245,8 @@ class HybridRetriever(BaseRetriever):
         plan = _Plan(queries, first_k, k, self.filter if flt is None else flt)
         if dense_q is not None:
             q = np.asarray(dense_q, dtype=np.float32)
-            if self.quantizer is None:
-                queries[self.dense_field] = q
+            if self.quantizer is None or isinstance(self.quantizer, str):
+                queries[self.dense_field] = q  # engine quantization rescores by itself
             elif self._pq:  # client-side ADC over the codes finds candidates
                 plan.pq, plan.rescore_k = q, int(np.ceil(self.oversample * first_k))
             else:  # codes find candidates in the engine, the float vectors rank them
@@ -247,7 +271,7 @@ class HybridRetriever(BaseRetriever):
 
     @property
     def _pq(self) -> bool:
-        return self.quantizer is not None and hasattr(self.quantizer, "centroids")
+        return hasattr(self.quantizer, "centroids")
 
     def refresh(self) -> None:
         """Forget the PQ codes loaded from the collection (after it changed)."""
