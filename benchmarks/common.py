@@ -48,6 +48,24 @@ def load_corpus(args: argparse.Namespace) -> Corpus:
     return c
 
 
+def dense_embeddings(c: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """DenseEncoder vectors of the documents and queries, from the cache (encoded once)."""
+    from vectorbridge.encoders import DenseEncoder
+
+    dense: list[DenseEncoder] = []  # loaded only on a cache miss
+
+    def encoder() -> DenseEncoder:
+        if not dense:
+            dense.append(DenseEncoder(c.model, device="cpu"))
+        return dense[0]
+
+    D = cached(c.cache / f"{cache_key(c.model, c.texts, 'dense')}.npz",
+               lambda: {"docs": encoder().encode_documents(c.texts)})["docs"]
+    Q = cached(c.cache / f"{cache_key(c.model, c.qtexts, 'dense-q')}.npz",
+               lambda: {"q": encoder().encode_queries(c.qtexts)})["q"]
+    return D, Q
+
+
 def sparse_matrices(queries, docs):
     """Stack SparseVectors into two CSR matrices over the terms the documents use."""
     import scipy.sparse

@@ -11,7 +11,8 @@ Two parts:
    ``rerank_k`` over cached TokenEncoder vectors. ``--tune`` prints the grid the retriever's
    defaults were chosen from (train split only).
 2. The real path on a fixed random subset of ``--queries`` queries (seed 0): the corpus stored
-   in embedded Qdrant (``:memory:``, BM25 with engine IDF) and Milvus Lite (file, BM25 with
+   in embedded Qdrant (Qdrant Edge, BM25 with engine IDF; ``qdrant-local`` for qdrant-client's
+   local mode) and Milvus Lite (file, BM25 with
    client IDF), queried through :class:`HybridRetriever.invoke` with engine-side fusion.
    Query vectors come from an on-disk cache, so latency is the database path plus BM25 query
    encoding (and the reranker's matmuls), never the dense model.
@@ -25,6 +26,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -177,8 +179,9 @@ def main() -> None:
                               blend=BLEND)
     rows = []
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        if engine == "qdrant":
-            conn: Any = QdrantConnector(location=":memory:")
+        if engine in ("qdrant", "qdrant-local"):  # Qdrant Edge, or qdrant-client's local mode
+            conn: Any = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-edge-")) \
+                if engine == "qdrant" else QdrantConnector(location=":memory:")
             sparse_enc = BM25Encoder(idf="engine").fit(texts)
             field = SparseField(idf=True)
         else:
@@ -190,6 +193,7 @@ def main() -> None:
         t = time.perf_counter()
         conn.upsert("beir", ds.doc_ids, {"dense": D, "sparse": sparse_enc.encode_documents(texts)},
                     [{"text": x} for x in texts], batch_size=512)
+        conn.optimize("beir")
         print(f"\n{conn.engine}: ingested {len(texts)} docs in {time.perf_counter() - t:.1f}s")
         base = dict(connector=conn, collection="beir", k=100, prefetch_k=args.depth)
         pipelines = {

@@ -51,7 +51,7 @@ def main() -> None:
     try:
         engines = {
             "qdrant :memory:": lambda: QdrantConnector(location=":memory:"),
-            "qdrant path": lambda: QdrantConnector(path=str(work / "qdrant")),
+            "qdrant edge (path)": lambda: QdrantConnector(path=str(work / "qdrant")),
             "milvus-lite file": lambda: MilvusConnector(uri=str(work / "milvus.db")),
             "milvus-lite server (gRPC, 127.0.0.1)": lambda: MilvusConnector(uri=server.uri),
         }

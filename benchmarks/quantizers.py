@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import beir_parser, cache_key, cached, load_corpus  # noqa: E402
-from vectorbridge.encoders import BinaryQuantizer, DenseEncoder, FDEEncoder, ProductQuantizer  # noqa: E402
+from benchmarks.common import beir_parser, cache_key, dense_embeddings, load_corpus  # noqa: E402
+from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer  # noqa: E402
 from vectorbridge.encoders._codes import topk  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
@@ -64,16 +64,14 @@ def main() -> None:
     ap.add_argument("--milvus-server", action="store_true",
                     help="also run the engine path on a real Milvus 2.3.5 server (PyPI `milvus`, "
                          "started on 127.0.0.1): IVF_PQ / IVF_SQ8 + exact rescoring")
+    ap.add_argument("--ivf-nprobe", type=int, nargs="+", default=[16, 64],  # 64: the default
+                    help="IVF clusters visited per query on Milvus (of 128), one run each")
     ap.add_argument("--engine-only", action="store_true",
                     help="skip the client-side sections; float anchor + engine path only")
     args = ap.parse_args()
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
-    dense = DenseEncoder(model, device="cpu")
-    D = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",
-               lambda: {"docs": dense.encode_documents(texts)})["docs"]
-    Q = cached(cache / f"{cache_key(model, qtexts, 'dense-q')}.npz",
-               lambda: {"q": dense.encode_queries(qtexts)})["q"]
+    D, Q = dense_embeddings(c)
     rows: list[tuple[str, float, float, float, str]] = []  # name, bytes, ndcg, recall, note
 
     def quality(idx: np.ndarray, subset: np.ndarray | None = None) -> tuple[float, float]:
@@ -92,7 +90,8 @@ def main() -> None:
     report("float32 dense (exact)", D.shape[1] * 4, topk(Q @ D.T, K)[1])
     float_ndcg = rows[-1][2]
     if args.engine_only:
-        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report, args.milvus_server)
+        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report,
+                    args.ivf_nprobe if args.milvus_server else [])
         return print_table(rows, float_ndcg)
 
     print("\n[binary]")
@@ -192,7 +191,8 @@ def main() -> None:
         print(f"    fastembed anchor skipped ({e}); pip install -e '.[bench]'")
 
     if args.engine_queries:
-        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report, args.milvus_server)
+        engine_path(ds, qids, qtexts, D, Q, args.engine_queries, report,
+                    args.ivf_nprobe if args.milvus_server else [])
 
     print_table(rows, float_ndcg)
     if args.plot:
@@ -222,15 +222,17 @@ def print_table(rows: list[tuple[str, float, float, float, str]], float_ndcg: fl
 
 
 def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: np.ndarray,
-                n_queries: int, report: Callable[..., None], milvus_server: bool = False) -> None:
+                n_queries: int, report: Callable[..., None], nprobes: list[int]) -> None:
     """Quantized first stages through HybridRetriever and a real engine, against the float
     dense retriever on the same engine and queries.
 
-    Embedded Qdrant: BinaryQuantizer codes searched in the engine, float rescoring in the
-    engine. With ``milvus_server``: a real Milvus 2.3.5 server (PyPI ``milvus``) with engine
-    quantization (IVF_PQ x16 and IVF_SQ8 indexes, oversample 4, exact rescoring by the
-    connector) — Milvus 2.3 holds one vector field per collection, so each variant is its
-    own collection.
+    Embedded Qdrant (Qdrant Edge, the real engine): BinaryQuantizer codes searched in the
+    engine with float rescoring in the engine, and Qdrant's own quantization (binary 1-bit,
+    PQ x16; oversampling 4, rescoring in the engine). With ``nprobes``: a real Milvus 2.3.5
+    server (PyPI ``milvus``) with engine quantization (IVF_PQ x16 and IVF_SQ8 indexes,
+    oversample 4, exact rescoring by the connector), once per nprobe; Milvus 2.3 holds one
+    vector field per collection, so each variant is its own collection. Its collections use
+    ``Bounded`` consistency: the data is static and flushed before the queries.
     """
     import random
     import statistics
@@ -265,7 +267,7 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
         print(f"    {name}: ingest {len(texts) / (time.perf_counter() - t):,.0f} docs/s")
         return r
 
-    conn = QdrantConnector(location=":memory:")
+    conn = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-edge-"))
     print(f"\n[through the engine: {conn.engine}, {len(subset)} queries]")
     bq = BinaryQuantizer(bits=1)
     binary = build(conn, "bq", quantizer=bq, oversample=4)
@@ -273,28 +275,35 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
         HybridRetriever(connector=conn, collection="bq", dense=emb, k=K), D.shape[1] * 4)
     run(f"binary 1-bit codes + engine float rescore x4, {conn.engine}", binary,
         bq.bytes_per_vector)
-    if not milvus_server:
+    for name, nbytes in (("binary-1bit", D.shape[1] / 8), ("pq-x16", D.shape[1] * 4 / 16)):
+        r = build(conn, name.replace("-", "_"), quantizer=name, oversample=4)
+        run(f"engine {name} + engine rescore x4, {conn.engine}", r, nbytes)
+    conn.close()
+    if not nprobes:
         return
     from vectorbridge.local_servers import Milvus23Server
 
     server = Milvus23Server(Path(tempfile.mkdtemp(prefix="vb-milvus23-")))
     try:
-        conn = MilvusConnector(uri=server.uri)
-        print(f"\n[through the engine: {conn.engine}, {len(subset)} queries]")
-        for name, quantizer, nbytes in (("flat", None, D.shape[1] * 4),
-                                        ("ivfpq", "pq-x16", D.shape[1] * 4 / 16),
-                                        ("ivfsq8", "scalar-int8", D.shape[1])):
-            r = build(conn, name, quantizer=quantizer, oversample=4)
-            conn.client.flush(name)  # seal segments: Milvus builds IVF indexes on sealed ones
-            while conn.client.describe_index(name, "dense")["indexed_rows"] < len(texts):
-                time.sleep(0.5)
-            conn.client.release_collection(name)
-            conn.client.load_collection(name)
-            label = {"flat": f"float dense (AUTOINDEX), {conn.engine}",
-                     "ivfpq": f"IVF_PQ x16 + exact rescore x4, {conn.engine}",
-                     "ivfsq8": f"IVF_SQ8 + exact rescore x4, {conn.engine}"}[name]
-            run(label, r, nbytes)
-        conn.close()
+        for nprobe in nprobes:
+            conn = MilvusConnector(uri=server.uri, ivf_nlist=128, ivf_nprobe=nprobe,
+                                   consistency_level="Bounded")
+            print(f"\n[through the engine: {conn.engine}, {len(subset)} queries, "
+                  f"IVF nlist 128, nprobe {nprobe}]")
+            variants = [("ivfpq", "pq-x16", D.shape[1] * 4 / 16, "IVF_PQ x16"),
+                        ("ivfsq8", "scalar-int8", D.shape[1], "IVF_SQ8")]
+            if nprobe == nprobes[0]:
+                variants.insert(0, ("flat", None, D.shape[1] * 4, "float dense (AUTOINDEX)"))
+            for name, quantizer, nbytes, label in variants:
+                name = f"{name}_{nprobe}"
+                r = build(conn, name, quantizer=quantizer, oversample=4)
+                while conn.client.describe_index(name, "dense")["indexed_rows"] < len(texts):
+                    time.sleep(0.5)  # from_texts flushed: indexes build on the sealed segments
+                conn.client.release_collection(name)
+                conn.client.load_collection(name)
+                run(f"{label}{' + exact rescore x4' if quantizer else ''}, nprobe {nprobe}, "
+                    f"{conn.engine}", r, nbytes)
+            conn.close()
     finally:
         server.stop()
 

@@ -110,3 +110,42 @@ def backend(request, tmp_path):
 @pytest.fixture
 def conn(backend):
     return backend.connect()
+
+
+# -- the backend x feature matrix, printed at the end of every run ------------------------------
+_MATRIX: dict[tuple[str, str], dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Tally each backend-parametrized test by backend and suite (feature)."""
+    if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
+        return
+    callspec = getattr(report, "nodeid", "")
+    backend = next((b for b in BACKENDS if f"[{b}" in callspec), None)
+    if backend is None:
+        return
+    feature = callspec.split("::")[0].rsplit("/", 1)[-1].removeprefix("test_").removesuffix(".py")
+    if report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        outcome = "unsupported" if "unsupported on" in reason else "skip"
+    else:
+        outcome = "pass" if report.passed else "FAIL"
+    cell = _MATRIX.setdefault((backend, feature), {})
+    cell[outcome] = cell.get(outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _MATRIX:
+        return
+    features = sorted({f for _, f in _MATRIX})
+    tr = terminalreporter
+    tr.write_sep("=", "backend x feature matrix (pass / unsupported / skip / FAIL)")
+    tr.write_line("| backend | " + " | ".join(features) + " |")
+    tr.write_line("|---" * (len(features) + 1) + "|")
+    for b in BACKENDS:
+        cells = []
+        for f in features:
+            c = _MATRIX.get((b, f), {})
+            cells.append(" / ".join(str(c.get(k, 0)) for k in ("pass", "unsupported", "skip", "FAIL"))
+                         if c else "-")
+        tr.write_line(f"| {b} | " + " | ".join(cells) + " |")

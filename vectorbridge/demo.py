@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"dense: {len(texts)} docs encoded in {time.perf_counter() - t:.1f}s ({dense.dim}-d)")
 
     engines: list[tuple[str, Connector, BM25Encoder]] = [
-        ("Qdrant (embedded, path)", QdrantConnector(path=str(work / "qdrant")), BM25Encoder(idf="engine")),
+        ("Qdrant Edge (embedded engine, path)", QdrantConnector(path=str(work / "qdrant")),
+         BM25Encoder(idf="engine")),
         ("Milvus Lite (file)", MilvusConnector(uri=str(work / "milvus.db")), BM25Encoder(idf="client")),
     ]
     for label, conn, bm25 in engines:

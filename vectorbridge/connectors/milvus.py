@@ -179,7 +179,7 @@ class MilvusConnector(Connector):
         index_type: str | None = None,
         multivector_candidates: int = 100,
         ivf_nlist: int = 128,
-        ivf_nprobe: int = 16,
+        ivf_nprobe: int = 64,
         consistency_level: str = "Strong",
         client: MilvusClient | None = None,
         async_client: AsyncMilvusClient | None = None,
