@@ -58,17 +58,23 @@ class MilvusLiteServer:
 class Milvus23Server:
     """The real Milvus 2.3.5 server binary of PyPI's ``milvus`` package, on free ports.
 
-    Every port it opens (proxy, etcd, coordinators, nodes) gets a free one, so two runs on
-    one machine do not collide; its data lives under ``base_dir``.
+    The proxy, coordinators and nodes get free ports; its data lives under ``base_dir``.
+    Its embedded etcd always listens on 127.0.0.1:2379-2380 (the binary ignores the setting),
+    so one such server runs per machine: a second is refused with that reason. Its coordinator
+    and node ports bind all interfaces (the binary's choice): use it on trusted hosts only.
     """
 
-    PORT_KEYS = ("proxy_port", "etcd_port", "root_coord_port", "proxy_internal_port",
+    PORT_KEYS = ("proxy_port", "root_coord_port", "proxy_internal_port",
                  "query_coord_port", "query_node_port", "index_coord_port", "index_node_port",
                  "data_coord_port", "data_node_port")
 
     def __init__(self, base_dir: Path) -> None:
         from milvus import MilvusServer  # the `milvus` package: test extra
 
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 2379)) == 0:
+                raise RuntimeError("port 2379 is taken (another Milvus 2.3.5 or an etcd runs "
+                                   "here): the Milvus 2.3.5 binary's embedded etcd needs it")
         self.server = MilvusServer()
         self.server.set_base_dir(str(base_dir))
         for key in self.PORT_KEYS:
