@@ -58,6 +58,8 @@ _EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
 _METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
 _MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
 _PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
+#: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
+GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,11 @@ class MilvusConnector(Connector):
         **client_kwargs: Any,
     ) -> None:
         super().__init__()
+        # pymilvus pings every 10 s even on idle channels; gRPC servers with default limits
+        # (milvus-lite's) answer that with GOAWAY "too_many_pings", which broke long-lived
+        # async clients here. Ping no more often than those servers accept, and only
+        # during calls; caller-given grpc_options override.
+        client_kwargs["grpc_options"] = {**GRPC_KEEPALIVE, **client_kwargs.get("grpc_options", {})}
         self.client = client or MilvusClient(uri=str(uri), token=token or "", timeout=timeout,
                                              **client_kwargs)
         self._aclient = async_client

@@ -142,10 +142,17 @@ def _vectors(spec: CollectionSpec | None, raw: Any) -> dict[str, Any]:
     return {n: _from_engine(fields[n], v) for n, v in raw.items() if n in fields}
 
 
+def _original_id(payload: dict[str, Any], pid: Any) -> str:
+    """Pop the original id from a payload copy (the point id for foreign points). The
+    fallback is formatted only when needed: UUID formatting showed up in query profiles."""
+    original = payload.pop(ORIGINAL_ID_KEY, None)
+    return str(pid) if original is None else original
+
+
 def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
     """A retrieved Qdrant point -> Record with the original id and a clean payload."""
     payload = dict(point.payload or {})
-    original = payload.pop(ORIGINAL_ID_KEY, str(point.id))
+    original = _original_id(payload, point.id)
     return Record(id=original, payload=payload,
                   vectors=_vectors(spec if with_vectors else None, point.vector))
 
@@ -156,7 +163,7 @@ def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None 
     hits = []
     for p in points:
         payload = dict(p.payload or {})
-        hits.append(Hit(id=payload.pop(ORIGINAL_ID_KEY, str(p.id)), score=_score(f, p.score),
+        hits.append(Hit(id=_original_id(payload, p.id), score=_score(f, p.score),
                         payload=payload, vectors=_vectors(spec, p.vector)))
     return hits
 
@@ -293,7 +300,7 @@ class QdrantConnector(Connector):
         while True:
             points, offset = yield call("scroll", spec.name, limit=1024, offset=offset,
                                         with_payload=[ORIGINAL_ID_KEY], with_vectors=False)
-            out += [(p.payload or {}).get(ORIGINAL_ID_KEY, str(p.id)) for p in points]
+            out += [_original_id(dict(p.payload or {}), p.id) for p in points]
             if offset is None:
                 return out
 

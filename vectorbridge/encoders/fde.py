@@ -203,9 +203,10 @@ class FDEEncoder:
         slot = ((doc_of[:, None] * reps + np.arange(reps)) * nb + bucket).ravel()
         n_slots = len(mats) * reps * nb
         # The scatter-add of every projected token into its (doc, rep, bucket) slot, as a
-        # sparse (slots x tokens) one-hot product: ~6x faster than np.add.at.
-        onehot = scipy.sparse.csr_matrix(
-            (np.ones(len(slot), dtype=np.float32), (slot, np.arange(len(slot)))),
+        # sparse (slots x tokens) one-hot product: ~6x faster than np.add.at. Built directly
+        # in CSC form (one entry per column, no sorting): half the time of going through COO.
+        onehot = scipy.sparse.csc_matrix(
+            (np.ones(len(slot), dtype=np.float32), slot, np.arange(len(slot) + 1)),
             shape=(n_slots, len(slot)))
         out = np.asarray(onehot @ P.reshape(-1, dp), dtype=np.float32)
         if document:
