@@ -142,19 +142,23 @@ def _vectors(spec: CollectionSpec | None, raw: Any) -> dict[str, Any]:
     return {n: _from_engine(fields[n], v) for n, v in raw.items() if n in fields}
 
 
-def _original_id(payload: dict[str, Any], pid: Any) -> str:
-    """Pop the original id from a payload copy (the point id for foreign points). The
-    fallback is formatted only when needed: UUID formatting showed up in query profiles."""
+def _split_payload(point: Any) -> tuple[str, dict[str, Any]]:
+    """A point's original id and its payload without it (the point id for foreign points).
+
+    Reads each attribute once and the point id only when needed: Qdrant Edge builds a new
+    Python object (a ``dict``, a ``UUID``) on every attribute access, which showed in query
+    profiles."""
+    payload = point.payload
+    payload = dict(payload) if payload else {}
     original = payload.pop(ORIGINAL_ID_KEY, None)
-    return str(pid) if original is None else original
+    return (str(point.id) if original is None else original), payload
 
 
 def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
     """A retrieved Qdrant point -> Record with the original id and a clean payload."""
-    payload = dict(point.payload or {})
-    original = _original_id(payload, point.id)
+    original, payload = _split_payload(point)
     return Record(id=original, payload=payload,
-                  vectors=_vectors(spec if with_vectors else None, point.vector))
+                  vectors=_vectors(spec, point.vector) if with_vectors else {})
 
 
 def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None = None) -> list[Hit]:
@@ -162,9 +166,9 @@ def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None 
     the returned vectors too."""
     hits = []
     for p in points:
-        payload = dict(p.payload or {})
-        hits.append(Hit(id=_original_id(payload, p.id), score=_score(f, p.score),
-                        payload=payload, vectors=_vectors(spec, p.vector)))
+        original, payload = _split_payload(p)
+        hits.append(Hit(id=original, score=_score(f, p.score), payload=payload,
+                        vectors=_vectors(spec, p.vector) if spec is not None else {}))
     return hits
 
 
@@ -300,7 +304,7 @@ class QdrantConnector(Connector):
         while True:
             points, offset = yield call("scroll", spec.name, limit=1024, offset=offset,
                                         with_payload=[ORIGINAL_ID_KEY], with_vectors=False)
-            out += [_original_id(dict(p.payload or {}), p.id) for p in points]
+            out += [_split_payload(p)[0] for p in points]
             if offset is None:
                 return out
 

@@ -174,14 +174,19 @@ class EdgeClient:
 
     Args:
         path: The folder; created if missing.
+        search_threads: Threads Edge may use for one query. 1 by default: at embedded scale
+            a query is too small to split (SciFact, 5,183 docs, hybrid RRF p50: 0.76 ms with
+            one thread, 1.42 ms with Edge's CPU-count default on 2 cores); raise it for
+            shards of millions of points. ``None``: Edge's default.
 
     Edge builds HNSW graphs and quantized copies when its optimizer runs, which this client
     does on :meth:`optimize` (``QdrantConnector.optimize``, called by
     ``HybridRetriever.from_texts`` after ingest); until then new points are searched exactly.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], search_threads: int | None = 1) -> None:
         self.path = Path(path)
+        self.search_threads = search_threads
         self.path.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, _Collection] = {}
         self._lock = threading.RLock()  # open/close/drop of shards; queries run in parallel
@@ -207,7 +212,8 @@ class EdgeClient:
                 raise CollectionNotFoundError(f"Qdrant Edge collection {name!r} does not exist "
                                               f"under {self.path}.")
             meta = json.loads((self._dir(name) / _META_FILE).read_text())
-            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR))
+            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR),
+                                      qe.EdgeConfig(max_search_threads=self.search_threads))
             params = {n: models.VectorParams(**p) for n, p in meta.get("vectors", {}).items()}
             self._open[name] = col = _Collection(shard, meta, params)
             return col
@@ -238,7 +244,7 @@ class EdgeClient:
             quantized = any(p.quantization_config is not None for p in vectors_config.values())
             config = qe.EdgeConfig(
                 vectors={n: edge_vector_params(p) for n, p in vectors_config.items()},
-                sparse_vectors=sparse or None,
+                sparse_vectors=sparse or None, max_search_threads=self.search_threads,
                 optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1) if quantized else None)
             shard = qe.EdgeShard.create(str(root / _SHARD_DIR), config)
             meta = {"metadata": metadata or {},
