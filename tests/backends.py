@@ -29,6 +29,7 @@ BACKENDS = [
     "milvus-2.3-server",
     "qdrant-docker",
     "milvus-docker",
+    "qdrant-cluster",
     "qdrant-url",
     "milvus-url",
 ]
@@ -95,13 +96,14 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
     if name == "milvus-2.3-server":
         m23: Milvus23Server = request.getfixturevalue("milvus23_server")
         return Backend(name, lambda: MilvusConnector(uri=m23.uri), reopenable=True)
-    if name in ("qdrant-docker", "milvus-docker"):
+    if name in ("qdrant-docker", "milvus-docker", "qdrant-cluster"):
         reason = docker_daemon_reason()
         if reason:
             pytest.skip(reason)
         services = request.getfixturevalue("docker_vector_services")
-        if name == "qdrant-docker":
-            return Backend(name, lambda: QdrantConnector(url=services["qdrant"]), reopenable=True)
+        if name in ("qdrant-docker", "qdrant-cluster"):  # the cluster: 3 peers, Raft
+            return Backend(name, lambda: QdrantConnector(url=services[name.replace("-docker", "")]),
+                           reopenable=True)
         return Backend(name, lambda: MilvusConnector(uri=services["milvus"]), reopenable=True)
     if name == "qdrant-url":
         url = os.environ.get("QDRANT_URL")

@@ -78,6 +78,17 @@ def docker_compose_file() -> str:
     return str(DOCKER_COMPOSE)
 
 
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    """Bring up the single-node services and the 3-node Qdrant cluster (profile "cluster")."""
+    return ["--profile cluster up --build --wait"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["--profile cluster down -v"]
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -101,8 +112,22 @@ def docker_vector_services(docker_services, docker_ip):
         check=lambda: _http_ok(f"http://{docker_ip}:{q_port}/readyz"), timeout=120, pause=1)
     docker_services.wait_until_responsive(
         check=lambda: _http_ok(f"http://{docker_ip}:{m_health}/healthz"), timeout=300, pause=2)
+    c_port = docker_services.port_for("qdrant-node1", 6333)
+    docker_services.wait_until_responsive(  # all three peers joined the Raft cluster
+        check=lambda: _cluster_peers(f"http://{docker_ip}:{c_port}") >= 3, timeout=180, pause=2)
     time.sleep(1)
-    return {"qdrant": f"http://{docker_ip}:{q_port}", "milvus": f"http://{docker_ip}:{m_port}"}
+    return {"qdrant": f"http://{docker_ip}:{q_port}", "milvus": f"http://{docker_ip}:{m_port}",
+            "qdrant-cluster": f"http://{docker_ip}:{c_port}"}
+
+
+def _cluster_peers(url: str) -> int:
+    import json
+
+    try:
+        with urllib.request.urlopen(f"{url}/cluster", timeout=2) as r:
+            return len(json.load(r)["result"]["peers"])
+    except (OSError, KeyError, ValueError):
+        return 0
 
 
 @pytest.fixture(params=BACKENDS)

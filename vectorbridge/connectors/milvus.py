@@ -58,6 +58,7 @@ _EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
 _METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
 _MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
 _PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
+PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[partition_key]
 #: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
 GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 
@@ -114,6 +115,8 @@ def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
     data = []
     for i, pid in enumerate(rows.ids):
         row: dict[str, Any] = {"id": pid, PAYLOAD_FIELD: rows.payloads[i]}
+        if spec.partition_key is not None:
+            row[PARTITION_FIELD] = rows.payloads[i][spec.partition_key]
         for name, f in fields.items():
             v = rows.vectors[name][i]
             if isinstance(f, DenseField):
@@ -290,14 +293,18 @@ class MilvusConnector(Connector):
         return spec
 
     def _load(self, spec: CollectionSpec) -> Op[None]:
+        replicas = {"replica_number": spec.replicas} if spec.replicas and not self.is_lite else {}
         for name in [spec.name, *(companion(spec.name, f) for f in spec.multivector)]:
-            yield self._lite_sync(call("load_collection", name))
+            yield self._lite_sync(call("load_collection", name, **replicas))
 
     def _op_create(self, spec: CollectionSpec) -> Op[None]:
         c = MilvusClient  # schema and index builders are classmethods: local objects, no I/O
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
         schema.add_field(PAYLOAD_FIELD, DataType.JSON)
+        if spec.partition_key is not None:
+            schema.add_field(PARTITION_FIELD, DataType.VARCHAR, max_length=MAX_ID_LENGTH,
+                             is_partition_key=True)
         index = c.prepare_index_params()
         for name, f in spec.fields.items():
             if isinstance(f, DenseField):
@@ -314,9 +321,11 @@ class MilvusConnector(Connector):
         if len(spec.multivector) == len(spec.fields):
             schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
             index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
+        layout = {k: v for k, v in (("num_shards", spec.shards),
+                                    ("num_partitions", spec.num_partitions)) if v is not None}
         yield self._lite_sync(call("create_collection", spec.name, schema=schema,
                                    index_params=index, properties={SPEC_PROPERTY: spec.to_json()},
-                                   consistency_level=self.consistency_level))
+                                   consistency_level=self.consistency_level, **layout))
         for name, f in spec.multivector.items():
             tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
             tok.add_field("pk", DataType.INT64, is_primary=True)

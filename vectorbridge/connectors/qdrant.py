@@ -269,7 +269,13 @@ class QdrantConnector(Connector):
         sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf else None)
                   for n, f in spec.sparse.items()}
         yield call("create_collection", spec.name, vectors_config=vectors,
-                   sparse_vectors_config=sparse or None, metadata={SPEC_KEY: spec.to_json()})
+                   sparse_vectors_config=sparse or None, metadata={SPEC_KEY: spec.to_json()},
+                   shard_number=spec.shards, replication_factor=spec.replicas,
+                   write_consistency_factor=spec.write_consistency)
+        if spec.partition_key is not None:  # Qdrant's multitenancy: a tenant keyword index
+            yield call("create_payload_index", spec.name, spec.partition_key,
+                       field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
+                                                              is_tenant=True))
 
     def _op_drop(self, name: str) -> Op[None]:
         yield call("delete_collection", name)

@@ -229,7 +229,11 @@ class EdgeClient:
 
     def create_collection(self, collection_name: str, vectors_config: dict[str, models.VectorParams],
                           sparse_vectors_config: dict[str, models.SparseVectorParams] | None = None,
-                          metadata: dict[str, Any] | None = None) -> bool:
+                          metadata: dict[str, Any] | None = None, shard_number: int | None = None,
+                          replication_factor: int | None = None,
+                          write_consistency_factor: int | None = None) -> bool:
+        """Sharding and replication settings are accepted and not applied: an Edge shard is
+        one shard in one process (they take effect when the same spec meets a server)."""
         with self._lock:
             if self.collection_exists(collection_name):
                 raise InvalidInputError(f"Qdrant Edge collection {collection_name!r} exists.")
@@ -280,9 +284,11 @@ class EdgeClient:
         """Build indexes and quantized copies of the points written so far."""
         return self._get(collection_name).shard.optimize()
 
-    def create_payload_index(self, collection_name: str, field_name: str,
-                             field_schema: models.PayloadSchemaType) -> Any:
-        schema = getattr(qe.PayloadSchemaType, str(field_schema.value).capitalize())
+    def create_payload_index(self, collection_name: str, field_name: str, field_schema: Any) -> Any:
+        if isinstance(field_schema, models.KeywordIndexParams):
+            schema: Any = qe.KeywordIndexParams(is_tenant=field_schema.is_tenant)
+        else:
+            schema = getattr(qe.PayloadSchemaType, str(field_schema.value).capitalize())
         self._get(collection_name).shard.update(qe.UpdateOperation.create_field_index(field_name, schema))
         return SimpleNamespace(status="completed")
 

@@ -91,6 +91,8 @@ _KINDS: dict[str, type] = {"dense": DenseField, "sparse": SparseField,
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: Field names the connectors use themselves.
 RESERVED_NAMES = frozenset({"id", "payload", "doc_id", "pos"})
+#: Distribution settings of a spec, stored with it (absent = the engine's default).
+_DISTRIBUTION = ("shards", "replicas", "write_consistency", "partition_key", "num_partitions")
 #: Payload keys starting with this prefix are reserved for vectorbridge's own bookkeeping.
 RESERVED_PREFIX = "_vb"
 
@@ -144,6 +146,17 @@ class CollectionSpec:
         binary: ``{field: n_bits}`` or ``{field: BinaryField(n_bits)}``.
         text_key: Payload key every point must carry as a non-empty string (e.g. ``"text"``),
             or ``None`` for no requirement.
+        shards: Shards of the collection on a distributed server (Qdrant ``shard_number``,
+            Milvus ``num_shards``); embedded engines hold one and ignore it.
+        replicas: Copies of each shard (Qdrant ``replication_factor``; Milvus in-memory
+            replicas at load, which need as many query nodes).
+        write_consistency: Qdrant ``write_consistency_factor``: replicas that must
+            acknowledge a write (at most ``replicas``); Milvus has no such setting.
+        partition_key: A payload key every point carries as a string (a tenant, a source):
+            Milvus stores it in a partition-key field (rows hashed into ``num_partitions``
+            partitions), Qdrant indexes it as a tenant key (``is_tenant=True`` keyword
+            index, data co-located per tenant). Filters on it work as on any payload key.
+        num_partitions: Milvus partitions for ``partition_key`` (Milvus' default when None).
 
     Example:
         >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
@@ -157,9 +170,26 @@ class CollectionSpec:
     multivector: Mapping[str, Any] = field(default_factory=dict)
     binary: Mapping[str, Any] = field(default_factory=dict)
     text_key: str | None = None
+    shards: int | None = None
+    replicas: int | None = None
+    write_consistency: int | None = None
+    partition_key: str | None = None
+    num_partitions: int | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "collection")
+        for what in ("shards", "replicas", "write_consistency", "num_partitions"):
+            v = getattr(self, what)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096):
+                raise InvalidInputError(f"{what} must be an int in [1, 4096] or None, got {v!r}.")
+        if self.write_consistency is not None and self.write_consistency > (self.replicas or 1):
+            raise InvalidInputError(f"write_consistency={self.write_consistency} exceeds replicas="
+                                    f"{self.replicas or 1}: a write cannot wait for more copies "
+                                    "than exist.")
+        if self.partition_key is not None:
+            check_name(self.partition_key, "partition_key payload key")
+        elif self.num_partitions is not None:
+            raise InvalidInputError("num_partitions needs partition_key=<payload key>.")
         sparse = self.sparse
         if isinstance(sparse, str):
             raise InvalidInputError(f"sparse must be a list of field names, got the str {sparse!r}.")
@@ -213,7 +243,12 @@ class CollectionSpec:
         return json.dumps({"format": "vectorbridge.spec/1", "name": self.name,
                            "dense": dump(self.dense), "sparse": dump(self.sparse),
                            "multivector": dump(self.multivector), "binary": dump(self.binary),
-                           "text_key": self.text_key}, sort_keys=True)
+                           "text_key": self.text_key, **self.distribution}, sort_keys=True)
+
+    @property
+    def distribution(self) -> dict[str, Any]:
+        """The distribution settings that are set (``shards``, ``replicas``, ...)."""
+        return {k: getattr(self, k) for k in _DISTRIBUTION if getattr(self, k) is not None}
 
     @classmethod
     def from_json(cls, text: str) -> "CollectionSpec":
@@ -222,13 +257,14 @@ class CollectionSpec:
         if d.get("format") != "vectorbridge.spec/1":
             raise InvalidInputError(f"not a vectorbridge collection spec: {text[:80]!r}")
         return cls(name=d["name"], dense=d["dense"], sparse=d["sparse"],
-                   multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"])
+                   multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"],
+                   **{k: d[k] for k in _DISTRIBUTION if k in d})
 
     def renamed(self, name: str) -> "CollectionSpec":
         """The same fields under another collection name."""
         return CollectionSpec(name=name, dense=self.dense, sparse=self.sparse,
                               multivector=self.multivector, binary=self.binary,
-                              text_key=self.text_key)
+                              text_key=self.text_key, **self.distribution)
 
     def same_fields(self, other: "CollectionSpec") -> bool:
         """Whether two specs describe the same stored fields (names aside)."""

@@ -198,7 +198,16 @@ def prepare_rows(
             out[name] = _multi(f"vectors[{name!r}]", value, n, f.dim)
         elif isinstance(f, BinaryField):
             out[name] = _binary(f"vectors[{name!r}]", value, n, f.dim)
-    return Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
+    rows = Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
+    if spec.partition_key is not None:
+        for i, pl in enumerate(rows.payloads):
+            v = pl.get(spec.partition_key)
+            if not isinstance(v, str) or not v or len(v) > MAX_ID_LENGTH:
+                raise InvalidInputError(
+                    f"payloads[{i}][{spec.partition_key!r}] must be a non-empty string of at most "
+                    f"{MAX_ID_LENGTH} chars (the collection's partition_key), got {v!r}."
+                )
+    return rows
 
 
 def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
