@@ -16,9 +16,10 @@ cache) and the same BM25 vectors (vectorbridge's BM25Encoder; IDF applied by the
   subset of ``--queries`` queries (seed 0). vectorbridge's hybrid prefetches 100 per branch;
   langchain-qdrant's HYBRID mode prefetches k per branch (its design), so its quality is
   reported as it comes;
-- "connector" rows time ``QdrantConnector.hybrid_search`` with vectors already encoded (the
-  engine path alone); "retriever" rows time ``HybridRetriever.invoke(text)`` (BM25 query
-  encoding, Documents).
+- "connector" rows time ``QdrantConnector.hybrid_search`` with vectors already encoded;
+  "retriever" rows time ``HybridRetriever.invoke(text)`` (BM25 query encoding, Documents);
+  "Edge API directly" times the same query written against ``qdrant_edge`` by hand, the
+  floor any wrapper of the engine pays.
 
 Latencies are medians over ``--repeat`` passes of the query set, passes alternating between
 engines so machine noise hits all of them alike.
@@ -34,7 +35,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -101,6 +102,21 @@ def main() -> None:
                 "sf", {"dense": dq[sub_q[j]], "sparse": sq[sub_q[j]]}, k=K, fusion=fusion,
                 prefetch_k=100)],
         }
+        if conn.edge:  # the engine alone: Edge's own request objects, no vectorbridge code
+            import qdrant_edge as qe
+
+            shard = conn.client._get("sf").shard  # noqa: SLF001 - measuring the engine itself
+
+            def raw(j: int, shard: Any = shard, dq: Any = dq, sq: Any = sq) -> list[str]:
+                d, s = dq[sub_q[j]], sq[sub_q[j]]
+                points = shard.query(qe.QueryRequest(limit=K, query=qe.Fusion.Rrf(k=fusion.k), prefetches=[
+                    qe.Prefetch(limit=100, query=qe.Query.Nearest(d.tolist(), using="dense")),
+                    qe.Prefetch(limit=100, query=qe.Query.Nearest(
+                        qe.SparseVector(s.indices.tolist(), s.values.tolist()), using="sparse"))],
+                    with_payload=True))
+                return [p.payload["_vb_id"] for p in points]
+
+            searchers[label]["hybrid (Edge API directly)"] = raw
         print(f"{label}: ingest {ingest[label]:,.0f} docs/s", flush=True)
     try:
         from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
