@@ -222,10 +222,11 @@ class EdgeClient:
         """Metadata and vector params in ``CollectionInfo``'s shape (``.config.metadata``,
         ``.config.params.vectors``), plus Edge's shard info as ``.info``."""
         col = self._get(collection_name)
+        info = col.shard.info()
         return SimpleNamespace(
             config=SimpleNamespace(metadata=col.meta.get("metadata") or {},
                                    params=SimpleNamespace(vectors=col.params)),
-            info=col.shard.info(), points_count=col.shard.info().points_count)
+            info=info, points_count=info.points_count)
 
     def create_collection(self, collection_name: str, vectors_config: dict[str, models.VectorParams],
                           sparse_vectors_config: dict[str, models.SparseVectorParams] | None = None,
