@@ -212,9 +212,12 @@ class EdgeClient:
                 raise CollectionNotFoundError(f"Qdrant Edge collection {name!r} does not exist "
                                               f"under {self.path}.")
             meta = json.loads((self._dir(name) / _META_FILE).read_text())
-            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR),
-                                      qe.EdgeConfig(max_search_threads=self.search_threads))
             params = {n: models.VectorParams(**p) for n, p in meta.get("vectors", {}).items()}
+            sparse = {n: models.SparseVectorParams(**p) for n, p in meta.get("sparse", {}).items()}
+            # Edge checks a load-time config against the shard: restate its fields as created,
+            # so the search-thread setting (not persisted by choice) can be given again.
+            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR),
+                                      self._config(params, sparse, quantized_optimizers=False))
             self._open[name] = col = _Collection(shard, meta, params)
             return col
 
@@ -241,25 +244,35 @@ class EdgeClient:
             root = self._dir(collection_name)
             if root.exists():  # an unfinished create (no metadata written): start over
                 shutil.rmtree(root)
-            sparse = {n: qe.EdgeSparseVectorParams(
-                modifier=qe.Modifier.Idf if p.modifier == models.Modifier.IDF else None)
-                for n, p in (sparse_vectors_config or {}).items()}
-            # Quantized copies are built when a segment is indexed, which Qdrant does only
-            # past ~10 MB of vectors: a field that asks for quantization is indexed at any size.
-            quantized = any(p.quantization_config is not None for p in vectors_config.values())
-            config = qe.EdgeConfig(
-                vectors={n: edge_vector_params(p) for n, p in vectors_config.items()},
-                sparse_vectors=sparse or None, max_search_threads=self.search_threads,
-                optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1) if quantized else None)
-            shard = qe.EdgeShard.create(str(root / _SHARD_DIR), config)
+            sparse_vectors_config = sparse_vectors_config or {}
+            shard = qe.EdgeShard.create(str(root / _SHARD_DIR), self._config(
+                vectors_config, sparse_vectors_config, quantized_optimizers=True))
             meta = {"metadata": metadata or {},
                     "vectors": {n: p.model_dump(mode="json", exclude_none=True)
-                                for n, p in vectors_config.items()}}
+                                for n, p in vectors_config.items()},
+                    "sparse": {n: p.model_dump(mode="json", exclude_none=True)
+                               for n, p in sparse_vectors_config.items()}}
             tmp = root / (_META_FILE + ".tmp")
             tmp.write_text(json.dumps(meta))
             os.replace(tmp, root / _META_FILE)  # the collection exists from here on
             self._open[collection_name] = _Collection(shard, meta, dict(vectors_config))
             return True
+
+    def _config(self, vectors: dict[str, models.VectorParams],
+                sparse: dict[str, models.SparseVectorParams],
+                quantized_optimizers: bool) -> qe.EdgeConfig:
+        """Edge's config for these fields. Quantized copies are built when a segment is
+        indexed, which Qdrant does only past ~10 MB of vectors: at create, a field that asks
+        for quantization gets indexing at any size (persisted with the shard)."""
+        quantized = quantized_optimizers and any(
+            p.quantization_config is not None for p in vectors.values())
+        return qe.EdgeConfig(
+            vectors={n: edge_vector_params(p) for n, p in vectors.items()},
+            sparse_vectors={n: qe.EdgeSparseVectorParams(
+                modifier=qe.Modifier.Idf if p.modifier == models.Modifier.IDF else None)
+                for n, p in sparse.items()} or None,
+            max_search_threads=self.search_threads,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1) if quantized else None)
 
     def delete_collection(self, collection_name: str) -> bool:
         with self._lock:
