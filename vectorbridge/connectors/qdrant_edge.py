@@ -20,9 +20,9 @@ collection's metadata (``collection.json``: vectorbridge's spec), written atomic
 the shard exists; a directory without it is an unfinished create and is not a collection.
 
 What Edge does not have, and the server does: several collections in one engine (here: one
-shard per directory, opened lazily), payload indexes (filters scan; fine at embedded
-scale), snapshots through this connector, and an async API (:class:`AsyncEdgeClient` runs
-the same calls on one worker thread).
+shard per directory, opened lazily), sharding and replication (one shard in one process:
+the settings are accepted and not applied), snapshots through this connector, and an async
+API (:class:`AsyncEdgeClient` runs the same calls on one worker thread).
 """
 
 from __future__ import annotations
