@@ -44,6 +44,44 @@ def corpus(request):
     return _sample() if request.param == "sample" else _scifact()
 
 
+TRICKY = ["", "   ", "The THE the", "a1 b2 x", "naïve café Ünïcode — ça-va?", "C++ and C# vs. R",
+          "re-ranking, re-rank; reranked!", "running runs ran RUNNER", "123 4567 co2 H2O"]
+
+
+@pytest.mark.parametrize("language, stopwords", [("english", "en"), (None, "en"), ("english", None),
+                                                 ("english", ["running", "cat"]),
+                                                 ("german", "german")])
+def test_tokenize_equals_bm25s(corpus, language, stopwords):
+    """The encoder's own tokenizer (no per-call tqdm) gives exactly bm25s' tokens, and the
+    stem memo does not change a second pass."""
+    _, texts, queries = corpus
+    texts = texts + queries + TRICKY
+    stemmer = Stemmer.Stemmer(language) if language else None
+    ref = bm25s.tokenize(texts, stopwords=stopwords or [], stemmer=stemmer, return_ids=False,
+                         show_progress=False)
+    enc = BM25Encoder(language=language, stopwords=stopwords)
+    assert enc.tokenize(texts) == ref
+    assert [enc.tokenize([t])[0] for t in reversed(texts)] == ref[::-1]
+
+
+@pytest.mark.parametrize("idf", ["engine", "client"])
+def test_unchecked_vectors_hold_the_invariants(corpus, idf):
+    """BM25 output skips SparseVector's checks; each vector must pass them anyway (sorted
+    unique in-range ids, finite weights >= 0) and equal its validated copy."""
+    from vectorbridge.encoders import SparseVector
+
+    _, texts, queries = corpus
+    enc = BM25Encoder(idf=idf).fit(texts)
+    for v in enc.encode_documents(texts + TRICKY) + enc.encode_queries(queries + TRICKY):
+        assert v.indices.dtype == np.uint32 and v.values.dtype == np.float32
+        assert SparseVector(v.indices.astype(np.int64)[::-1], v.values[::-1]) == v
+
+
+def test_unknown_stopword_list_is_refused():
+    with pytest.raises(InvalidInputError, match="stopwords='klingon'"):
+        BM25Encoder(stopwords="klingon")
+
+
 def bm25s_scores(texts, queries):
     stemmer = Stemmer.Stemmer("english")
     ref = bm25s.BM25(k1=K1, b=B, method="lucene")

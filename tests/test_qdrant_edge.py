@@ -137,3 +137,39 @@ def test_embedded_engine_choice(tmp_path):
     assert QdrantConnector(location=":memory:").engine == "qdrant-local"
     with pytest.raises(InvalidInputError, match="embedded="):
         QdrantConnector(path=str(tmp_path / "x"), embedded="rust")
+
+
+def test_index_threshold_builds_a_graph_that_finds_the_exact_neighbours(tmp_path):
+    """Past ``index_threshold_kb`` the optimizer builds HNSW and searches go through it (the
+    default full-scan threshold of a server would keep this shard on brute force); results
+    stay the exact top k, with and without a selective filter, and across a reopen."""
+    ids, X = _data(n=4000, d=128)  # 2,000 KB of vectors: over the 1,000 KB default
+    payloads = [{"grp": i % 50} for i in range(len(ids))]
+    conn = QdrantConnector(path=str(tmp_path))
+    assert conn.client.index_threshold_kb == 1000
+    conn.create_collection(CollectionSpec(name="h", dense={"v": 128}))
+    conn.upsert("h", ids, {"v": X}, payloads, batch_size=1000)
+    assert conn.client.get_collection("h").info.indexed_vectors_count == 0  # not yet indexed
+    conn.optimize("h")
+    assert conn.client.get_collection("h").info.indexed_vectors_count == len(ids)
+    queries = _unit(X[:20] + 0.3 * np.random.default_rng(2).normal(size=(20, 128)).astype(np.float32))
+    keep = np.array([p["grp"] == 7 for p in payloads])  # 80 points: filtered, exact scan
+    for reopen in (False, True):
+        if reopen:
+            conn.close()
+            conn = QdrantConnector(path=str(tmp_path))
+        found = 0
+        for q in queries:
+            found += len({h.id for h in conn.search("h", "v", q, k=10)}
+                         & {i for i, _ in ref_topk(X @ q, ids, 10)})
+            assert_hits(conn.search("h", "v", q, k=5, filter=F("grp") == 7),
+                        ref_topk(X @ q, ids, 5, allowed=keep))
+        assert found / (10 * len(queries)) >= 0.98
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "1000"])
+def test_index_threshold_must_be_positive_kb(tmp_path, bad):
+    from vectorbridge.connectors.qdrant_edge import EdgeClient
+
+    with pytest.raises(InvalidInputError, match="index_threshold_kb must be a positive int"):
+        EdgeClient(tmp_path, index_threshold_kb=bad)

@@ -164,10 +164,11 @@ def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
 def to_hits(f: FieldType | None, points: list[Any], spec: CollectionSpec | None = None) -> list[Hit]:
     """Scored Qdrant points -> Hits (original ids, higher-is-better scores); with ``spec``,
     the returned vectors too."""
+    sign = -1.0 if _score(f, 1.0) < 0 else 1.0  # once per call, not per point
     hits = []
     for p in points:
         original, payload = _split_payload(p)
-        hits.append(Hit(id=original, score=_score(f, p.score), payload=payload,
+        hits.append(Hit(id=original, score=sign * p.score, payload=payload,
                         vectors=_vectors(spec, p.vector) if spec is not None else {}))
     return hits
 

@@ -45,6 +45,8 @@ from qdrant_client import models
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError
 
 _META_FILE = "collection.json"
+#: Qdrant's HNSW defaults (graph degree, build beam): what a server would build.
+_HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100
 _SHARD_DIR = "shard"
 
 _DISTANCE = {models.Distance.COSINE: qe.Distance.Cosine, models.Distance.DOT: qe.Distance.Dot,
@@ -178,15 +180,27 @@ class EdgeClient:
             a query is too small to split (SciFact, 5,183 docs, hybrid RRF p50: 0.76 ms with
             one thread, 1.42 ms with Edge's CPU-count default on 2 cores); raise it for
             shards of millions of points. ``None``: Edge's default.
+        index_threshold_kb: Vector data (KB per segment) above which a segment gets an HNSW
+            graph and is searched through it; smaller ones are scanned exactly. Qdrant's
+            server defaults (10,000 KB to index and to leave full scan) keep a SciFact-sized
+            shard (5,183 x 384-d = 7,800 KB) on full scan, which in Edge costs 0.45 ms per
+            query at limit 100 against 0.2 ms through the graph here (and the same nDCG@10).
+            Filtered searches whose filter keeps less than this much data are still exact.
 
     Edge builds HNSW graphs and quantized copies when its optimizer runs, which this client
     does on :meth:`optimize` (``QdrantConnector.optimize``, called by
     ``HybridRetriever.from_texts`` after ingest); until then new points are searched exactly.
     """
 
-    def __init__(self, path: str | os.PathLike[str], search_threads: int | None = 1) -> None:
+    def __init__(self, path: str | os.PathLike[str], search_threads: int | None = 1,
+                 index_threshold_kb: int = 1000) -> None:
+        if isinstance(index_threshold_kb, bool) or not isinstance(index_threshold_kb, int) \
+                or index_threshold_kb < 1:
+            raise InvalidInputError(f"index_threshold_kb must be a positive int (KB), got "
+                                    f"{index_threshold_kb!r}.")
         self.path = Path(path)
         self.search_threads = search_threads
+        self.index_threshold_kb = index_threshold_kb
         self.path.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, _Collection] = {}
         self._lock = threading.RLock()  # open/close/drop of shards; queries run in parallel
@@ -215,9 +229,8 @@ class EdgeClient:
             params = {n: models.VectorParams(**p) for n, p in meta.get("vectors", {}).items()}
             sparse = {n: models.SparseVectorParams(**p) for n, p in meta.get("sparse", {}).items()}
             # Edge checks a load-time config against the shard: restate its fields as created,
-            # so the search-thread setting (not persisted by choice) can be given again.
-            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR),
-                                      self._config(params, sparse, quantized_optimizers=False))
+            # so the search settings (this client's, not persisted by choice) can be given again.
+            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR), self._config(params, sparse))
             self._open[name] = col = _Collection(shard, meta, params)
             return col
 
@@ -245,8 +258,8 @@ class EdgeClient:
             if root.exists():  # an unfinished create (no metadata written): start over
                 shutil.rmtree(root)
             sparse_vectors_config = sparse_vectors_config or {}
-            shard = qe.EdgeShard.create(str(root / _SHARD_DIR), self._config(
-                vectors_config, sparse_vectors_config, quantized_optimizers=True))
+            shard = qe.EdgeShard.create(str(root / _SHARD_DIR),
+                                        self._config(vectors_config, sparse_vectors_config))
             meta = {"metadata": metadata or {},
                     "vectors": {n: p.model_dump(mode="json", exclude_none=True)
                                 for n, p in vectors_config.items()},
@@ -259,20 +272,23 @@ class EdgeClient:
             return True
 
     def _config(self, vectors: dict[str, models.VectorParams],
-                sparse: dict[str, models.SparseVectorParams],
-                quantized_optimizers: bool) -> qe.EdgeConfig:
-        """Edge's config for these fields. Quantized copies are built when a segment is
-        indexed, which Qdrant does only past ~10 MB of vectors: at create, a field that asks
-        for quantization gets indexing at any size (persisted with the shard)."""
-        quantized = quantized_optimizers and any(
-            p.quantization_config is not None for p in vectors.values())
+                sparse: dict[str, models.SparseVectorParams]) -> qe.EdgeConfig:
+        """Edge's config for these fields and this client's search settings.
+
+        Indexing starts past ``index_threshold_kb`` of vectors in a segment; a field that
+        asks for quantization gets indexing at any size instead, because Edge builds
+        quantized copies only when it indexes a segment (and the user asked for them)."""
+        quantized = any(p.quantization_config is not None for p in vectors.values())
+        kb = self.index_threshold_kb
         return qe.EdgeConfig(
             vectors={n: edge_vector_params(p) for n, p in vectors.items()},
             sparse_vectors={n: qe.EdgeSparseVectorParams(
                 modifier=qe.Modifier.Idf if p.modifier == models.Modifier.IDF else None)
                 for n, p in sparse.items()} or None,
             max_search_threads=self.search_threads,
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1) if quantized else None)
+            hnsw_config=qe.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT,
+                                           full_scan_threshold=kb),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1 if quantized else kb))
 
     def delete_collection(self, collection_name: str) -> bool:
         with self._lock:

@@ -72,6 +72,17 @@ class SparseVector:
         object.__setattr__(self, "values", val.astype(np.float32))
 
     @classmethod
+    def _trusted(cls, indices: np.ndarray, values: np.ndarray) -> "SparseVector":
+        """Wrap arrays that hold the invariants by construction (strictly increasing indices
+        in range, finite weights >= 0), skipping the checks: for encoders whose arithmetic
+        guarantees them (BM25), where validating a 7-term query took longer (~45 us) than
+        encoding it."""
+        v = object.__new__(cls)
+        object.__setattr__(v, "indices", np.asarray(indices, dtype=np.uint32))
+        object.__setattr__(v, "values", np.asarray(values, dtype=np.float32))
+        return v
+
+    @classmethod
     def from_dict(cls, weights: Mapping[int, float]) -> "SparseVector":
         """Build from ``{index: weight}`` (the shape Milvus returns)."""
         return cls(np.fromiter(weights.keys(), dtype=np.int64, count=len(weights)),
