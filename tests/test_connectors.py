@@ -13,6 +13,8 @@ import pytest
 from vectorbridge.connectors import (
     BinaryField, CollectionSpec, DenseField, F, MultiVectorField, SparseField,
 )
+from qdrant_client import models
+
 from vectorbridge.encoders import SparseVector, maxsim
 from vectorbridge.errors import (
     CollectionNotFoundError, InvalidInputError, SpecMismatchError, UnsupportedFeatureError,
@@ -400,19 +402,28 @@ def test_ids_and_rescore_of_given_candidates(conn, corpus):
 
 # -- distribution: shards, replicas, partition key ----------------------------------------------
 
-def test_distribution_settings_reach_the_engine(backend, conn, corpus):
+@pytest.mark.parametrize("sharding", [None, "custom"])
+def test_distribution_settings_reach_the_engine(backend, conn, corpus, sharding):
     """One spec from embedded to cluster: each engine gets what it can apply; the data and
-    filters behave the same everywhere; a point without its partition key is refused."""
+    filters behave the same everywhere; a point without its partition key is refused.
+    ``sharding="custom"``: one Qdrant shard key per partition value on a server."""
     name = unique_name("dist")
     spec = CollectionSpec(name=name, dense={"dense": DIM}, shards=2, partition_key="lang",
-                          num_partitions=4)
+                          num_partitions=4, sharding=sharding)
     conn.create_collection(spec)
     stored = conn.spec(name)
-    assert (stored.shards, stored.partition_key, stored.num_partitions) == (2, "lang", 4)
+    assert (stored.shards, stored.partition_key, stored.num_partitions, stored.sharding) == \
+        (2, "lang", 4, sharding)
     conn.upsert(name, corpus["ids"], {"dense": corpus["dense"]}, corpus["payloads"])
+    conn.upsert(name, corpus["ids"][:5], {"dense": corpus["dense"][:5]}, corpus["payloads"][:5])
     want = sorted(i for i, p in zip(corpus["ids"], corpus["payloads"]) if p["lang"] == "de")
     hits = conn.search(name, "dense", corpus["dense"][3], k=N, filter=F("lang") == "de")
     assert sorted(h.id for h in hits) == want
+    either = F("lang").isin(["de", "fr"])
+    got = conn.search(name, "dense", corpus["dense"][3], k=N, filter=either)
+    assert {h.id for h in got} == {i for i, p in zip(corpus["ids"], corpus["payloads"])
+                                   if p["lang"] in ("de", "fr")}
+    assert len(conn.search(name, "dense", corpus["dense"][3], k=N)) == N  # every shard asked
     with pytest.raises(InvalidInputError, match="partition_key"):
         conn.upsert(name, ["x"], {"dense": corpus["dense"][:1]}, [{"text": "no lang"}])
     assert conn.count(name) == N
@@ -426,6 +437,20 @@ def test_distribution_settings_reach_the_engine(backend, conn, corpus):
         params = conn.client.get_collection(name).config.params
         assert params.shard_number == 2
         assert conn.client.get_collection(name).payload_schema["lang"].params.is_tenant
+        if sharding == "custom":
+            assert params.sharding_method == models.ShardingMethod.CUSTOM
+            keys = {d.key for d in conn.client.list_shard_keys(name).shard_keys}
+            assert keys == {p["lang"] for p in corpus["payloads"]}
+    if sharding == "custom":  # moving a point between shard keys is refused, nothing written
+        moved = {**corpus["payloads"][1], "lang": "xx"}
+        with pytest.raises(InvalidInputError, match="cannot move by re-upsert"):
+            conn.upsert(name, corpus["ids"][:2], {"dense": corpus["dense"][1::-1]},
+                        [corpus["payloads"][0], moved])
+        assert [r.payload for r in conn.get(name, corpus["ids"][:2])] == corpus["payloads"][:2]
+        conn.delete(name, ids=corpus["ids"][1:2])  # delete, then upsert: the way to move it
+        conn.upsert(name, corpus["ids"][1:2], {"dense": corpus["dense"][1:2]}, [moved])
+        assert conn.get(name, corpus["ids"][1:2])[0].payload["lang"] == "xx"
+        assert conn.count(name) == N
 
 
 def test_qdrant_create_request_carries_distribution():
@@ -457,6 +482,108 @@ def test_distribution_settings_are_checked():
         CollectionSpec(name="c", dense={"v": 4}, num_partitions=8)
     with pytest.raises(InvalidInputError, match="shards must be an int"):
         CollectionSpec(name="c", dense={"v": 4}, shards=0)
+    with pytest.raises(InvalidInputError, match="sharding='custom' needs partition_key"):
+        CollectionSpec(name="c", dense={"v": 4}, sharding="custom")
+    with pytest.raises(InvalidInputError, match="sharding='hash' is not one of"):
+        CollectionSpec(name="c", dense={"v": 4}, partition_key="t", sharding="hash")
+    assert CollectionSpec(name="c", dense={"v": 4}, sharding="auto").sharding is None
+    custom = CollectionSpec(name="c", dense={"v": 4}, partition_key="t", sharding="custom")
+    assert CollectionSpec.from_json(custom.to_json()) == custom
+    assert not custom.same_fields(CollectionSpec(name="c", dense={"v": 4}, partition_key="t"))
     spec = CollectionSpec(name="c", dense={"v": 4}, shards=3, partition_key="tenant")
     assert CollectionSpec.from_json(spec.to_json()) == spec
     assert not spec.same_fields(CollectionSpec(name="c", dense={"v": 4}))
+
+
+class _ShardedQdrant:
+    """A Qdrant server's custom-sharding rules, observable in a test: a write must name an
+    existing shard key, each key holds its own points, and a read with a selector sees only
+    those keys' points (reads without one see every shard). Filters are not evaluated, so
+    what a search returns shows where it was routed."""
+
+    def __init__(self) -> None:
+        self.meta: dict = {}
+        self.shards: dict = {}
+        self.calls: list = []
+
+    def collection_exists(self, name):
+        return name in self.meta
+
+    def create_collection(self, name, **kw):
+        self.calls.append(("create_collection", kw))
+        self.meta[name] = kw["metadata"]
+        custom = kw.get("sharding_method") == models.ShardingMethod.CUSTOM
+        self.shards[name] = {} if custom else {None: {}}
+
+    def get_collection(self, name):
+        from types import SimpleNamespace
+        return SimpleNamespace(config=SimpleNamespace(metadata=self.meta[name]))
+
+    def create_payload_index(self, name, key, field_schema):
+        self.calls.append(("create_payload_index", key))
+
+    def list_shard_keys(self, name):
+        return models.ShardKeysResponse(shard_keys=[models.ShardKeyDescription(key=k)
+                                                    for k in self.shards[name]])
+
+    def create_shard_key(self, name, key, shards_number=None, replication_factor=None):
+        if key in self.shards[name]:
+            raise RuntimeError(f"shard key {key} already exists")
+        self.calls.append(("create_shard_key", key, shards_number, replication_factor))
+        self.shards[name][key] = {}
+
+    def upsert(self, name, points, wait=True, shard_key_selector=None):
+        if shard_key_selector not in self.shards[name]:
+            raise RuntimeError(f"shard key {shard_key_selector!r} does not exist")
+        self.calls.append(("upsert", shard_key_selector, len(points)))
+        self.shards[name][shard_key_selector].update({p.id: p for p in points})
+
+    def retrieve(self, name, ids, with_payload=True, with_vectors=False):
+        stored = {pid: p for shard in self.shards[name].values() for pid, p in shard.items()}
+        return [models.Record(id=i, payload=stored[i].payload) for i in ids if i in stored]
+
+    def query_points(self, name, limit=10, shard_key_selector=None, **kw):
+        self.calls.append(("query_points", shard_key_selector))
+        keys = (list(self.shards[name]) if shard_key_selector is None
+                else [shard_key_selector] if isinstance(shard_key_selector, str) else shard_key_selector)
+        points = [p for k in keys for p in self.shards[name][k].values()]
+        from types import SimpleNamespace
+        return SimpleNamespace(points=[models.ScoredPoint(id=p.id, version=0, score=1.0,
+                                                          payload=p.payload) for p in points[:limit]])
+
+
+def test_custom_shard_keys_route_writes_and_reads_on_a_server(corpus):
+    """The calls a Qdrant server gets with ``sharding="custom"``: CUSTOM sharding at create,
+    one shard key per partition value (created once, with the spec's shards and replicas),
+    each write sent to its key, reads routed to the keys their filter pins, others to all."""
+    from vectorbridge.connectors import QdrantConnector
+
+    server = _ShardedQdrant()
+    conn = QdrantConnector(client=server)
+    assert conn.engine == "qdrant"
+    conn.create_collection(CollectionSpec(name="c", dense={"dense": DIM}, shards=3, replicas=2,
+                                          partition_key="lang", sharding="custom"))
+    assert server.calls[0][1]["sharding_method"] == models.ShardingMethod.CUSTOM
+    ids, payloads = corpus["ids"], corpus["payloads"]
+    for half in (slice(0, N // 2), slice(N // 2, N)):
+        conn.upsert("c", ids[half], {"dense": corpus["dense"][half]}, payloads[half])
+    langs = {p["lang"] for p in payloads}
+    created = [c for c in server.calls if c[0] == "create_shard_key"]
+    assert sorted(c[1] for c in created) == sorted(langs)  # once per key, over two upserts
+    assert {c[2:] for c in created} == {(3, 2)}
+    writes = [c for c in server.calls if c[0] == "upsert"]
+    assert sum(c[2] for c in writes) == N and {c[1] for c in writes} == langs
+    by_lang = {lang: {i for i, p in zip(ids, payloads) if p["lang"] == lang} for lang in langs}
+    assert {k: {server.shards["c"][k][pid].payload["_vb_id"] for pid in server.shards["c"][k]}
+            for k in langs} == by_lang
+
+    q = corpus["dense"][0]
+    assert {h.id for h in conn.search("c", "dense", q, k=N, filter=F("lang") == "de")} == by_lang["de"]
+    assert server.calls[-1] == ("query_points", "de")
+    conn.search("c", "dense", q, k=N, filter=F("lang").isin(["fr", "de"]) & (F("lang") != "x"))
+    assert server.calls[-1] == ("query_points", ["de", "fr"])
+    for unpinned in (None, (F("lang") == "de") | (F("n") > 3), ~(F("lang") == "de")):
+        assert len(conn.search("c", "dense", q, k=N, filter=unpinned)) == N
+        assert server.calls[-1] == ("query_points", None)
+    conn.hybrid_search("c", {"dense": q}, k=5, filter=F("lang") == "fr")
+    assert server.calls[-1] == ("query_points", "fr")

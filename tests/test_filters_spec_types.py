@@ -131,3 +131,28 @@ def test_public_names_are_pinned():
 def test_secrets_stay_out_of_repr(tmp_path):
     q = connectors.QdrantConnector(location=":memory:", api_key="s3cret-key")
     assert "s3cret" not in repr(q)
+
+
+def test_pinned_values_is_what_every_match_must_have():
+    """A query routed to the pinned values' shards misses nothing: every payload the filter
+    matches carries one of them (checked over a grid of payloads)."""
+    from vectorbridge.connectors.filters import pinned_values
+
+    cases = {
+        F("t") == "a": {"a"},
+        F("t").isin(["a", "b"]): {"a", "b"},
+        (F("t") == "a") & (F("n") > 1): {"a"},
+        F("t").isin(["a", "b"]) & F("t").isin(["b", "c"]): {"b"},
+        (F("t") == "a") | (F("t") == "c"): {"a", "c"},
+        (F("t") == "a") | (F("n") > 1): None,
+        ~(F("t") == "a"): None,
+        F("n") > 1: None,
+        F("u") == "a": None,
+    }
+    grid = [{"t": t, "n": n} for t in ("a", "b", "c", "d") for n in (0, 2)] + [{"n": 2}]
+    for flt, want in cases.items():
+        got = pinned_values(flt, "t")
+        assert (None if got is None else set(got)) == want, flt
+        if got is not None:
+            assert all(p.get("t") in got for p in grid if flt.matches(p)), flt
+    assert pinned_values(None, "t") is None

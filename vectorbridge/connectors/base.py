@@ -125,6 +125,22 @@ class Connector(ABC):
     @abstractmethod
     def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]: ...
 
+    def _op_check_no_moves(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+        """With ``sharding="custom"`` a point lives in its partition value's shards: an
+        upsert giving a stored point another value would leave its old copy behind. Refused
+        before the first batch is written, on every engine (so code tried embedded behaves
+        as it will on the cluster)."""
+        pk = spec.partition_key
+        new = {pid: pl[pk] for pid, pl in zip(rows.ids, rows.payloads)}
+        for start in range(0, len(rows.ids), 1024):
+            for r in (yield from self._op_get(spec, rows.ids[start:start + 1024], False)):
+                if r.payload.get(pk) != new[r.id]:
+                    raise InvalidInputError(
+                        f"point {r.id!r} is stored under {pk}={r.payload.get(pk)!r} and this "
+                        f"upsert gives {pk}={new[r.id]!r}; with sharding='custom' each value "
+                        "has its own shards, so a point cannot move by re-upsert: delete it, "
+                        "then upsert it. Nothing was written.")
+
     @abstractmethod
     def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]: ...
 
@@ -217,6 +233,8 @@ class Connector(ABC):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         rows = prepare_rows(spec, ids, vectors, payloads)
+        if spec.sharding == "custom":
+            yield from self._op_check_no_moves(spec, rows)
         for start in range(0, len(rows), batch_size):
             yield from self._op_upsert(spec, rows.slice(start, start + batch_size))
         return len(rows)

@@ -320,4 +320,28 @@ def as_filter(value: Filter | Mapping[str, Any] | None) -> Filter | None:
     return None if value is None else _as_filter(value)
 
 
-__all__ = ["Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "as_filter", "KEY_PATTERN"]
+def pinned_values(flt: Filter | None, key: str) -> frozenset[Any] | None:
+    """The values of ``key`` that every match of ``flt`` must have, or ``None`` when the
+    filter does not confine ``key`` to a finite set: what lets a query be routed to the
+    shards holding those values only (same results, fewer shards asked).
+
+    >>> sorted(pinned_values((F("t") == "a") & (F("n") > 1), "t"))
+    ['a']
+    >>> pinned_values((F("t") == "a") | (F("n") > 1), "t") is None
+    True
+    """
+    if isinstance(flt, Eq) and flt.key == key:
+        return frozenset([flt.value])
+    if isinstance(flt, In) and flt.key == key:
+        return frozenset(flt.values)
+    if isinstance(flt, And):
+        pins = [p for p in (pinned_values(f, key) for f in flt.filters) if p is not None]
+        return frozenset.intersection(*pins) if pins else None
+    if isinstance(flt, Or):
+        pins = [pinned_values(f, key) for f in flt.filters]
+        return None if any(p is None for p in pins) else frozenset().union(*pins)
+    return None
+
+
+__all__ = ["Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "as_filter", "pinned_values",
+           "KEY_PATTERN"]

@@ -28,7 +28,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
 from vectorbridge.connectors.calls import Op, call
-from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
@@ -230,6 +230,7 @@ class QdrantConnector(Connector):
                                   **client_kwargs)
         self.client = client
         self._aclient: AsyncQdrantClient | AsyncEdgeClient | None = None
+        self._shard_keys: dict[str, set[str]] = {}  # custom sharding: keys known to exist
         self.edge = isinstance(client, EdgeClient)
         self.embedded = self.edge or isinstance(getattr(client, "_client", None), QdrantLocal)
         self.engine = "qdrant-edge" if self.edge else "qdrant-local" if self.embedded else "qdrant"
@@ -265,20 +266,28 @@ class QdrantConnector(Connector):
             )
         return CollectionSpec.from_json(meta[SPEC_KEY])
 
+    def _custom_sharding(self, spec: CollectionSpec) -> bool:
+        """Whether the spec's custom shard keys apply here: on a server. An embedded engine
+        holds one shard, so there the setting is stored and not applied."""
+        return spec.sharding == "custom" and not self.embedded
+
     def _op_create(self, spec: CollectionSpec) -> Op[None]:
         vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
         sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf else None)
                   for n, f in spec.sparse.items()}
+        custom = {"sharding_method": models.ShardingMethod.CUSTOM} if self._custom_sharding(spec) else {}
+        # With custom sharding, shard_number is per shard key (given again as each is created).
         yield call("create_collection", spec.name, vectors_config=vectors,
                    sparse_vectors_config=sparse or None, metadata={SPEC_KEY: spec.to_json()},
                    shard_number=spec.shards, replication_factor=spec.replicas,
-                   write_consistency_factor=spec.write_consistency)
+                   write_consistency_factor=spec.write_consistency, **custom)
         if spec.partition_key is not None:  # Qdrant's multitenancy: a tenant keyword index
             yield call("create_payload_index", spec.name, spec.partition_key,
                        field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
                                                               is_tenant=True))
 
     def _op_drop(self, name: str) -> Op[None]:
+        self._shard_keys.pop(name, None)
         yield call("delete_collection", name)
 
     def create_payload_index(self, collection: str, key: str,
@@ -290,7 +299,47 @@ class QdrantConnector(Connector):
 
     # -- points ---------------------------------------------------------------------------
     def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
-        yield call("upsert", spec.name, points=to_points(spec, rows), wait=True)
+        points = to_points(spec, rows)
+        if not self._custom_sharding(spec):
+            yield call("upsert", spec.name, points=points, wait=True)
+            return
+        groups: dict[str, list[models.PointStruct]] = {}
+        for p in points:  # one write per shard key, each to its own shards
+            groups.setdefault(p.payload[spec.partition_key], []).append(p)
+        for key, group in groups.items():
+            yield from self._op_ensure_shard_key(spec, key)
+            yield call("upsert", spec.name, points=group, wait=True, shard_key_selector=key)
+
+    def _op_ensure_shard_key(self, spec: CollectionSpec, key: str) -> Op[None]:
+        """Create ``key`` as a shard key of the collection unless it exists (another writer
+        may create it concurrently: a failed create is fine if the key is there after)."""
+        known = self._shard_keys.get(spec.name)
+        if known is None or key not in known:
+            known = self._shard_keys[spec.name] = yield from self._op_list_shard_keys(spec.name)
+        if key in known:
+            return
+        try:
+            yield call("create_shard_key", spec.name, key, shards_number=spec.shards,
+                       replication_factor=spec.replicas)
+        except Exception:
+            known |= yield from self._op_list_shard_keys(spec.name)
+            if key not in known:
+                raise
+        known.add(key)
+
+    def _op_list_shard_keys(self, name: str) -> Op[set[str]]:
+        res = yield call("list_shard_keys", name)
+        return {str(d.key) for d in (res.shard_keys or [])}
+
+    def _routing(self, spec: CollectionSpec, flt: Filter | None) -> dict[str, Any]:
+        """``shard_key_selector`` for a read whose filter pins the partition key (custom
+        sharding): only those keys' shards are asked. Otherwise every shard is."""
+        if not self._custom_sharding(spec):
+            return {}
+        keys = pinned_values(flt, spec.partition_key)  # type: ignore[arg-type]
+        if not keys or not all(isinstance(k, str) for k in keys):
+            return {}
+        return {"shard_key_selector": sorted(keys) if len(keys) > 1 else next(iter(keys))}
 
     def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]:
         points = yield call("retrieve", spec.name, ids=[point_id(i) for i in ids],
@@ -323,14 +372,14 @@ class QdrantConnector(Connector):
         res = yield call("query_points", spec.name, query=_to_engine(f, query), using=field_name,
                          limit=k, query_filter=to_qdrant(flt), with_payload=True,
                          with_vectors=[field_name] if with_vectors else False,
-                         search_params=_search_params(f))
+                         search_params=_search_params(f), **self._routing(spec, flt))
         return to_hits(f, res.points, spec if with_vectors else None)
 
     def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
         if fusion.kind == "weighted":
             return None  # Qdrant fuses by rank (RRF) or distribution (DBSF) only
-        qf = to_qdrant(flt)
+        qf, route = to_qdrant(flt), self._routing(spec, flt)
         prefetch = [models.Prefetch(query=_to_engine(b.field, b.query), using=b.name,
                                     limit=b.depth, filter=qf, params=_search_params(b.field))
                     for b in branches]
@@ -343,18 +392,18 @@ class QdrantConnector(Connector):
             fq = models.FusionQuery(fusion=models.Fusion.DBSF)
         if rescore is None:
             res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,
-                             query_filter=qf, with_payload=True)
+                             query_filter=qf, with_payload=True, **route)
             return to_hits(None, res.points)
         if rescore.mode == "fuse":  # the exact ranking of the branches' union is one more branch
             exact = models.Prefetch(prefetch=prefetch, query=_to_engine(rescore.field, rescore.query),
                                     using=rescore.name, limit=rescore.depth, filter=qf)
             res = yield call("query_points", spec.name, prefetch=[*prefetch, exact], query=fq,
-                             limit=k, query_filter=qf, with_payload=True)
+                             limit=k, query_filter=qf, with_payload=True, **route)
             return to_hits(None, res.points)
         fused = models.Prefetch(prefetch=prefetch, query=fq, limit=rescore.depth, filter=qf)
         res = yield call("query_points", spec.name, prefetch=fused,
                          query=_to_engine(rescore.field, rescore.query), using=rescore.name,
-                         limit=k, query_filter=qf, with_payload=True)
+                         limit=k, query_filter=qf, with_payload=True, **route)
         return to_hits(rescore.field, res.points)
 
     def _op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],

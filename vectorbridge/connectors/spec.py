@@ -92,7 +92,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: Field names the connectors use themselves.
 RESERVED_NAMES = frozenset({"id", "payload", "doc_id", "pos"})
 #: Distribution settings of a spec, stored with it (absent = the engine's default).
-_DISTRIBUTION = ("shards", "replicas", "write_consistency", "partition_key", "num_partitions")
+_DISTRIBUTION = ("shards", "replicas", "write_consistency", "partition_key", "num_partitions",
+                 "sharding")
+#: ``sharding`` values: the engine's automatic placement, or one shard key per partition value.
+SHARDING = ("auto", "custom")
 #: Payload keys starting with this prefix are reserved for vectorbridge's own bookkeeping.
 RESERVED_PREFIX = "_vb"
 
@@ -157,6 +160,14 @@ class CollectionSpec:
             partitions), Qdrant indexes it as a tenant key (``is_tenant=True`` keyword
             index, data co-located per tenant). Filters on it work as on any payload key.
         num_partitions: Milvus partitions for ``partition_key`` (Milvus' default when None).
+        sharding: ``"custom"`` places each ``partition_key`` value on shards of its own: on a
+            Qdrant server ``sharding_method=custom`` with one shard key per value (created on
+            its first write, ``shards`` shards and ``replicas`` copies each); writes go to
+            their key's shards, and a search whose filter pins the partition key to values
+            is sent to those shards only. Milvus routes by its partition-key field anyway
+            (same as ``"auto"``); embedded engines hold one shard and ignore it. A point's
+            partition value then cannot change on re-upsert (it would live in two shards):
+            delete it first. ``None`` / ``"auto"``: the engine places points.
 
     Example:
         >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
@@ -175,6 +186,7 @@ class CollectionSpec:
     write_consistency: int | None = None
     partition_key: str | None = None
     num_partitions: int | None = None
+    sharding: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "collection")
@@ -190,6 +202,13 @@ class CollectionSpec:
             check_name(self.partition_key, "partition_key payload key")
         elif self.num_partitions is not None:
             raise InvalidInputError("num_partitions needs partition_key=<payload key>.")
+        if self.sharding == "auto":
+            object.__setattr__(self, "sharding", None)  # the default, stored as absent
+        elif self.sharding is not None and self.sharding not in SHARDING:
+            raise InvalidInputError(f"sharding={self.sharding!r} is not one of {SHARDING}.")
+        if self.sharding == "custom" and self.partition_key is None:
+            raise InvalidInputError("sharding='custom' needs partition_key=<payload key>: its "
+                                    "values are the shard keys.")
         sparse = self.sparse
         if isinstance(sparse, str):
             raise InvalidInputError(f"sparse must be a list of field names, got the str {sparse!r}.")
