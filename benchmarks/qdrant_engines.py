@@ -21,8 +21,9 @@ cache) and the same BM25 vectors (vectorbridge's BM25Encoder; IDF applied by the
   "Edge API directly" times the same query written against ``qdrant_edge`` by hand, the
   floor any wrapper of the engine pays.
 
-Latencies are medians over ``--repeat`` passes of the query set, passes alternating between
-engines so machine noise hits all of them alike.
+Latencies are per-query medians over ``--repeat`` passes; passes alternate between engines,
+and within an engine each query runs on every searcher in turn, so machine noise hits the
+rows of one engine alike (their per-query differences are paired).
 """
 
 from __future__ import annotations
@@ -164,20 +165,28 @@ def main() -> None:
     except ImportError as e:
         print(f"langchain-qdrant anchor skipped ({e}); pip install -e '.[bench]'")
 
-    # -- query: alternating passes ----------------------------------------------------------
-    lat: dict[tuple[str, str], list[list[float]]] = {}
-    runs: dict[tuple[str, str], list[list[str]]] = {}
-    for _ in range(args.repeat):
+    # -- query: passes alternate between engines; within one, queries interleave ----------------
+    # Within an engine each query runs on every searcher in turn before the next query, so
+    # this machine's minute-to-minute speed drift (up to 1.5x) hits those rows alike and
+    # their per-query differences are paired. Engines take turns by pass: interleaving a
+    # 300 ms pure-Python local-mode query between two Edge queries would leave Edge's caches
+    # cold, which is not how a process serving one engine runs.
+    keys = [(label, kind) for label, table in searchers.items() for kind in table]
+    lat: dict[tuple[str, str], list[list[float]]] = {key: [] for key in keys}
+    runs: dict[tuple[str, str], list[list[str]]] = {key: [] for key in keys}
+    for rep in range(args.repeat):
         for label, table in searchers.items():
-            for kind, fn in table.items():
-                times, out = [], []
-                for j in range(len(sub_q)):
+            times: dict[str, list[float]] = {kind: [] for kind in table}
+            for j in range(len(sub_q)):
+                for kind, fn in table.items():
                     t = time.perf_counter()
-                    out.append(fn(j))
-                    times.append(time.perf_counter() - t)
-                lat.setdefault((label, kind), []).append(times)
-                runs[(label, kind)] = out
-        print(f"pass {_ + 1}/{args.repeat} done", flush=True)
+                    out = fn(j)
+                    times[kind].append(time.perf_counter() - t)
+                    if rep == 0:
+                        runs[(label, kind)].append(out)
+            for kind in table:
+                lat[(label, kind)].append(times[kind])
+        print(f"pass {rep + 1}/{args.repeat} done", flush=True)
 
     lines = [f"{Path(args.data).name} {args.split}: {len(texts):,} docs, {len(sub_q)} queries, "
              f"{args.repeat} passes, k={K}", "",
@@ -197,6 +206,13 @@ def main() -> None:
                 b = [statistics.median(ts) for ts in zip(*lat[(other, kind)])]
                 ratios.append(f"- {kind}: {other} / Edge p50 = "
                               f"{statistics.median(b) / statistics.median(a):.0f}x")
+    floor = (edge, "hybrid (Edge API directly)")
+    if floor in lat:  # what vectorbridge adds to the engine, paired per query
+        base = [statistics.median(ts) for ts in zip(*lat[floor])]
+        for kind in ("hybrid (connector)", "hybrid (retriever)"):
+            mine = [statistics.median(ts) for ts in zip(*lat[(edge, kind)])]
+            extra = statistics.median(a - b for a, b in zip(mine, base)) * 1000
+            ratios.append(f"- {kind} on Edge minus the Edge API alone: median {extra:.2f} ms per query")
     text = "\n".join(lines + ["", "Latency ratios (median per-query time):", *ratios])
     print("\n" + text)
     if args.out:

@@ -6,13 +6,18 @@ model object the caller already built) and routes documents and queries the same
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, Sequence, TypeVar
 
 from vectorbridge.encoders.types import check_texts
+from vectorbridge.errors import InvalidInputError
 
 M = TypeVar("M")
 Kind = Literal["document", "query"]
+#: ``precision=`` values: full float32, bfloat16 weights and activations, or bfloat16 where
+#: the hardware computes it natively (else float32).
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 #: Inputs at least this long get a tqdm progress bar unless ``progress`` says otherwise.
 PROGRESS_THRESHOLD = 256
@@ -36,6 +41,33 @@ def load_model(model: Any, cls: type[M], device: str | None, **kwargs: Any) -> M
     return cls(str(model), device=device, **kwargs)
 
 
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16 on Linux): there
+    bfloat16 inference is ~2.6x faster than float32 for MiniLM (cosine 0.9999 to float32);
+    without it, torch emulates bfloat16 and it is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+
+
+def resolve_precision(precision: str, device: Any) -> str:
+    """``"auto"`` -> ``"bfloat16"`` on hardware with native bfloat16 (CPU flags above, or a
+    CUDA device that supports it), else ``"float32"``; other values are checked and kept."""
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"precision={precision!r} is not one of {PRECISIONS}.")
+    if precision != "auto":
+        return precision
+    import torch
+
+    kind = str(device).split(":")[0] if device is not None else "cpu"
+    if kind == "cuda":
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if kind == "cpu" and cpu_has_native_bf16() else "float32"
+
+
 def show_progress(progress: bool | None, n: int) -> bool:
     """Resolve the ``progress`` option: explicit wins, else on for long inputs."""
     return bool(progress) if progress is not None else n >= PROGRESS_THRESHOLD
@@ -47,13 +79,26 @@ class STEncoder(Generic[M]):
     Subclasses turn :meth:`_run`'s raw output into their return type; documents go through
     the model's ``encode_document`` and queries through ``encode_query``, which apply the
     model's ``"document"`` / ``"query"`` prompts (or query-side modules) where it has them.
+    sentence-transformers already batches texts sorted by length (little padding).
+
+    ``precision``: ``"float32"`` (default: the vectors other tools compute for this model),
+    ``"bfloat16"`` (weights and activations; outputs still float32 arrays), or ``"auto"``
+    (bfloat16 where the hardware has it natively, see :func:`cpu_has_native_bf16`). A model
+    object passed in is converted in place.
     """
 
     model_class: type
 
     def __init__(self, model: Any, *, batch_size: int = 32, device: str | None = None,
-                 progress: bool | None = None, **model_kwargs: Any) -> None:
+                 progress: bool | None = None, precision: str = "float32",
+                 **model_kwargs: Any) -> None:
+        resolved = resolve_precision(precision, device)
         self.model: M = load_model(model, self.model_class, device, **model_kwargs)
+        if resolved == "bfloat16":
+            import torch
+
+            self.model.to(torch.bfloat16)  # type: ignore[attr-defined]
+        self.precision = resolved
         self.batch_size = batch_size
         self.progress = progress
 

@@ -28,6 +28,9 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
         batch_size: Texts per forward pass.
         device: Torch device (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers pick.
         progress: Show a tqdm bar; ``None`` shows one for inputs of 256 texts or more.
+        precision: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (bfloat16 where the hardware
+            computes it natively: 2.6x the documents/s of float32 on this project's AMX
+            CPUs, nDCG@10 on SciFact within noise; see ``vectorbridge bench --encoders``).
         **model_kwargs: Passed to ``SentenceTransformer`` (e.g. ``trust_remote_code=True``).
 
     Example:
@@ -40,9 +43,9 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
 
     def __init__(self, model: str | Path | SentenceTransformer, *, normalize: bool = True,
                  batch_size: int = 32, device: str | None = None, progress: bool | None = None,
-                 **model_kwargs: Any) -> None:
+                 precision: str = "float32", **model_kwargs: Any) -> None:
         super().__init__(model, batch_size=batch_size, device=device, progress=progress,
-                         **model_kwargs)
+                         precision=precision, **model_kwargs)
         self.normalize = normalize
 
     def _encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
@@ -69,4 +72,4 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
         return self.encode_queries([text])[0].tolist()
 
     def __repr__(self) -> str:
-        return f"DenseEncoder(dim={self.dim}, normalize={self.normalize})"
+        return f"DenseEncoder(dim={self.dim}, normalize={self.normalize}, precision={self.precision!r})"

@@ -24,6 +24,7 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
         batch_size: Texts per forward pass.
         device: Torch device; ``None`` lets sentence-transformers pick.
         progress: tqdm bar; ``None`` shows one for 256 texts or more.
+        precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``, as for ``DenseEncoder``.
         **model_kwargs: Passed to ``SentenceTransformer``.
 
     Example:
