@@ -97,3 +97,32 @@ def test_splade_sparse_vectors(splade_path):
     assert scores.argmax(axis=1).tolist() == RELEVANT
     capped = SpladeEncoder(enc.model, max_active_dims=5).encode_documents(DOCS[:1])[0]
     assert len(capped) == 5
+
+
+def test_precision_is_checked_and_auto_follows_the_hardware(monkeypatch):
+    """``"auto"`` is bfloat16 only where the CPU computes it natively (emulated bfloat16 is
+    several times slower than float32); unknown values are refused before any loading."""
+    from vectorbridge.encoders import _st
+
+    with pytest.raises(InvalidInputError, match="precision='fp8' is not one of"):
+        DenseEncoder("/nonexistent/model", precision="fp8")
+    assert _st.resolve_precision("float32", "cpu") == "float32"
+    assert _st.resolve_precision("bfloat16", None) == "bfloat16"
+    for native in (True, False):
+        monkeypatch.setattr(_st, "cpu_has_native_bf16", lambda native=native: native)
+        assert _st.resolve_precision("auto", "cpu") == ("bfloat16" if native else "float32")
+    assert _st.resolve_precision("auto", "mps") == "float32"
+
+
+def test_bfloat16_encoder_gives_float32_vectors_close_to_float32(minilm_path):
+    """bfloat16 weights, float32 outputs, same directions (dense and per-token)."""
+    texts = ["a cat sat on the mat", "stars fuse hydrogen", "bread rises with yeast"]
+    full = DenseEncoder(minilm_path, device="cpu").encode_documents(texts)
+    half = DenseEncoder(minilm_path, device="cpu", precision="bfloat16")
+    assert half.precision == "bfloat16"
+    got = half.encode_documents(texts)
+    assert got.dtype == np.float32 and got.shape == full.shape
+    assert np.all(np.sum(got * full, axis=1) > 0.99)
+    tok = TokenEncoder(minilm_path, device="cpu", precision="bfloat16").encode_documents(texts)
+    assert all(m.dtype == np.float32 and np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-3)
+               for m in tok)
