@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vectorbridge.beir import BeirDataset, load_beir
+from vectorbridge.bench.data import cache_key, cached  # noqa: F401  (re-exported to the scripts)
 from vectorbridge.demo import default_model
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact")
@@ -82,22 +81,3 @@ def sparse_matrices(queries, docs):
         return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
 
     return stack(queries), stack(docs)
-
-
-def cache_key(model: str, texts: list[str], kind: str) -> str:
-    h = hashlib.sha256(model.encode())
-    for t in texts:
-        h.update(t.encode())
-    return f"{kind}-{h.hexdigest()[:16]}"
-
-
-def cached(path: Path, make):
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    t = time.perf_counter()
-    arrays = make()
-    print(f"  encoded {path.stem} in {time.perf_counter() - t:.0f}s")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return arrays

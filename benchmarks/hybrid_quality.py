@@ -35,9 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from benchmarks.common import beir_parser, cache_key, cached, load_corpus, sparse_matrices  # noqa: E402
+from vectorbridge.bench.data import CachedEmbeddings  # noqa: E402,F401  (re-exported)
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
 from vectorbridge.connectors.fusion import Fusion, fuse  # noqa: E402
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
@@ -47,19 +47,6 @@ from vectorbridge.retrievers import HybridRetriever, MaxSimReranker  # noqa: E40
 
 #: How the MaxSim stage blends with the hybrid order (tuned on SciFact train with --tune).
 BLEND = Fusion("rrf", 5, (2.0, 1.0))
-
-
-class CachedEmbeddings(Embeddings):
-    """Serves precomputed vectors by text, so only the database path is timed."""
-
-    def __init__(self, table: dict[str, np.ndarray]) -> None:
-        self.table = table
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.table[t].tolist() for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.table[text].tolist()
 
 
 class CachedTokens:

@@ -26,3 +26,12 @@ def recall_at_k(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[st
         if relevant:
             vals.append(len(relevant & set(list(run.get(qid, []))[:k])) / len(relevant))
     return sum(vals) / len(vals) if vals else 0.0
+
+
+def mrr_at_k(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], k: int = 10) -> float:
+    """Mean reciprocal rank of the first relevant document within the top k (0 if none)."""
+    vals = []
+    for qid, rel in qrels.items():
+        ranked = list(run.get(qid, []))[:k]
+        vals.append(next((1.0 / (i + 1) for i, d in enumerate(ranked) if rel.get(d, 0) > 0), 0.0))
+    return sum(vals) / len(vals) if vals else 0.0

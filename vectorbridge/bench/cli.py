@@ -1,0 +1,217 @@
+"""``vectorbridge bench DATA``: every pipeline on every chosen engine over a BEIR folder, the
+LangChain anchors side by side, encoder throughput and async concurrency, in one run.
+
+    vectorbridge bench ../shared/datasets/scifact                   # defaults, a few minutes
+    vectorbridge bench DATA --engines edge,milvus-lite --pipelines dense,hybrid-rrf,pq-x16
+    vectorbridge bench DATA --anchors --encoders --concurrency 1,4,16 --out bench-results
+
+Dense vectors come from an on-disk cache keyed by model, precision and a hash of the texts
+(``--cache``): the first run encodes the corpus (minutes with MiniLM on 2 CPU cores), reruns
+skip it. Query vectors are served from the same cache, so latencies are the database path
+(BM25 query encoding included) and never the dense model. Nothing here is a test: numbers
+depend on the machine, and comparisons are ratios from alternating runs in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from vectorbridge.bench import anchors, pipelines
+from vectorbridge.bench.data import dense_vectors, embeddings_for, load_corpus
+from vectorbridge.bench.pipelines import DEFAULT_PIPELINES, ENGINES, PIPELINES, Encoded, Row
+from vectorbridge.bench.report import ratios_table, rows_table, write
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="vectorbridge bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", help="a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)")
+    ap.add_argument("--split", default="train", help="qrels split (default: train)")
+    ap.add_argument("--model", default=None,
+                    help="sentence-transformers name or folder (default: the packaged MiniLM)")
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
+                    help="precision the corpus is encoded with (default: float32)")
+    ap.add_argument("--engines", default="edge,milvus-lite",
+                    help=f"comma list of {', '.join(ENGINES)}, qdrant-url=URL, milvus-uri=URI "
+                         "(default: edge,milvus-lite)")
+    ap.add_argument("--pipelines", default=",".join(DEFAULT_PIPELINES),
+                    help=f"comma list of {', '.join(PIPELINES)} (default: all but splade and "
+                         "rerank-maxsim, which need extra encodings)")
+    ap.add_argument("--queries", type=int, default=300,
+                    help="random queries (seed --seed) run on the engines; 0 = all (default 300)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-k", type=int, default=100, help="results per query (recall@100 needs 100)")
+    ap.add_argument("--repeat", type=int, default=2, help="timed passes per pipeline (default 2)")
+    ap.add_argument("--max-docs", type=int, default=None, help="keep the first N documents")
+    ap.add_argument("--anchors", action="store_true",
+                    help="also run langchain-qdrant and langchain-milvus on the same vectors "
+                         "(pip install -e '.[bench]')")
+    ap.add_argument("--anchor-queries", type=int, default=100,
+                    help="queries for the anchor comparison (local mode takes ~0.3 s per hybrid "
+                         "query; default 100)")
+    ap.add_argument("--encoders", action="store_true",
+                    help="measure DenseEncoder docs/s in float32 and bfloat16 (alternating runs)")
+    ap.add_argument("--encode-docs", type=int, default=256, help="documents per encoder run")
+    ap.add_argument("--concurrency", default=None,
+                    help="comma list of in-flight levels (e.g. 1,4,16) for async ingest and "
+                         "query against a milvus-lite server (or MILVUS_URI)")
+    ap.add_argument("--splade", default=None, help="SPLADE model folder for the splade pipeline")
+    ap.add_argument("--tokens", action="store_true",
+                    help="encode (once, cached) per-token vectors for rerank-maxsim")
+    ap.add_argument("--cache", default=".cache", help="embedding cache folder (default .cache)")
+    ap.add_argument("--out", default=None, help="folder for <name>.json, <name>.md and plots")
+    ap.add_argument("--no-plots", action="store_true")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parser().parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from vectorbridge.demo import default_model
+    from vectorbridge.encoders import DenseEncoder
+
+    c = load_corpus(args.data, args.split, args.queries, args.max_docs, args.seed)
+    model = args.model or default_model()
+    cache = Path(args.cache)
+    print(f"{len(c.texts):,} docs, {len(c.qids)} queries ({len(c.subset)} timed), model {model}")
+    loaded: list[DenseEncoder] = []
+
+    def encoder() -> DenseEncoder:  # loaded only on a cache miss
+        if not loaded:
+            loaded.append(DenseEncoder(model, device="cpu", precision=args.precision, progress=True))
+        return loaded[0]
+
+    D = dense_vectors(model, c.texts, "dense", cache, lambda t: encoder().encode_documents(t),
+                      args.precision)
+    Q = dense_vectors(model, c.qtexts, "dense-q", cache, lambda t: encoder().encode_queries(t),
+                      args.precision)
+    emb = embeddings_for(c.texts, D, c.qtexts, Q)
+    enc = Encoded(emb, D.shape[1], tokens=_tokens(args, model, c, cache), splade=_splade(args))
+    chosen = [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PIPELINES]
+    if unknown:
+        raise SystemExit(f"unknown pipelines {unknown}: choose from {PIPELINES}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="vb-bench-"))
+    servers: list[Any] = []
+    rows: list[Row] = []
+    ratios: list[anchors.Ratio] = []
+    extra: dict[str, Any] = {}
+    try:
+        for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+            print(f"\n== {engine}", flush=True)
+            got = pipelines.run_engine(c, enc, engine, chosen, args.k, args.repeat, workdir,
+                                       servers, tqdm)
+            rows += got
+            print(rows_table(got), flush=True)
+        if args.anchors:
+            few = replace(c, subset=c.subset[:args.anchor_queries])
+            for name, fn in (("langchain-qdrant", lambda: anchors.qdrant(few, emb, D.shape[1], 10,
+                                                                        args.repeat, workdir)),
+                             ("langchain-milvus", lambda: anchors.milvus(few, emb, 10, args.repeat,
+                                                                        workdir))):
+                print(f"\n== anchors: {name}", flush=True)
+                try:
+                    r, q = fn()
+                except ImportError as e:
+                    print(f"{name} skipped ({e}): pip install -e '.[bench]'")
+                    continue
+                rows += r
+                ratios += q
+                print(rows_table(r) + "\n\n" + ratios_table(q), flush=True)
+        if args.encoders:
+            from vectorbridge.bench.encoders import throughput
+
+            print("\n== encoders", flush=True)
+            extra["encoders"] = e = throughput(model, c.texts[:args.encode_docs],
+                                               ("float32", "bfloat16"))
+            print(e, flush=True)
+        if args.concurrency:
+            from vectorbridge.bench.concurrency import scale
+
+            uri = os.environ.get("MILVUS_URI")
+            if not uri:
+                from vectorbridge.local_servers import MilvusLiteServer
+
+                servers.append(MilvusLiteServer(workdir / "conc-server"))
+                uri = servers[-1].uri
+            levels = [int(x) for x in args.concurrency.split(",")]
+            print(f"\n== concurrency against {uri}", flush=True)
+            extra["concurrency"] = scale(uri, c.ds.doc_ids, D, Q[c.subset], levels)
+            extra["concurrency_uri"] = "MILVUS_URI" if os.environ.get("MILVUS_URI") else \
+                "milvus-lite server on 127.0.0.1"
+            print(extra["concurrency"], flush=True)
+    finally:
+        for s in servers:
+            s.stop()
+
+    meta = {"data": Path(args.data).name, "split": args.split, "docs": len(c.texts),
+            "queries": len(c.subset), "seed": args.seed, "k": args.k, "model": Path(model).name,
+            "precision": args.precision, "cpu": f"{platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs", "python": platform.python_version(),
+            "command": "vectorbridge bench " + " ".join(shlex.quote(a) for a in
+                                                        (argv if argv is not None else sys.argv[1:]))}
+    print("\n" + rows_table(rows))
+    if ratios:
+        print("\n" + ratios_table(ratios))
+    if args.out:
+        stem = f"bench_{meta['data']}_{args.split}"
+        for p in write(Path(args.out), stem, meta, rows, ratios, extra, not args.no_plots):
+            print(f"wrote {p}")
+    return 0
+
+
+def _tokens(args: argparse.Namespace, model: str, c: Any, cache: Path) -> Any:
+    """Cached per-token vectors (``--tokens``) behind a TokenEncoder-shaped object."""
+    if not args.tokens:
+        return None
+    import numpy as np
+
+    from vectorbridge.bench.data import cache_key, cached
+    from vectorbridge.encoders import TokenEncoder
+
+    tok: list[TokenEncoder] = []
+
+    def mats(texts: list[str], kind: str, queries: bool) -> list[np.ndarray]:
+        def make() -> dict[str, np.ndarray]:
+            if not tok:
+                tok.append(TokenEncoder(model, device="cpu", progress=True))
+            m = tok[0].encode_queries(texts) if queries else tok[0].encode_documents(texts)
+            return {"vecs": np.concatenate(m).astype(np.float16),
+                    "lens": np.array([len(x) for x in m], dtype=np.int64)}
+
+        z = cached(cache / f"{cache_key(model, texts, kind)}.npz", make)
+        return np.split(z["vecs"].astype(np.float32), np.cumsum(z["lens"])[:-1])
+
+    docs = dict(zip(c.texts, mats(c.texts, "tokens", False)))
+    queries = dict(zip(c.qtexts, mats(c.qtexts, "tokens-q", True)))
+
+    class Cached:
+        def encode_documents(self, texts: Sequence[str]) -> list[Any]:
+            return [docs[t] for t in texts]
+
+        def encode_queries(self, texts: Sequence[str]) -> list[Any]:
+            return [queries[t] for t in texts]
+
+    return Cached()
+
+
+def _splade(args: argparse.Namespace) -> Any:
+    if args.splade is None:
+        return None
+    from vectorbridge.encoders import SpladeEncoder
+
+    return SpladeEncoder(args.splade, device="cpu")
+
+
+__all__ = ["main", "parser"]

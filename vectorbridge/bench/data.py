@@ -1,0 +1,96 @@
+"""What every benchmark part shares: the corpus in a fixed order, embeddings cached on disk
+(keyed by model, precision and a hash of the texts, so reruns skip encoding), and an
+``Embeddings`` that serves cached vectors so only the database path is timed."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from vectorbridge.beir import BeirDataset, load_beir
+
+
+@dataclass
+class Corpus:
+    """A BEIR split in a fixed order, with the queries the engines run (a seeded subset)."""
+
+    ds: BeirDataset
+    texts: list[str]
+    qids: list[str]
+    qtexts: list[str]
+    subset: list[int]  # indices into qids: the queries timed on the engines
+    source: str = ""
+
+    def qrels(self, indices: Sequence[int]) -> dict[str, dict[str, int]]:
+        return {self.qids[i]: self.ds.qrels[self.qids[i]] for i in indices}
+
+
+def load_corpus(folder: str | Path, split: str = "train", queries: int = 300,
+                max_docs: int | None = None, seed: int = 0) -> Corpus:
+    """Load ``folder`` and pick ``queries`` random queries (seed ``seed``; all if fewer)."""
+    ds = load_beir(folder, split=split, max_docs=max_docs)
+    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
+    qids = sorted(ds.queries)
+    n = min(queries, len(qids)) if queries > 0 else len(qids)
+    subset = sorted(random.Random(seed).sample(range(len(qids)), n))
+    return Corpus(ds, texts, qids, [ds.queries[q] for q in qids], subset, str(folder))
+
+
+def cache_key(model: str, texts: Sequence[str], kind: str) -> str:
+    """``<kind>-<16 hex>``: a hash of the model and every text (order included)."""
+    h = hashlib.sha256(model.encode())
+    for t in texts:
+        h.update(t.encode())
+    return f"{kind}-{h.hexdigest()[:16]}"
+
+
+def cached(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays saved at ``path`` (``.npz``, no pickle), computed by ``make`` on a miss."""
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    t = time.perf_counter()
+    arrays = make()
+    print(f"  encoded {path.stem} in {time.perf_counter() - t:.0f}s", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def dense_vectors(model: str, texts: Sequence[str], kind: str, cache: Path,
+                  encode: Callable[[Sequence[str]], np.ndarray], precision: str = "float32") -> np.ndarray:
+    """Cached dense vectors of ``texts`` (``kind``: "dense" for documents, "dense-q" for
+    queries; other precisions than float32 get their own entries). A cache file holds one
+    array, whatever its name (older files name it "docs" / "q")."""
+    tag = kind if precision == "float32" else f"{kind}-{precision}"
+    arrays = cached(cache / f"{cache_key(model, texts, tag)}.npz", lambda: {"v": encode(texts)})
+    return next(iter(arrays.values()))
+
+
+class CachedEmbeddings(Embeddings):
+    """Serves precomputed vectors by text, so a benchmark times the database path only."""
+
+    def __init__(self, table: dict[str, np.ndarray]) -> None:
+        self.table = table
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.table[t].tolist() for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.table[text].tolist()
+
+
+def embeddings_for(texts: Sequence[str], vectors: np.ndarray, qtexts: Sequence[str],
+                   qvectors: np.ndarray) -> CachedEmbeddings:
+    return CachedEmbeddings({**dict(zip(texts, vectors)), **dict(zip(qtexts, qvectors))})
+
+
+__all__ = ["Corpus", "load_corpus", "cache_key", "cached", "dense_vectors", "CachedEmbeddings",
+           "embeddings_for"]
