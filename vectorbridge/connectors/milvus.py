@@ -71,13 +71,17 @@ class MilvusCapabilities:
     sparse: bool  # SPARSE_FLOAT_VECTOR fields
     multiple_vector_fields: bool  # more than one vector field per collection
     hybrid_search: bool  # engine-side fusion of several ANN requests
+    ivf_pq: bool = True  # IVF_PQ indexes (product quantization)
 
     @classmethod
     def detect(cls, server_version: str) -> "MilvusCapabilities":
-        """Milvus Lite: everything but binary; Milvus < 2.4: binary, one vector field;
-        2.4+ (or an unparseable version, assumed recent): everything."""
+        """Milvus Lite: everything but binary vectors and IVF_PQ (it accepts the index and
+        then fails to build it, "reserved for a future phase", searching the raw vectors);
+        Milvus < 2.4: binary, one vector field; 2.4+ (or an unparseable version, assumed
+        recent): everything."""
         if server_version.startswith("milvus_lite"):
-            return cls(binary=False, sparse=True, multiple_vector_fields=True, hybrid_search=True)
+            return cls(binary=False, sparse=True, multiple_vector_fields=True, hybrid_search=True,
+                       ivf_pq=False)
         m = re.match(r"v?(\d+)\.(\d+)", server_version)
         modern = m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4)
         return cls(binary=True, sparse=modern, multiple_vector_fields=modern, hybrid_search=modern)
@@ -248,6 +252,12 @@ class MilvusConnector(Connector):
                         f"field {name!r}: Milvus has no binary quantization of float vectors "
                         f"({f.quantization}); use quantization='pq-x16' / 'scalar-int8' (IVF_PQ / "
                         "IVF_SQ8 with exact rescoring), client-side BinaryQuantizer codes, or Qdrant"
+                    )
+                elif f.quantization.startswith("pq-") and not caps.ivf_pq:
+                    out.append(
+                        f"field {name!r}: {self.engine} cannot build IVF_PQ indexes ({f.quantization}"
+                        "); use quantization='scalar-int8' (IVF_SQ8), a Milvus server, or Qdrant "
+                        "(Edge applies product quantization in-process)"
                     )
                 else:
                     try:
