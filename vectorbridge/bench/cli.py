@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             s.stop()
 
     meta = {"data": Path(args.data).name, "split": args.split, "docs": len(c.texts),
-            "queries": len(c.subset), "seed": args.seed, "k": args.k, "model": Path(model).name,
+            "queries": len(c.subset), "seed": args.seed, "k": args.k, "model": _model_name(model),
             "precision": args.precision, "cpu": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs", "python": platform.python_version(),
             "command": "vectorbridge bench " + " ".join(shlex.quote(a) for a in
@@ -169,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in write(Path(args.out), stem, meta, rows, ratios, extra, not args.no_plots):
             print(f"wrote {p}")
     return 0
+
+
+def _model_name(model: str) -> str:
+    """A readable model name: a hub name as is, a packaged folder by its package."""
+    p = Path(model)
+    return f"{p.parent.name}/{p.name}" if p.name == "model" and p.parent.name else model
 
 
 def _tokens(args: argparse.Namespace, model: str, c: Any, cache: Path) -> Any:
