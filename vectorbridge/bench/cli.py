@@ -1,7 +1,7 @@
 """``vectorbridge bench DATA``: every pipeline on every chosen engine over a BEIR folder, the
 LangChain anchors side by side, encoder throughput and async concurrency, in one run.
 
-    vectorbridge bench ../shared/datasets/scifact                   # defaults, a few minutes
+    vectorbridge bench ../shared/datasets/scifact     # defaults: ~5 minutes once the corpus is cached
     vectorbridge bench DATA --engines edge,milvus-lite --pipelines dense,hybrid-rrf,pq-x16
     vectorbridge bench DATA --anchors --encoders --concurrency 1,4,16 --out bench-results
 
@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
                     help="random queries (seed --seed) run on the engines; 0 = all (default 300)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-k", type=int, default=100, help="results per query (recall@100 needs 100)")
-    ap.add_argument("--repeat", type=int, default=2, help="timed passes per pipeline (default 2)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="timed passes per pipeline; latency is the per-query median (default 1)")
     ap.add_argument("--max-docs", type=int, default=None, help="keep the first N documents")
     ap.add_argument("--anchors", action="store_true",
                     help="also run langchain-qdrant and langchain-milvus on the same vectors "

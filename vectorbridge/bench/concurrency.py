@@ -46,7 +46,9 @@ def scale(uri: str, ids: Sequence[str], vectors: np.ndarray, queries: np.ndarray
             return ingest, qps
 
         ingest, qps = asyncio.run(run())
-        assert MilvusConnector(uri=uri).count(name) == len(ids)  # nothing lost in flight
+        stored = MilvusConnector(uri=uri).count(name)
+        if stored != len(ids):  # nothing may be lost in flight
+            raise RuntimeError(f"{n} in flight: {stored} of {len(ids)} points stored")
         out.append({"in_flight": n, "ingest_docs_s": ingest, "query_qps": qps})
     return out
 
