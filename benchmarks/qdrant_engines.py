@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import beir_parser, dense_embeddings, load_corpus  # noqa: E402
-from benchmarks.hybrid_quality import CachedEmbeddings  # noqa: E402
+from vectorbridge.bench.data import CachedEmbeddings  # noqa: E402
 from vectorbridge.connectors import QdrantConnector  # noqa: E402
 from vectorbridge.connectors.fusion import Fusion  # noqa: E402
 from vectorbridge.encoders import BM25Encoder  # noqa: E402
@@ -120,41 +120,24 @@ def main() -> None:
             searchers[label]["hybrid (Edge API directly)"] = raw
         print(f"{label}: ingest {ingest[label]:,.0f} docs/s", flush=True)
     try:
-        from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
+        from langchain_qdrant import QdrantVectorStore, RetrievalMode
         from qdrant_client import models
+
+        from vectorbridge.bench.anchors import probed, qdrant_sparse
 
         bm25 = BM25Encoder()
 
-        class BM25Sparse(SparseEmbeddings):
-            """vectorbridge's BM25 vectors for langchain-qdrant (the same ones we store)."""
-
-            def embed_documents(self, docs: list[str]) -> list[SparseVector]:
-                return [SparseVector(indices=v.indices.tolist(), values=v.values.tolist())
-                        for v in bm25.encode_documents(docs)]
-
-            def embed_query(self, text: str) -> SparseVector:
-                v = bm25.encode_queries([text])[0]
-                return SparseVector(indices=v.indices.tolist(), values=v.values.tolist())
-
-        class Probed(CachedEmbeddings):
-            """langchain-qdrant embeds "dummy_text" once to learn the dimension."""
-
-            def embed_documents(self, docs: list[str]) -> list[list[float]]:
-                if docs == ["dummy_text"]:
-                    return [[0.0] * D.shape[1]]
-                return super().embed_documents(docs)
-
         label = "langchain-qdrant + qdrant-client local mode"
-        lc_emb = Probed(emb.table)
+        lc_emb = probed(emb, D.shape[1])
         t = time.perf_counter()
         store = QdrantVectorStore.from_texts(
             texts, lc_emb, ids=[str(uuid.uuid5(uuid.NAMESPACE_URL, d)) for d in ds.doc_ids],
             metadatas=[{"doc_id": d} for d in ds.doc_ids], location=":memory:",
-            collection_name="sf", retrieval_mode=RetrievalMode.HYBRID, sparse_embedding=BM25Sparse(),
+            collection_name="sf", retrieval_mode=RetrievalMode.HYBRID, sparse_embedding=qdrant_sparse(bm25),
             sparse_vector_params={"modifier": models.Modifier.IDF})
         ingest[label] = len(texts) / (time.perf_counter() - t)
         modes = {m: QdrantVectorStore(client=store.client, collection_name="sf", embedding=lc_emb,
-                                      retrieval_mode=m, sparse_embedding=BM25Sparse())
+                                      retrieval_mode=m, sparse_embedding=qdrant_sparse(bm25))
                  for m in (RetrievalMode.DENSE, RetrievalMode.SPARSE, RetrievalMode.HYBRID)}
         searchers[label] = {
             f"{name} (retriever)": lambda j, s=modes[m]: [d.metadata["doc_id"] for d in

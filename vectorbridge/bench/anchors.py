@@ -89,18 +89,12 @@ def _retriever_ask(r: HybridRetriever, q: str, k: int) -> list[str]:
     return [d.id for d in r.invoke(q, k=k)]
 
 
-def qdrant(c: Corpus, emb: Any, dim: int, k: int, repeat: int, workdir: Path,
-           engines: tuple[str, ...] = ("qdrant-local", "edge")) -> tuple[list[Row], list[Ratio]]:
-    """langchain-qdrant (local mode, its embedded engine) vs vectorbridge on each engine."""
-    from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
-    from qdrant_client import models
-
-    bm25 = BM25Encoder()
-    bm25.fit(c.texts)
+def qdrant_sparse(bm25: BM25Encoder) -> Any:
+    """vectorbridge's BM25 vectors as a langchain-qdrant ``SparseEmbeddings`` (the same
+    vectors vectorbridge stores, so both sides search the same data)."""
+    from langchain_qdrant import SparseEmbeddings, SparseVector
 
     class BM25Sparse(SparseEmbeddings):
-        """vectorbridge's BM25 vectors (engine IDF) for langchain-qdrant."""
-
         def embed_documents(self, docs: list[str]) -> list[SparseVector]:
             return [SparseVector(indices=v.indices.tolist(), values=v.values.tolist())
                     for v in bm25.encode_documents(docs)]
@@ -109,13 +103,28 @@ def qdrant(c: Corpus, emb: Any, dim: int, k: int, repeat: int, workdir: Path,
             v = bm25.encode_queries([text])[0]
             return SparseVector(indices=v.indices.tolist(), values=v.values.tolist())
 
-    class Probed(type(emb)):  # type: ignore[misc]
-        """langchain-qdrant embeds "dummy_text" once to learn the dimension."""
+    return BM25Sparse()
 
+
+def probed(emb: Any, dim: int) -> Any:
+    """``emb`` for langchain-qdrant, which embeds "dummy_text" once to learn the dimension."""
+
+    class Probed(type(emb)):  # type: ignore[misc]
         def embed_documents(self, docs: list[str]) -> list[list[float]]:
             return [[0.0] * dim] if docs == ["dummy_text"] else super().embed_documents(docs)
 
-    lc_emb = Probed(emb.table)
+    return Probed(emb.table)
+
+
+def qdrant(c: Corpus, emb: Any, dim: int, k: int, repeat: int, workdir: Path,
+           engines: tuple[str, ...] = ("qdrant-local", "edge")) -> tuple[list[Row], list[Ratio]]:
+    """langchain-qdrant (local mode, its embedded engine) vs vectorbridge on each engine."""
+    from langchain_qdrant import QdrantVectorStore, RetrievalMode
+    from qdrant_client import models
+
+    bm25 = BM25Encoder()
+    bm25.fit(c.texts)
+    lc_emb = probed(emb, dim)
     uuids = [str(uuid.uuid5(uuid.NAMESPACE_URL, d)) for d in c.ds.doc_ids]
     meta = [{"doc_id": d} for d in c.ds.doc_ids]
 
@@ -124,7 +133,7 @@ def qdrant(c: Corpus, emb: Any, dim: int, k: int, repeat: int, workdir: Path,
             if engine == "edge" else QdrantConnector(location=":memory:")
 
     def lc(mode: Any) -> Callable[[int], Any]:
-        extra = dict(sparse_embedding=BM25Sparse(), sparse_vector_params={"modifier": models.Modifier.IDF}) \
+        extra = dict(sparse_embedding=qdrant_sparse(bm25), sparse_vector_params={"modifier": models.Modifier.IDF}) \
             if mode == RetrievalMode.HYBRID else {}
         return lambda rep: QdrantVectorStore.from_texts(
             c.texts, lc_emb, ids=uuids, metadatas=meta, location=":memory:",
@@ -203,4 +212,4 @@ def milvus(c: Corpus, emb: Any, k: int, repeat: int, workdir: Path) -> tuple[lis
     return rows, ratios
 
 
-__all__ = ["Ratio", "qdrant", "milvus"]
+__all__ = ["Ratio", "qdrant", "milvus", "qdrant_sparse", "probed"]
