@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorbridge.beir import BeirDataset, load_beir
+from vectorbridge.bench.data import Corpus as BenchCorpus
 from vectorbridge.bench.data import cache_key, cached  # noqa: F401  (re-exported to the scripts)
+from vectorbridge.bench.data import load_corpus as bench_corpus
 from vectorbridge.demo import default_model
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact")
@@ -26,24 +27,17 @@ def beir_parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 @dataclass
-class Corpus:
-    """A BEIR split as the scripts use it: document texts and queries in a fixed order."""
+class Corpus(BenchCorpus):
+    """``vectorbridge bench``'s corpus (every query) plus the model and cache the scripts use."""
 
-    ds: BeirDataset
-    texts: list[str]
-    qids: list[str]
-    qtexts: list[str]
-    model: str
-    cache: Path
+    model: str = ""
+    cache: Path = Path(".cache")
 
 
 def load_corpus(args: argparse.Namespace) -> Corpus:
-    ds = load_beir(args.data, split=args.split)
-    texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
-    qids = sorted(ds.queries)
-    c = Corpus(ds, texts, qids, [ds.queries[q] for q in qids], args.model or default_model(),
-               Path(args.cache))
-    print(f"{len(texts)} docs, {len(qids)} queries, model {c.model}")
+    base = bench_corpus(args.data, args.split, queries=0)
+    c = Corpus(**vars(base), model=args.model or default_model(), cache=Path(args.cache))
+    print(f"{len(c.texts)} docs, {len(c.qids)} queries, model {c.model}")
     return c
 
 

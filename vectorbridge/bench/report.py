@@ -72,6 +72,13 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], ratios: Sequence[Ratio],
     return "\n".join(parts) + "\n"
 
 
+def _save(plt: Any, fig: Any, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
 def plots(rows: Sequence[Row], out: Path, stem: str) -> list[str]:
     """Quality vs bytes/vector (float dense and each quantizer, per engine) and latency
     distributions (one box per engine x pipeline); matplotlib is a bench extra."""
@@ -98,11 +105,7 @@ def plots(rows: Sequence[Row], out: Path, stem: str) -> list[str]:
         ax.set_ylabel("nDCG@10")
         ax.legend(fontsize=8)
         ax.set_title("quality vs size")
-        path = out / f"{stem}_quality_vs_bytes.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        made.append(str(path))
+        made.append(_save(plt, fig, out / f"{stem}_quality_vs_bytes.png"))
     timed_rows = [r for r in rows if r.latencies_ms]
     if timed_rows:
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(timed_rows) + 1.5))
@@ -111,11 +114,7 @@ def plots(rows: Sequence[Row], out: Path, stem: str) -> list[str]:
                       [f"{r.engine} | {r.pipeline}" for r in timed_rows], fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("latency per query, ms (log)")
-        path = out / f"{stem}_latency.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        made.append(str(path))
+        made.append(_save(plt, fig, out / f"{stem}_latency.png"))
     return made
 
 
