@@ -9,6 +9,7 @@ wraps both as LangChain components.
 from vectorbridge.errors import (
     CollectionNotFoundError,
     InvalidInputError,
+    ServerUnavailableError,
     SpecMismatchError,
     UnsupportedFeatureError,
     VectorBridgeError,
@@ -23,4 +24,5 @@ __all__ = [
     "SpecMismatchError",
     "UnsupportedFeatureError",
     "CollectionNotFoundError",
+    "ServerUnavailableError",
 ]

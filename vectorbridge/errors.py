@@ -10,6 +10,7 @@ plain Python conventions (``except ValueError``) keeps working.
     ├── InvalidInputError (ValueError)      bad ids, vectors, payloads, filters, texts
     ├── SpecMismatchError (ValueError)      an existing collection differs from the spec
     ├── UnsupportedFeatureError             the engine cannot store or query this field
+    ├── ServerUnavailableError (ConnectionError)  retries spent: names the server, what to check
     └── CollectionNotFoundError (KeyError)  the collection does not exist
 """
 
@@ -32,6 +33,11 @@ class UnsupportedFeatureError(VectorBridgeError):
     """The engine lacks a field type or query feature; the message names an alternative."""
 
 
+class ServerUnavailableError(VectorBridgeError, ConnectionError):
+    """A server did not answer within the connector's :class:`RetryPolicy`. The message names
+    the server (credentials removed) and what to check; ``__cause__`` is the last error."""
+
+
 class CollectionNotFoundError(VectorBridgeError, KeyError):
     """The named collection does not exist on this connector."""
 
@@ -44,5 +50,6 @@ __all__ = [
     "InvalidInputError",
     "SpecMismatchError",
     "UnsupportedFeatureError",
+    "ServerUnavailableError",
     "CollectionNotFoundError",
 ]

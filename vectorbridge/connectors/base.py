@@ -9,6 +9,7 @@ blocking client and an ``a``-prefixed async twin on its async client over the sa
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Sequence, get_args
@@ -18,6 +19,8 @@ import numpy as np
 from vectorbridge.connectors.calls import Op, run_async, run_sync
 from vectorbridge.connectors.filters import Filter, as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
+from vectorbridge.connectors.journal import IngestJournal, as_journal, batch_digest
+from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
     check_name,
@@ -25,8 +28,8 @@ from vectorbridge.connectors.spec import (
 from vectorbridge.connectors.validation import Rows, check_ids, check_k, check_query, prepare_rows
 from vectorbridge.encoders.scoring import maxsim
 from vectorbridge.encoders.types import SparseVector
-from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
-    UnsupportedFeatureError
+from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, \
+    ServerUnavailableError, SpecMismatchError, UnsupportedFeatureError
 
 #: Candidates per hybrid branch (and for a rerank stage) unless the call says otherwise.
 DEFAULT_PREFETCH_K = 100
@@ -91,18 +94,57 @@ class Connector(ABC):
 
     #: Short engine name used in messages ("qdrant", "milvus-lite", ...).
     engine: str = "?"
+    #: Calls cross a network, so transient failures are retried (embedded engines: False).
+    remote: bool = False
 
-    def __init__(self) -> None:
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._specs: dict[str, CollectionSpec] = {}
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInputError(f"retry= takes a RetryPolicy(...), got {type(retry).__name__}.")
+        self.retry = retry or RetryPolicy()
 
     # -- drivers --------------------------------------------------------------------------
     client: Any
 
+    def _guard(self) -> "Connector | None":
+        return self if self.remote and self.retry.attempts > 1 else None
+
     def _run(self, op: Op[Any]) -> Any:
-        return run_sync(op, self.client)
+        return run_sync(op, self.client, self._guard())
 
     async def _arun(self, op: Op[Any]) -> Any:
-        return await run_async(op, self._async_client(), self.client)
+        return await run_async(op, self._async_client(), self.client, self._guard())
+
+    # -- fault handling (see vectorbridge.connectors.retry) --------------------------------
+    def _transient(self, exc: BaseException) -> bool:
+        """Whether a client error may pass by itself; engines with a network override."""
+        return False
+
+    def _recovery(self, exc: BaseException, method: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+        """A client call to make before the next try (e.g. reload what a restart released)."""
+        return None
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Credentials this connector holds, scrubbed from any text it produces."""
+        return ()
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _unavailable(self, exc: BaseException, method: str, tries: int,
+                     waited: float) -> ServerUnavailableError:
+        last = self._scrub(" ".join(str(exc).split()))[:300]
+        return ServerUnavailableError(
+            f"{self!r} did not answer {method!r} after {tries} attempts over {waited:.1f} s "
+            f"(last error: {type(exc).__name__}: {last}). Check that the server is running and "
+            "reachable at that address (host, port, firewall), that TLS matches the server "
+            "(https:// or secure=True, certificates), and that the API key or token is valid; "
+            "to wait out longer outages pass retry=RetryPolicy(attempts=..., max_delay=...)."
+        )
 
     @abstractmethod
     def _async_client(self) -> Any:
@@ -228,15 +270,23 @@ class Connector(ABC):
             yield from self._op_drop(name)
 
     def _do_upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
-                   payloads: Any, batch_size: int) -> Op[int]:
+                   payloads: Any, batch_size: int, journal: Any = None) -> Op[int]:
         spec = yield from self._do_spec(collection)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         rows = prepare_rows(spec, ids, vectors, payloads)
+        acked = as_journal(journal)
         if spec.sharding == "custom":
             yield from self._op_check_no_moves(spec, rows)
         for start in range(0, len(rows), batch_size):
-            yield from self._op_upsert(spec, rows.slice(start, start + batch_size))
+            batch = rows.slice(start, start + batch_size)
+            if acked is None:
+                yield from self._op_upsert(spec, batch)
+                continue
+            digest = batch_digest(spec.name, batch)
+            if digest not in acked:
+                yield from self._op_upsert(spec, batch)
+                acked.record(digest, len(batch))
         return len(rows)
 
     def _do_get(self, collection: str, ids: Sequence[str], with_vectors: bool) -> Op[list[Record]]:
@@ -395,10 +445,12 @@ class Connector(ABC):
         payloads: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         batch_size: int = 256,
+        journal: "str | os.PathLike[str] | IngestJournal | None" = None,
     ) -> int:
         """Insert or replace points, in batches; re-upserting the same ids changes nothing else.
 
-        The whole call is validated before the first batch is written.
+        The whole call is validated before the first batch is written. On a server, calls
+        that fail transiently are retried under ``self.retry``.
 
         Args:
             collection: Collection name.
@@ -409,17 +461,22 @@ class Connector(ABC):
                 multi-vector, packed uint8 ``(n, bits // 8)`` for binary.
             payloads: One JSON-serialisable dict per id, or ``None``.
             batch_size: Points per request.
+            journal: A file recording acknowledged batches: the same call re-run after a
+                crash or a lost server skips them (see :mod:`~vectorbridge.connectors.journal`).
+                Keep ``batch_size`` the same between runs.
 
         Returns:
-            The number of points written.
+            The number of points in the call (written now or acknowledged before).
         """
-        return self._run(self._do_upsert(collection, ids, vectors, payloads, batch_size))
+        return self._run(self._do_upsert(collection, ids, vectors, payloads, batch_size, journal))
 
     async def aupsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
                       payloads: Sequence[Mapping[str, Any] | None] | None = None, *,
-                      batch_size: int = 256) -> int:
+                      batch_size: int = 256,
+                      journal: "str | os.PathLike[str] | IngestJournal | None" = None) -> int:
         """Async :meth:`upsert`."""
-        return await self._arun(self._do_upsert(collection, ids, vectors, payloads, batch_size))
+        return await self._arun(self._do_upsert(collection, ids, vectors, payloads, batch_size,
+                                                journal))
 
     def get(self, collection: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
         """Stored points for ``ids`` in the order asked; ids not found are left out."""

@@ -20,8 +20,12 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any, Generator, TypeVar
+
+from vectorbridge.connectors.retry import Guard, log_retry
 
 T = TypeVar("T")
 
@@ -39,12 +43,16 @@ class Call:
         kwargs: Keyword arguments.
         sync_only: Run it on the sync client even from the async driver: for the few calls
             an engine's async client cannot make (Milvus Lite's async ``create_collection``).
+        idempotent: Safe to repeat after a failure whose outcome is unknown. Drivers retry
+            only these; a non-idempotent call's failure goes to the operation, which replays
+            a larger idempotent step.
     """
 
     method: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     sync_only: bool = False
+    idempotent: bool = True
 
 
 def call(method: str, *args: Any, **kwargs: Any) -> Call:
@@ -52,13 +60,75 @@ def call(method: str, *args: Any, **kwargs: Any) -> Call:
     return Call(method, args, kwargs)
 
 
-def run_sync(op: Op[T], client: Any) -> T:
-    """Drive ``op`` on a blocking client; client errors are raised inside ``op``."""
+def _retrying(c: Call, guard: Guard | None) -> bool:
+    return guard is not None and c.idempotent and guard.retry.attempts > 1
+
+
+def _sync_call(client: Any, c: Call, guard: Guard | None) -> Any:
+    if not _retrying(c, guard):
+        return getattr(client, c.method)(*c.args, **c.kwargs)
+    start, delays, attempt = time.monotonic(), guard.retry.delays(), 0
+    while True:
+        attempt += 1
+        try:
+            return getattr(client, c.method)(*c.args, **c.kwargs)
+        except Exception as e:
+            delay = next(delays, None) if guard._transient(e) else None
+            if delay is None:
+                if attempt > 1 and guard._transient(e):
+                    raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
+                raise
+            log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)
+            time.sleep(delay)
+            fix = guard._recovery(e, c.method, c.args, c.kwargs)
+            if fix is not None:
+                try:
+                    getattr(client, fix[0])(*fix[1])
+                except Exception:  # noqa: BLE001 - the next attempt reports what is wrong
+                    pass
+
+
+async def _async_call(aclient: Any, client: Any, c: Call, guard: Guard | None) -> Any:
+    target = client if c.sync_only else aclient
+
+    async def once(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        out = getattr(target, method)(*args, **kwargs)
+        return out if c.sync_only else await out
+
+    if not _retrying(c, guard):
+        return await once(c.method, c.args, c.kwargs)
+    start, delays, attempt = time.monotonic(), guard.retry.delays(), 0
+    while True:
+        attempt += 1
+        try:
+            return await once(c.method, c.args, c.kwargs)
+        except Exception as e:
+            delay = next(delays, None) if guard._transient(e) else None
+            if delay is None:
+                if attempt > 1 and guard._transient(e):
+                    raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
+                raise
+            log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)
+            await asyncio.sleep(delay)
+            fix = guard._recovery(e, c.method, c.args, c.kwargs)
+            if fix is not None:
+                try:
+                    await once(fix[0], fix[1], {})
+                except Exception:  # noqa: BLE001 - the next attempt reports what is wrong
+                    pass
+
+
+def run_sync(op: Op[T], client: Any, guard: Guard | None = None) -> T:
+    """Drive ``op`` on a blocking client; client errors are raised inside ``op``.
+
+    With a ``guard`` (the connector), transient failures of idempotent calls are retried
+    under its :class:`~vectorbridge.connectors.retry.RetryPolicy` first.
+    """
     try:
         c = next(op)
         while True:
             try:
-                result = getattr(client, c.method)(*c.args, **c.kwargs)
+                result = _sync_call(client, c, guard)
             except Exception as e:  # let the operation handle or re-raise it
                 c = op.throw(e)
             else:
@@ -67,16 +137,13 @@ def run_sync(op: Op[T], client: Any) -> T:
         return done.value
 
 
-async def run_async(op: Op[T], aclient: Any, client: Any) -> T:
+async def run_async(op: Op[T], aclient: Any, client: Any, guard: Guard | None = None) -> T:
     """Drive ``op`` on an async client (``sync_only`` calls go to ``client``)."""
     try:
         c = next(op)
         while True:
             try:
-                if c.sync_only:
-                    result = getattr(client, c.method)(*c.args, **c.kwargs)
-                else:
-                    result = await getattr(aclient, c.method)(*c.args, **c.kwargs)
+                result = await _async_call(aclient, client, c, guard)
             except Exception as e:
                 c = op.throw(e)
             else:

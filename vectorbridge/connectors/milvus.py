@@ -35,13 +35,18 @@ from typing import Any
 import math
 import re
 
+import grpc
 import numpy as np
 from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, MilvusClient, RRFRanker, \
     WeightedRanker
+from pymilvus.client.types import Status
+from pymilvus.exceptions import MilvusException
 
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore, chunks, \
     exact_score
 from vectorbridge.connectors.calls import Call, Op, call
+from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.connectors.secrets import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
@@ -157,7 +162,9 @@ class MilvusConnector(Connector):
 
     Args:
         uri: A Milvus Lite file (``"./vb.db"``) or a server (``"http://host:19530"``).
-        token: Server credentials (``"user:password"`` or an API key; never printed).
+        token: Server credentials (``"user:password"`` or an API key); default: the
+            ``MILVUS_TOKEN`` environment variable for a server URI. Never shown in ``repr``,
+            log lines or error messages.
         timeout: Request timeout in seconds.
         index_type: Vector index for dense fields; default ``FLAT`` (exact) on Milvus Lite
             and ``AUTOINDEX`` on servers. Fields with engine quantization use IVF indexes.
@@ -170,7 +177,11 @@ class MilvusConnector(Connector):
         client: An existing ``MilvusClient`` to wrap (``uri``/``token`` ignored).
         async_client: Its ``AsyncMilvusClient`` for the async methods (opened from ``uri``
             on first use when not given).
-        **client_kwargs: Passed to ``MilvusClient`` (``db_name``, ...).
+        retry: Retries of a server that does not answer (connection refused, UNAVAILABLE,
+            DEADLINE_EXCEEDED, a collection a restart released); default ``RetryPolicy()``.
+        **client_kwargs: Passed to ``MilvusClient`` and ``AsyncMilvusClient``: TLS
+            (``secure=True``, ``server_pem_path``, ``ca_pem_path``, ``client_pem_path``,
+            ``client_key_path``, ``server_name``), ``db_name``, ...
 
     Example:
         >>> import tempfile, os
@@ -192,9 +203,13 @@ class MilvusConnector(Connector):
         consistency_level: str = "Strong",
         client: MilvusClient | None = None,
         async_client: AsyncMilvusClient | None = None,
+        retry: RetryPolicy | None = None,
         **client_kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(retry)
+        self.remote = client is not None or bool(re.match(r"(?i)(https?|tcp|grpcs?|unix)://", str(uri)))
+        if self.remote and client is None:
+            token = secret_from(token, "MILVUS_TOKEN")
         # pymilvus pings every 10 s even on idle channels; gRPC servers with default limits
         # (milvus-lite's) answer that with GOAWAY "too_many_pings", which broke long-lived
         # async clients here. Ping no more often than those servers accept, and only
@@ -216,7 +231,31 @@ class MilvusConnector(Connector):
         self.multivector_candidates = int(multivector_candidates)
 
     def __repr__(self) -> str:  # never show the token
-        return f"MilvusConnector({self._uri or 'client'!r}, engine={self.engine!r})"
+        return f"MilvusConnector({redact_url(self._uri or 'client')!r}, engine={self.engine!r})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        token = self._token or ""
+        return (token, *token.split(":", 1)[1:], str(self._client_kwargs.get("password") or ""),
+                *url_secrets(self._uri))
+
+    def _transient(self, exc: BaseException) -> bool:
+        """Lost connections (refused, UNAVAILABLE, DEADLINE_EXCEEDED), pymilvus' own
+        retriable errors, and a collection released by a server restart (reloaded by
+        :meth:`_recovery`); never a request the server rejected."""
+        if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
+            return exc.code() in _TRANSIENT_GRPC
+        if isinstance(exc, MilvusException):
+            if exc.code in _TRANSIENT_GRPC or exc.code == Status.CONNECT_FAILED or exc.retriable:
+                return True
+            return _released(exc)
+        return isinstance(exc, (ConnectionError, TimeoutError))
+
+    def _recovery(self, exc: BaseException, method: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+        name = kwargs.get("collection_name", args[0] if args else None)
+        if isinstance(exc, MilvusException) and _released(exc) and isinstance(name, str):
+            return ("load_collection", (name,))
+        return None
 
     # -- capabilities ---------------------------------------------------------------------
     def unsupported(self, spec: CollectionSpec) -> list[str]:
@@ -367,10 +406,18 @@ class MilvusConnector(Connector):
     def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
         for name in spec.multivector:
             # Token counts can change between versions of a document: replace, don't merge.
+            # An insert that fails mid-way may have landed: it is not retried alone (that
+            # could duplicate tokens); the whole delete-then-insert step is replayed.
             tokens = companion(spec.name, name)
-            yield call("delete", tokens, filter=ids_expr("doc_id", rows.ids))
-            for part in chunks(to_token_rows(rows, name), 4096):
-                yield call("insert", tokens, list(part))
+            for attempt in range(1, self.retry.attempts + 1):
+                try:
+                    yield call("delete", tokens, filter=ids_expr("doc_id", rows.ids))
+                    for part in chunks(to_token_rows(rows, name), 4096):
+                        yield Call("insert", (tokens, list(part)), idempotent=False)
+                    break
+                except Exception as e:
+                    if not (self.remote and self._transient(e) and attempt < self.retry.attempts):
+                        raise
         yield call("upsert", spec.name, to_entities(spec, rows))
 
     def _token_matrices(self, spec: CollectionSpec, field_name: str,
@@ -559,6 +606,15 @@ class MilvusConnector(Connector):
             await self._aclient.close()
             self._aclient = None
         self.close()
+
+
+_TRANSIENT_GRPC = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _released(exc: MilvusException) -> bool:
+    """A read on a collection a server restart left unloaded (Milvus code 101)."""
+    text = str(exc.message).lower()
+    return exc.code == 101 or "released" in text or "not loaded" in text
 
 
 def _query_data(f: FieldType, query: Any) -> tuple[Any, str]:

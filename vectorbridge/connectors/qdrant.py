@@ -23,7 +23,10 @@ import uuid
 from typing import Any
 
 import numpy as np
+import grpc
+import httpx
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
@@ -32,6 +35,8 @@ from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
+from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.connectors.secrets import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
@@ -184,12 +189,16 @@ class QdrantConnector(Connector):
             Qdrant Edge, the real engine in-process, unless the folder already holds
             qdrant-client local-mode data or ``embedded="local"``.
         embedded: ``"auto"`` (above), ``"edge"`` or ``"local"``: which engine serves ``path``.
-        api_key: Server API key (never printed in ``repr``).
+        api_key: Server API key; default: the ``QDRANT_API_KEY`` environment variable. Never
+            shown in ``repr``, log lines or error messages.
         prefer_grpc: Use gRPC to the server.
         timeout: Request timeout in seconds.
         client: An existing ``QdrantClient`` to wrap instead (all other args ignored); the
             async methods open an ``AsyncQdrantClient`` with its options.
-        **client_kwargs: Passed to ``QdrantClient`` (``https``, ``port``, ...).
+        retry: Retries of a server that does not answer (connection refused or reset,
+            timeouts, 429/502/503/504); default ``RetryPolicy()``, about 16 s in all.
+        **client_kwargs: Passed to ``QdrantClient``: TLS (``https=True``, ``verify=`` a CA
+            bundle path or ``False``, ``cert=``), ``port``, ``grpc_options``, ...
 
     Example:
         >>> qdrant = QdrantConnector(location=":memory:")
@@ -208,9 +217,10 @@ class QdrantConnector(Connector):
         timeout: int | None = None,
         client: QdrantClient | EdgeClient | None = None,
         embedded: str = "auto",
+        retry: RetryPolicy | None = None,
         **client_kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(retry)
         given = [x for x in (location, url, path, client) if x is not None]
         if len(given) != 1:
             raise InvalidInputError(
@@ -224,6 +234,9 @@ class QdrantConnector(Connector):
             client = EdgeClient(path)
             path = None
             self._where = f"path={client.path}"
+        if url is not None or (location is not None and location != ":memory:"):
+            api_key = secret_from(api_key, "QDRANT_API_KEY")
+        self._api_key = api_key
         if client is None:
             client = QdrantClient(location=location, url=url, path=str(path) if path else None,
                                   api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
@@ -234,11 +247,30 @@ class QdrantConnector(Connector):
         self.edge = isinstance(client, EdgeClient)
         self.embedded = self.edge or isinstance(getattr(client, "_client", None), QdrantLocal)
         self.engine = "qdrant-edge" if self.edge else "qdrant-local" if self.embedded else "qdrant"
+        self.remote = not self.embedded
         if not self.edge:
-            self._where = url or location or (f"path={path}" if path else "client")
+            self._where = redact_url(url or location or (f"path={path}" if path else "client"))
+        self._url = url or location
 
     def __repr__(self) -> str:  # never show the API key
         return f"QdrantConnector({self._where!r})"
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._api_key or "", *url_secrets(self._url))
+
+    def _transient(self, exc: BaseException) -> bool:
+        """Transport failures (refused, reset, timed out), overload and gateway errors, and
+        gRPC's UNAVAILABLE / DEADLINE_EXCEEDED; never a request the server rejected."""
+        if isinstance(exc, ResponseHandlingException):
+            exc = exc.source
+        if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(exc, UnexpectedResponse):
+            return exc.status_code in (429, 502, 503, 504)
+        if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
+            return exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  grpc.StatusCode.RESOURCE_EXHAUSTED)
+        return False
 
     def _async_client(self) -> AsyncQdrantClient | AsyncEdgeClient:
         if self._aclient is None:
