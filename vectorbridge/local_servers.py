@@ -3,6 +3,9 @@
 - :class:`MilvusLiteServer`: ``milvus-lite server`` (Milvus Lite's gRPC server).
 - :class:`Milvus23Server`: the real Milvus 2.3.5 binary from PyPI's ``milvus`` package
   (``pip install milvus==2.3.5``; the test extra installs it).
+- :class:`TcpProxy`: a forwarder whose :meth:`~TcpProxy.cut` drops every connection and
+  refuses new ones until :meth:`~TcpProxy.restore`: a network outage between a client and a
+  server that keeps running (for servers that cannot be killed and restarted, see below).
 
 Both bind 127.0.0.1 on free ports and stop with :meth:`stop`; nothing here is imported by
 the connectors.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,15 +31,19 @@ class MilvusLiteServer:
     """``milvus-lite server`` as a subprocess on 127.0.0.1 (its default bind is 0.0.0.0)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
+        self.port, self.data_dir = free_port(), Path(data_dir)
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        """Start the server on this object's port and data folder (again after :meth:`kill`)."""
         exe = Path(sys.executable).with_name("milvus-lite")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
         self.proc = subprocess.Popen(
-            [*cmd, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+            [*cmd, "server", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
              "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        self.uri = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -47,6 +55,11 @@ class MilvusLiteServer:
         self.stop()
         raise RuntimeError("milvus-lite server did not open its port within 60 s")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, as in a crash or an OOM kill."""
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -57,6 +70,11 @@ class MilvusLiteServer:
 
 class Milvus23Server:
     """The real Milvus 2.3.5 server binary of PyPI's ``milvus`` package, on free ports.
+
+    It does not come back on its own data: after :meth:`kill` or :meth:`stop`, a new
+    :meth:`start` keeps its proxy port closed (its coordinators wait on the previous run's
+    sessions: "CompareAndSwap ... querycoord", "node not found"). Fault tests cut its network
+    with :class:`TcpProxy` instead.
 
     The proxy, coordinators and nodes get free ports; its data lives under ``base_dir``.
     Its embedded etcd always listens on 127.0.0.1:2379-2380 (the binary ignores the setting),
@@ -83,9 +101,98 @@ class Milvus23Server:
         self.uri = f"http://127.0.0.1:{self.port}"
         self.server.start()
 
+    def kill(self) -> None:
+        """SIGKILL the server process (its embedded etcd and nodes die with it)."""
+        proc = self.server.server_proc
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            self.server.server_proc = None
+
+    def start(self) -> None:
+        """Start it again on the same ports and data after :meth:`kill` or :meth:`stop`."""
+        self.server.start()
+
     def stop(self) -> None:
         self.server.stop()
 
 
 
-__all__ = ["Milvus23Server", "MilvusLiteServer", "free_port"]
+class TcpProxy:
+    """127.0.0.1:``port`` forwarded to 127.0.0.1:``target``, with an off switch.
+
+    Example:
+        >>> import socket, threading
+        >>> srv = socket.create_server(("127.0.0.1", 0))
+        >>> proxy = TcpProxy(srv.getsockname()[1])
+        >>> proxy.cut(); socket.socket().connect_ex(("127.0.0.1", proxy.port)) != 0
+        True
+        >>> proxy.close(); srv.close()
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._socks: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        """Accept connections again."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            self._listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+            threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Close the listener and every open connection: clients see resets, then refusals."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            socks, self._socks = self._socks, set()
+        for s in [listener, *socks]:
+            if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    close = cut
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close(), upstream.close()
+                    return
+                self._socks |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+__all__ = ["Milvus23Server", "MilvusLiteServer", "TcpProxy", "free_port"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Generator, TypeVar
+from typing import Any, Callable, Generator, TypeVar
 
 from vectorbridge.connectors.retry import Guard, log_retry
 
@@ -67,23 +67,35 @@ def _retrying(c: Call, guard: Guard | None) -> bool:
 def _sync_call(client: Any, c: Call, guard: Guard | None) -> Any:
     if not _retrying(c, guard):
         return getattr(client, c.method)(*c.args, **c.kwargs)
+
+    def recover(fix: tuple[str, tuple[Any, ...]]) -> None:
+        getattr(client, fix[0])(*fix[1])
+
+    return retry_sync(lambda: getattr(client, c.method)(*c.args, **c.kwargs), guard, c, recover)
+
+
+def retry_sync(fn: Callable[[], T], guard: Guard, c: Call,
+               recover: Callable[[tuple[str, tuple[Any, ...]]], None] | None = None) -> T:
+    """``fn()``, retried under ``guard.retry`` while it fails transiently (``c`` names the
+    call in logs and errors and is offered to ``guard._recovery``)."""
     start, delays, attempt = time.monotonic(), guard.retry.delays(), 0
     while True:
         attempt += 1
         try:
-            return getattr(client, c.method)(*c.args, **c.kwargs)
+            return fn()
         except Exception as e:
-            delay = next(delays, None) if guard._transient(e) else None
+            transient = guard._transient(e)
+            delay = next(delays, None) if transient else None
             if delay is None:
-                if attempt > 1 and guard._transient(e):
+                if attempt > 1 and transient:
                     raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
                 raise
             log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)
             time.sleep(delay)
             fix = guard._recovery(e, c.method, c.args, c.kwargs)
-            if fix is not None:
+            if fix is not None and recover is not None:
                 try:
-                    getattr(client, fix[0])(*fix[1])
+                    recover(fix)
                 except Exception:  # noqa: BLE001 - the next attempt reports what is wrong
                     pass
 
@@ -103,9 +115,10 @@ async def _async_call(aclient: Any, client: Any, c: Call, guard: Guard | None) -
         try:
             return await once(c.method, c.args, c.kwargs)
         except Exception as e:
-            delay = next(delays, None) if guard._transient(e) else None
+            transient = guard._transient(e)
+            delay = next(delays, None) if transient else None
             if delay is None:
-                if attempt > 1 and guard._transient(e):
+                if attempt > 1 and transient:
                     raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
                 raise
             log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)

@@ -64,14 +64,18 @@ class IngestJournal:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._done: dict[str, int] = {}
-        self._torn = False  # the last line was cut short: start the next entry on a new line
         if self.path.exists():
             self._load()
 
     def _load(self) -> None:
         with self.path.open("r", encoding="utf-8") as f:
             text = f.read()
-        self._torn = bool(text) and not text.endswith("\n")
+        if text and not text.endswith("\n"):
+            # The process died while appending: that batch was never recorded as acknowledged.
+            # Drop the torn tail so the next entry starts on a line of its own.
+            text = text[:text.rfind("\n") + 1]
+            with self.path.open("r+", encoding="utf-8") as f:
+                f.truncate(len(text.encode("utf-8")))
         lines = text.split("\n")
         for n, line in enumerate(lines, 1):
             if not line.strip():
@@ -80,8 +84,6 @@ class IngestJournal:
                 entry = json.loads(line)
                 self._done[str(entry["batch"])] = int(entry["points"])
             except (ValueError, KeyError, TypeError) as e:
-                if n == len(lines):  # a torn last line: the process died while appending
-                    break
                 raise InvalidInputError(
                     f"journal {self.path} line {n} is not a vectorbridge journal entry ({e}); "
                     "pass the file an earlier upsert(journal=...) wrote, or a new path."
@@ -101,8 +103,6 @@ class IngestJournal:
     def record(self, digest: str, points: int) -> None:
         """Note an acknowledged batch; on disk (fsynced) before this returns."""
         line = json.dumps({"batch": digest, "points": int(points)}) + "\n"
-        if self._torn:
-            line, self._torn = "\n" + line, False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line)

@@ -44,7 +44,7 @@ from pymilvus.exceptions import MilvusException
 
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore, chunks, \
     exact_score
-from vectorbridge.connectors.calls import Call, Op, call
+from vectorbridge.connectors.calls import Call, Op, call, retry_sync
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.secrets import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter
@@ -215,13 +215,16 @@ class MilvusConnector(Connector):
         # async clients here. Ping no more often than those servers accept, and only
         # during calls; caller-given grpc_options override.
         client_kwargs["grpc_options"] = {**GRPC_KEEPALIVE, **client_kwargs.get("grpc_options", {})}
-        self.client = client or MilvusClient(uri=str(uri), token=token or "", timeout=timeout,
-                                             **client_kwargs)
         self._aclient = async_client
         # Kept to open the async client on the same engine; never shown (see __repr__).
         self._uri: str | None = None if client is not None else str(uri)
         self._token, self._timeout, self._client_kwargs = token, timeout, client_kwargs
-        self.server_version = str(self.client.get_server_version())
+        self.engine = "milvus"
+        if client is None:  # connecting is a call too: a server that is starting is retried
+            client = self._connect(lambda: MilvusClient(uri=str(uri), token=token or "",
+                                                        timeout=timeout, **client_kwargs))
+        self.client = client
+        self.server_version = str(self._connect(self.client.get_server_version))
         self.is_lite = self.server_version.startswith("milvus_lite")
         self.capabilities = MilvusCapabilities.detect(self.server_version)
         self.ivf_nlist, self.ivf_nprobe = int(ivf_nlist), int(ivf_nprobe)
@@ -229,6 +232,11 @@ class MilvusConnector(Connector):
         self.engine = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
         self.index_type = index_type or ("FLAT" if self.is_lite else "AUTOINDEX")
         self.multivector_candidates = int(multivector_candidates)
+
+    def _connect(self, fn: Any) -> Any:
+        if not self._guard():
+            return fn()
+        return retry_sync(fn, self, Call("connect"))
 
     def __repr__(self) -> str:  # never show the token
         return f"MilvusConnector({redact_url(self._uri or 'client')!r}, engine={self.engine!r})"
