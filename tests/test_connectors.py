@@ -256,8 +256,9 @@ def test_multivector_euclid_refused_on_milvus(backend, conn):
 def _bad_calls(corpus):
     ids, d, s, t, p = (corpus["ids"][:3], corpus["dense"][:3], corpus["sparse"][:3],
                        corpus["tokens"][:3], corpus["payloads"][:3])
-    nan = d.copy()
-    nan[1, 2] = np.nan
+    nan, inf = d.copy(), d.copy()
+    nan[1, 2], inf[2, 0] = np.nan, np.inf
+    v = {"dense": d, "sparse": s, "tokens": t}
     return {
         "dimension": (ids, {"dense": d[:, :-1], "sparse": s, "tokens": t}, p, "shape"),
         "nan": (ids, {"dense": nan, "sparse": s, "tokens": t}, p, "NaN"),
@@ -276,13 +277,23 @@ def _bad_calls(corpus):
         "token dim": (ids, {"dense": d, "sparse": s, "tokens": [t[0], t[1][:, :3], t[2]]}, p, "n_tokens"),
         "payload not json": (ids, {"dense": d, "sparse": s, "tokens": t},
                              [p[0], {**p[1], "x": float("nan")}, p[2]], "JSON"),
+        "inf": (ids, {**v, "dense": inf}, p, "NaN or inf"),
+        "none text": (ids, v, [p[0], {**p[1], "text": None}, p[2]], "non-empty string"),
+        "oversized payload": (ids, v, [p[0], {**p[1], "blob": "x" * 70_000}, p[2]], "limit is"),
+        "sparse duplicate index": (ids, {**v, "sparse": [s[0], ([3, 3], [1.0, 2.0]), s[2]]}, p,
+                                   "duplicate index"),
+        "sparse nan": (ids, {**v, "sparse": [s[0], {3: float("nan")}, s[2]]}, p, "NaN"),
+        "token nan": (ids, {**v, "tokens": [t[0], np.full_like(t[1], np.nan), t[2]]}, p, "NaN"),
+        "ids not a list": ("abc", v, p, "list of strings"),
+        "empty id": (["a", "", "c"], v, p, "characters long"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "dimension", "nan", "duplicate ids", "non-string id", "length mismatch", "payload count",
     "unknown field", "missing field", "empty text", "reserved key", "bad sparse", "token dim",
-    "payload not json"])
+    "payload not json", "inf", "none text", "oversized payload", "sparse duplicate index",
+    "sparse nan", "token nan", "ids not a list", "empty id"])
 def test_bad_input_is_refused_and_nothing_written(conn, corpus, case):
     name = unique_name()
     conn.create_collection(require(conn, full_spec(name)))
@@ -292,8 +303,35 @@ def test_bad_input_is_refused_and_nothing_written(conn, corpus, case):
     with pytest.raises(InvalidInputError, match=message):
         conn.upsert(name, ids, vectors, payloads)
     assert conn.count(name) == 1
-    probe = sorted({"keep", *(i for i in ids if isinstance(i, str))})
+    probe = sorted({"keep", *(i for i in ids if isinstance(i, str) and i)})
+    probe = probe if isinstance(ids, list) else ["keep", "a", "b", "c"]
     assert [r.id for r in conn.get(name, probe)] == ["keep"]
+
+
+def test_unsorted_sparse_indices_are_stored_sorted_with_their_values(conn, corpus):
+    """Order carries no meaning in a sparse vector: accepted, each weight kept on its index."""
+    name = unique_name()
+    conn.create_collection(require(conn, full_spec(name)))
+    d, t = corpus["dense"][:1], corpus["tokens"][:1]
+    conn.upsert(name, ["u"], {"dense": d, "sparse": [([9, 2, 5], [0.9, 0.2, 0.5])], "tokens": t},
+                [{"text": "unsorted"}])
+    got = conn.get(name, ["u"], with_vectors=True)[0].vectors["sparse"]
+    assert got.indices.tolist() == [2, 5, 9]
+    np.testing.assert_allclose(got.values, [0.2, 0.5, 0.9], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [
+    {"$gt": 3}, {"text": {"$regex": "a"}}, {"": 1}, {"a": [1, {"b": 2}]}, "text == 'x'", 42])
+def test_invalid_filters_are_refused_and_nothing_deleted(conn, corpus, bad):
+    name = load(conn, corpus)
+    before = conn.count(name)
+    q = corpus["dense"][0]
+    for op in (lambda: conn.search(name, "dense", q, k=3, filter=bad),
+               lambda: conn.count(name, filter=bad),
+               lambda: conn.delete(name, filter=bad)):
+        with pytest.raises(InvalidInputError, match="filter|operator"):
+            op()
+    assert conn.count(name) == before
 
 
 def test_milvus_paging_reads_everything(corpus, tmp_path, monkeypatch):
