@@ -18,6 +18,7 @@ matches itself and nothing else. The compilers live beside the connectors
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Union
@@ -182,8 +183,9 @@ class Range(Filter):
         found, v = _lookup(payload, self.key)
         if not found or isinstance(v, bool) or not isinstance(v, (int, float)):
             return False
-        checks = {">": v.__gt__, ">=": v.__ge__, "<": v.__lt__, "<=": v.__le__}
-        return all(checks[op](b) is True for op, b in self.bounds())
+        # operator.gt, not v.__gt__: int.__gt__(float) is NotImplemented (truthy, not True).
+        checks = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+        return all(checks[op](v, b) for op, b in self.bounds())
 
 
 @dataclass(frozen=True)

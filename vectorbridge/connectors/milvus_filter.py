@@ -8,7 +8,6 @@ literals with ``\\`` and ``"`` (and control characters) escaped, so every value 
 
 from __future__ import annotations
 
-import json
 
 from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range, Scalar
 from vectorbridge.errors import InvalidInputError
@@ -30,6 +29,10 @@ def literal(value: Scalar) -> str:
     raise InvalidInputError(f"cannot write {type(value).__name__} into a Milvus expression.")
 
 
+#: The escapes every Milvus parser reads (Lite knows no others; Go's rejects a raw newline).
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _escape(s: str) -> str:
     out = []
     for ch in s:
@@ -37,9 +40,9 @@ def _escape(s: str) -> str:
             out.append("\\\\")
         elif ch == '"':
             out.append('\\"')
-        elif ord(ch) < 0x20:
-            out.append(json.dumps(ch)[1:-1])  # \n, \t, \u0001 ...
-        else:
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        else:  # other control characters go in raw: Milvus Lite has no \u, \x or \b escapes
             out.append(ch)
     return "".join(out)
 
@@ -62,7 +65,10 @@ def _expr(f: Filter) -> str:
         # `json["k"] in [...]` is not accepted by every engine (Milvus Lite), `==` chains are.
         return _leaf(f.key, "(" + " or ".join(f"{path(f.key)} == {literal(v)}" for v in f.values) + ")")
     if isinstance(f, Range):
-        return _leaf(f.key, " and ".join(f"{path(f.key)} {op} {literal(b)}" for op, b in f.bounds()))
+        # Milvus Lite makes `"text" > 1` NULL (and `not NULL` is NULL): rule strings out
+        # first with `not (x like "%")`, which is two-valued, so Not(Range) stays exact.
+        return _leaf(f.key, f'(not ({path(f.key)} like "%")) and '
+                     + " and ".join(f"{path(f.key)} {op} {literal(b)}" for op, b in f.bounds()))
     if isinstance(f, And):
         return "(" + " and ".join(_expr(c) for c in f.filters) + ")"
     if isinstance(f, Or):
