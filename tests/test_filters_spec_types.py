@@ -35,10 +35,13 @@ def test_milvus_expression_shape():
     expr = to_milvus((F("lang") == "en") & ~(F("year") >= 2000) | F("meta.tag").isin(["a", "b"]))
     assert expr == (
         '((((exists payload["lang"]) and payload["lang"] == "en") and '
-        '(not ((exists payload["year"]) and payload["year"] >= 2000))) or '
+        '(not ((exists payload["year"]) and (not (payload["year"] like "%")) and '
+        'payload["year"] >= 2000))) or '
         '((exists payload["meta"]["tag"]) and (payload["meta"]["tag"] == "a" or payload["meta"]["tag"] == "b")))'
     )
     assert ids_expr("id", ['a"b']) == 'id in ["a\\"b"]'
+    # \n \t \r escaped (every parser reads those); other control characters go in raw.
+    assert to_milvus(F("t") == "a\nb\x1fc\\") == '((exists payload["t"]) and payload["t"] == "a\\nb\x1fc\\\\")'
     assert to_milvus(None) == ""
 
 
