@@ -1,0 +1,92 @@
+"""Load: throughput of 1,000 dense queries, sequential vs 16 threads vs 64 asyncio tasks,
+on every engine this machine runs; every concurrent answer checked against the sequential one.
+
+    python benchmarks/load.py [--data ../shared/datasets/scifact] [--queries 1000] \
+        [--engines edge,qdrant-local,milvus-lite,milvus-lite-server,milvus-2.3] [--out DIR]
+
+SciFact's cached MiniLM vectors (5,183 docs; queries cycle through the 809 train queries),
+k=10, one connector per engine shared by all threads and tasks. The anchor of each ratio is
+the sequential run on the same engine in the same process. Milvus collections use Bounded
+consistency: the data is static, and Strong would time Milvus 2.3's 200 ms time tick.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import beir_parser, dense_embeddings, load_corpus  # noqa: E402
+from vectorbridge.bench.load import load  # noqa: E402
+from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector  # noqa: E402
+from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer  # noqa: E402
+
+
+def open_engine(name: str, work: Path, servers: list):
+    if name == "edge":
+        return QdrantConnector(path=str(work / "edge"))
+    if name == "qdrant-local":
+        return QdrantConnector(location=":memory:")
+    if name == "milvus-lite":
+        return MilvusConnector(uri=str(work / "vb.db"), consistency_level="Bounded")
+    if name == "milvus-lite-server":
+        servers.append(MilvusLiteServer(work / "lite-server"))
+    elif name == "milvus-2.3":
+        servers.append(Milvus23Server(work / "m23"))
+    else:
+        raise SystemExit(f"unknown engine {name!r}")
+    return MilvusConnector(uri=servers[-1].uri, consistency_level="Bounded")
+
+
+def main() -> None:
+    ap = beir_parser(__doc__)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--tasks", type=int, default=64)
+    ap.add_argument("--engines", default="edge,qdrant-local,milvus-lite,milvus-lite-server,milvus-2.3")
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    c = load_corpus(args)
+    D, Q = dense_embeddings(c)
+    queries = Q[np.arange(args.queries) % len(Q)]
+    ids = [str(d) for d in c.doc_ids]
+    work = Path(tempfile.mkdtemp(prefix="vb-load-"))
+    rows = []
+    for engine in args.engines.split(","):
+        servers: list = []
+        try:
+            conn = open_engine(engine, work, servers)
+            conn.create_collection(CollectionSpec(name="load", dense={"dense": D.shape[1]}), recreate=True)
+            conn.upsert("load", ids, {"dense": D}, batch_size=512)
+            while conn.count("load") < len(ids):
+                pass  # Bounded: wait until every write is visible
+            if hasattr(conn, "optimize"):
+                conn.optimize("load")
+            seq, thr, tsk = load(conn, "load", "dense", queries, k=10, threads=args.threads,
+                                 n_tasks=args.tasks)
+            for run in (seq, thr, tsk):
+                rows.append((engine, run.mode, run.workers, len(run.errors),
+                             len(run.mismatches(seq)), run.qps, run.qps / seq.qps))
+                print(f"{engine:20s} {run.mode:10s} x{run.workers:<3d} errors {len(run.errors)} "
+                      f"mismatches {len(run.mismatches(seq))} {run.qps:8.1f} QPS "
+                      f"({run.qps / seq.qps:.2f}x sequential)", flush=True)
+        finally:
+            for s in servers:
+                s.stop()
+    lines = [f"# Load: {args.queries} queries, SciFact {args.split} ({len(ids)} docs, MiniLM), k=10",
+             "", f"Command: `python benchmarks/load.py --queries {args.queries} --engines {args.engines}`",
+             "", "| engine | mode | workers | errors | answers differing from sequential | QPS | vs sequential |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {e} | {m} | {w} | {er} | {mm} | {q:.1f} | {r:.2f}x |" for e, m, w, er, mm, q, r in rows]
+    out = Path(args.out) / f"load_{Path(args.data).name}_{args.split}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
