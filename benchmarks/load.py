@@ -53,7 +53,7 @@ def main() -> None:
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     queries = Q[np.arange(args.queries) % len(Q)]
-    ids = [str(d) for d in c.doc_ids]
+    ids = [str(d) for d in c.ds.doc_ids]
     work = Path(tempfile.mkdtemp(prefix="vb-load-"))
     rows = []
     for engine in args.engines.split(","):

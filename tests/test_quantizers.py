@@ -166,3 +166,37 @@ def test_topk_is_a_stable_partial_sort():
             want = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             np.testing.assert_array_equal(i, want)  # ties (also at the k-th place) by index
             np.testing.assert_array_equal(s, np.take_along_axis(scores, want, axis=1))
+
+
+class _Payload:
+    """Pickled, this would create a file when unpickled: proof a loader ran pickle."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("kind", ["pq", "binary"])
+def test_saved_codebooks_never_unpickle(kind, X, pq, tmp_path):
+    import json
+
+    from vectorbridge.encoders import BinaryQuantizer, ProductQuantizer
+    from vectorbridge.errors import InvalidInputError
+
+    model = pq if kind == "pq" else BinaryQuantizer(bits=1).fit(X)
+    good = tmp_path / "good.npz"
+    model.save(good)
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    sentinel = tmp_path / "pwned"
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Payload(str(sentinel))
+    victim = next(k for k in arrays if k != "config")
+    np.savez(tmp_path / "evil.npz", **{**arrays, victim: evil})
+    cls = ProductQuantizer if kind == "pq" else BinaryQuantizer
+    with pytest.raises(InvalidInputError, match="never unpickles"):
+        cls.load(tmp_path / "evil.npz")
+    assert not sentinel.exists()
+    assert json.loads(str(arrays["config"]))["format"]  # the config itself is JSON text

@@ -54,8 +54,17 @@ def save_npz(path: str | Path, config: dict[str, Any], **arrays: np.ndarray) -> 
 
 def load_npz(path: str | Path, fmt: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Config and arrays of a :func:`save_npz` file of format ``fmt`` (no pickle)."""
-    with np.load(Path(path), allow_pickle=False) as z:
-        config = json.loads(str(z["config"])) if "config" in z.files else {}
-        if config.get("format") != fmt:
-            raise InvalidInputError(f"{path} is not a {fmt} file (format {config.get('format')!r}).")
-        return config, {k: z[k] for k in z.files if k != "config"}
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            config = json.loads(str(z["config"])) if "config" in z.files else {}
+            if config.get("format") != fmt:
+                raise InvalidInputError(f"{path} is not a {fmt} file (format {config.get('format')!r}).")
+            return config, {k: z[k] for k in z.files if k != "config"}
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        # A pickled object array runs code when loaded: never unpickled, whoever wrote it.
+        raise InvalidInputError(
+            f"{path} holds pickled Python objects; vectorbridge loads plain arrays and JSON only "
+            "and never unpickles. Re-save it with the quantizer's save() from trusted data."
+        ) from e
