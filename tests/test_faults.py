@@ -89,6 +89,10 @@ class Flaky:
     def fail(self, method: str, *errors: Exception) -> None:
         self.script.setdefault(method, []).extend(errors)
 
+    def lose_reply(self, method: str, error: Exception) -> None:
+        """The next call of ``method`` takes effect, then its reply is lost (``error``)."""
+        self.script.setdefault(method, []).append(("after", error))
+
     def __getattr__(self, method):
         target = getattr(self.inner, method)
         if not callable(target):
@@ -98,7 +102,11 @@ class Flaky:
             self.calls.append(method)
             queue = self.script.get(method)
             if queue:
-                raise queue.pop(0)
+                step = queue.pop(0)
+                if isinstance(step, tuple):
+                    target(*args, **kwargs)
+                    raise step[1]
+                raise step
             return target(*args, **kwargs)
         return call
 
@@ -167,6 +175,59 @@ def test_spent_retries_raise_an_error_naming_the_server(flaky):
     assert isinstance(e.value.__cause__, ResponseHandlingException)
     assert isinstance(e.value, ConnectionError)
     assert conn.count("docs") == 0  # the script is spent: the next call goes through
+
+
+class AsyncFlaky(Flaky):
+    """:class:`Flaky` for an async client: its methods are coroutines."""
+
+    def __getattr__(self, method):
+        target = getattr(self.inner, method)
+        if not callable(target):
+            return target
+
+        async def call(*args, **kwargs):
+            self.calls.append(method)
+            queue = self.script.get(method)
+            if queue:
+                raise queue.pop(0)
+            return await target(*args, **kwargs)
+        return call
+
+
+async def test_async_calls_are_retried_the_same_way(flaky):
+    conn, _ = flaky
+    conn.create_collection(spec_for("docs"))
+    aclient = AsyncFlaky(conn._async_client())
+    conn._aclient = aclient
+    ids, vectors, payloads = data(10)
+    aclient.fail("upsert", refused(), refused())
+    assert await conn.aupsert("docs", ids, vectors, payloads) == 10
+    assert aclient.calls.count("upsert") == 3
+    assert await conn.acount("docs") == 10
+    aclient.fail("count", *[refused() for _ in range(FAST.attempts)])
+    with pytest.raises(ServerUnavailableError, match="'count' after 4 attempts"):
+        await conn.acount("docs")
+
+
+def test_a_lost_insert_reply_never_doubles_milvus_token_rows(tmp_path):
+    """Milvus token rows are inserted (not upserted): a reply lost after the insert landed
+    must replay delete-then-insert, not insert again."""
+    from pymilvus import MilvusClient
+    from pymilvus.client.types import Status
+    from pymilvus.exceptions import MilvusException
+
+    client = Flaky(MilvusClient(str(tmp_path / "vb.db")))
+    conn = MilvusConnector(client=client, retry=FAST)
+    assert conn.remote  # a given client may be a server's: retries apply
+    conn.create_collection(spec_for("docs", tokens=True))
+    ids, vectors, payloads = data(40, tokens=True)
+    lost = MilvusException(code=Status.CONNECT_FAILED, message="connection reset")
+    client.lose_reply("insert", lost)
+    client.fail("upsert", lost)
+    assert conn.upsert("docs", ids, vectors, payloads, batch_size=20) == 40
+    assert client.calls.count("insert") == 3  # batch 1 twice (replayed), batch 2 once
+    assert milvus_token_rows(conn, "docs") == sum(len(t) for t in vectors["tok"])
+    assert_complete(conn, "docs", ids, vectors)
 
 
 def test_embedded_engines_never_retry(tmp_path):
