@@ -192,6 +192,13 @@ def test_store_filters_scores_and_errors(conn):
         store.add_texts(["x", "y"], metadatas=[{}, {"page_content": "clash"}], ids=["x", "y"])
     with pytest.raises(InvalidInputError, match="2 metadatas for 1 texts"):
         store.add_texts(["x"], metadatas=[{}, {}])
+    # None or empty texts are refused before the embedding model sees them.
+    for bad, why in ((["x", None], "NoneType, not str"), (["x", " "], "empty")):
+        with pytest.raises(InvalidInputError, match=why):
+            store.add_texts(bad)
+    with pytest.raises(InvalidInputError, match="empty"):
+        HybridRetriever.from_texts(["x", ""], connector=conn, collection=unique_name("e"),
+                                   dense=emb)
     assert conn.count(store.collection) == n_before  # nothing half-written
     other = unique_name("sp")
     conn.create_collection(CollectionSpec(name=other, multivector={"tokens": 8}))

@@ -22,7 +22,17 @@ TEXT_KEY = "page_content"
 
 def to_payloads(texts: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None] | None,
                 text_key: str) -> list[dict[str, Any]]:
-    """One payload per text: the metadata plus the text under ``text_key``."""
+    """One payload per text: the metadata plus the text under ``text_key``.
+
+    Texts are checked here, before any embedding runs: an embedding model given ``None`` or
+    an empty string fails obscurely or embeds noise."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, not str; convert or "
+                                    "drop it before adding it. Nothing was written.")
+        if not text.strip():
+            raise InvalidInputError(f"texts[{i}] is empty; drop empty documents before adding "
+                                    "them. Nothing was written.")
     if metadatas is not None and len(metadatas) != len(texts):
         raise InvalidInputError(f"{len(metadatas)} metadatas for {len(texts)} texts; give one "
                                 "dict (or None) per text.")
