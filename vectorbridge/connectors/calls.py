@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, TypeVar
+from typing import Any, Callable, Generator, Iterator, TypeVar
 
 from vectorbridge.connectors.retry import Guard, log_retry
 
@@ -74,6 +74,20 @@ def _sync_call(client: Any, c: Call, guard: Guard | None) -> Any:
     return retry_sync(lambda: getattr(client, c.method)(*c.args, **c.kwargs), guard, c, recover)
 
 
+def _pause(guard: Guard, c: Call, exc: Exception, attempt: int, start: float,
+           delays: Iterator[float]) -> float:
+    """Seconds to wait before retrying ``c`` after ``exc``; re-raises ``exc`` when it is not
+    transient, and raises ``ServerUnavailableError`` when the policy's tries are spent."""
+    transient = guard._transient(exc)
+    delay = next(delays, None) if transient else None
+    if delay is None:
+        if attempt > 1 and transient:
+            raise guard._unavailable(exc, c.method, attempt, time.monotonic() - start) from exc
+        raise exc
+    log_retry(repr(guard), c.method, exc, attempt, guard.retry.attempts, delay)
+    return delay
+
+
 def retry_sync(fn: Callable[[], T], guard: Guard, c: Call,
                recover: Callable[[tuple[str, tuple[Any, ...]]], None] | None = None) -> T:
     """``fn()``, retried under ``guard.retry`` while it fails transiently (``c`` names the
@@ -84,14 +98,7 @@ def retry_sync(fn: Callable[[], T], guard: Guard, c: Call,
         try:
             return fn()
         except Exception as e:
-            transient = guard._transient(e)
-            delay = next(delays, None) if transient else None
-            if delay is None:
-                if attempt > 1 and transient:
-                    raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
-                raise
-            log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)
-            time.sleep(delay)
+            time.sleep(_pause(guard, c, e, attempt, start, delays))
             fix = guard._recovery(e, c.method, c.args, c.kwargs)
             if fix is not None and recover is not None:
                 try:
@@ -115,14 +122,7 @@ async def _async_call(aclient: Any, client: Any, c: Call, guard: Guard | None) -
         try:
             return await once(c.method, c.args, c.kwargs)
         except Exception as e:
-            transient = guard._transient(e)
-            delay = next(delays, None) if transient else None
-            if delay is None:
-                if attempt > 1 and transient:
-                    raise guard._unavailable(e, c.method, attempt, time.monotonic() - start) from e
-                raise
-            log_retry(repr(guard), c.method, e, attempt, guard.retry.attempts, delay)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(_pause(guard, c, e, attempt, start, delays))
             fix = guard._recovery(e, c.method, c.args, c.kwargs)
             if fix is not None:
                 try:

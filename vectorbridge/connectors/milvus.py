@@ -46,7 +46,7 @@ from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
     exact_score
 from vectorbridge.connectors.calls import Call, Op, call, retry_sync
 from vectorbridge.connectors.retry import RetryPolicy
-from vectorbridge.connectors.secrets import redact_url, secret_from, url_secrets
+from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus

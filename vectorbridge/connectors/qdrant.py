@@ -36,7 +36,7 @@ from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
 from vectorbridge.connectors.retry import RetryPolicy
-from vectorbridge.connectors.secrets import redact_url, secret_from, url_secrets
+from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
