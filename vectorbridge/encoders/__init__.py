@@ -7,6 +7,7 @@
 - :class:`SparseVector`: the sparse value type every sparse encoder returns.
 - :class:`FDEEncoder`: MUVERA Fixed Dimensional Encodings (token matrices -> one vector).
 - :class:`BinaryQuantizer`, :class:`ProductQuantizer`: compact codes for dense vectors.
+- :class:`TokenPooler`: fewer token vectors per document, by clustering (token pooling).
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from vectorbridge.encoders.bm25 import BM25Encoder  # noqa: F401
     from vectorbridge.encoders.dense import DenseEncoder  # noqa: F401
     from vectorbridge.encoders.fde import FDEEncoder  # noqa: F401
+    from vectorbridge.encoders.pooling import TokenPooler  # noqa: F401
     from vectorbridge.encoders.pq import ProductQuantizer  # noqa: F401
     from vectorbridge.encoders.scoring import maxsim  # noqa: F401
     from vectorbridge.encoders.splade import SpladeEncoder  # noqa: F401
@@ -39,6 +41,7 @@ _EXPORTS = {
     "FDEEncoder": "vectorbridge.encoders.fde",
     "BinaryQuantizer": "vectorbridge.encoders.binary",
     "ProductQuantizer": "vectorbridge.encoders.pq",
+    "TokenPooler": "vectorbridge.encoders.pooling",
 }
 
 __all__ = list(_EXPORTS)

@@ -1,0 +1,118 @@
+"""Multi-vector compression on SciFact: post-hoc token pooling (issue 9, first part).
+
+    python benchmarks/multivector_compression.py [--data ../shared/datasets/scifact] \
+        [--factors 2,3,4] [--methods hierarchical,kmeans] [--out benchmarks/results]
+
+For each pooling setting, from the cached all-MiniLM-L6-v2 token vectors of the 5,183
+documents (queries are never pooled): vectors and bytes per document, nDCG@10 / recall@100 of
+exact MaxSim over every document, and of the production path, MUVERA FDE top-100 (the FDE
+computed from the pooled tokens) then exact MaxSim on the pooled tokens. The anchor is the
+unpooled pipeline in the same run. Pooled tokens are cached next to the token cache.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import beir_parser, cache_key, cached, load_corpus  # noqa: E402
+from vectorbridge.encoders import FDEEncoder  # noqa: E402
+from vectorbridge.encoders.pooling import TokenPooler  # noqa: E402
+from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+
+K = 100
+
+
+def split(z) -> list[np.ndarray]:
+    return np.split(z["vecs"].astype(np.float32), np.cumsum(z["lens"])[:-1])
+
+
+def exact_maxsim_top(doc_tok: list[np.ndarray], q_tok: list[np.ndarray], k: int) -> np.ndarray:
+    """Top-k documents by exact MaxSim for every query (one product per query)."""
+    import torch
+
+    lens = np.array([len(d) for d in doc_tok])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    allvecs = torch.from_numpy(np.concatenate(doc_tok))
+    return np.array([np.argsort(-np.maximum.reduceat((allvecs @ torch.from_numpy(q).T).numpy(),
+                                                     starts, axis=0).sum(axis=1), kind="stable")[:k]
+                     for q in q_tok])
+
+
+def maxsim_rerank(cands: np.ndarray, doc_tok: list[np.ndarray], q_tok: list[np.ndarray]) -> np.ndarray:
+    out = []
+    for qi, row in enumerate(cands):
+        s = np.array([float((q_tok[qi] @ doc_tok[j].T).max(axis=1).sum()) for j in row])
+        out.append(row[np.argsort(-s, kind="stable")])
+    return np.array(out)
+
+
+def main() -> None:
+    ap = beir_parser(__doc__)
+    ap.add_argument("--factors", default="2,3,4")
+    ap.add_argument("--methods", default="hierarchical,kmeans")
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    c = load_corpus(args)
+    ds = c.ds
+    tok_key = cache_key(c.model, c.texts, "tokens")
+    doc_tok = split(np.load(c.cache / f"{tok_key}.npz"))
+    q_tok = split(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
+    dim = doc_tok[0].shape[1]
+
+    def quality(idx: np.ndarray) -> tuple[float, float]:
+        run = {q: [ds.doc_ids[i] for i in row] for q, row in zip(c.qids, idx)}
+        qrels = {q: ds.qrels[q] for q in run}
+        return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, K)
+
+    settings = [("none", 1.0)] + [(m, float(f)) for m in args.methods.split(",")
+                                  for f in args.factors.split(",")]
+    rows = []
+    for method, factor in settings:
+        t = time.perf_counter()
+        if method == "none":
+            pooled = doc_tok
+        else:
+            pooler = TokenPooler(factor, method)
+            z = cached(c.cache / f"pooled-{method}-{factor:g}-{tok_key}.npz", lambda: {
+                "vecs": np.concatenate(p := pooler.pool(doc_tok)),
+                "lens": np.array([len(x) for x in p])})
+            pooled = split(z)
+        t_pool = time.perf_counter() - t
+        vecs = float(np.mean([len(d) for d in pooled]))
+        exact = quality(exact_maxsim_top(pooled, q_tok, K))
+        fde = FDEEncoder()
+        F = np.concatenate([fde.encode_documents(pooled[i:i + 256]) for i in range(0, len(pooled), 256)])
+        fde_top = np.argsort(-(fde.encode_queries(q_tok) @ F.T), axis=1, kind="stable")[:, :K]
+        staged = quality(maxsim_rerank(fde_top, pooled, q_tok))
+        rows.append((method, factor, vecs, vecs * dim * 4, exact, staged, t_pool))
+        print(f"{method:12s} x{factor:g}: {vecs:6.1f} vectors/doc, {vecs * dim * 4 / 1024:6.1f} KiB/doc, "
+              f"exact MaxSim nDCG@10 {exact[0]:.4f} R@100 {exact[1]:.4f}, "
+              f"FDE+MaxSim nDCG@10 {staged[0]:.4f} R@100 {staged[1]:.4f} (pool {t_pool:.0f} s)",
+              flush=True)
+    base = rows[0]
+    lines = [f"# Multi-vector compression: token pooling, SciFact {args.split} "
+             f"({len(doc_tok)} docs, {len(q_tok)} queries, all-MiniLM-L6-v2 tokens)", "",
+             f"Command: `python benchmarks/multivector_compression.py --factors {args.factors} "
+             f"--methods {args.methods}`", "",
+             "| pooling | vectors/doc | KiB/doc (float32) | exact MaxSim nDCG@10 | vs none | "
+             "FDE top-100 + MaxSim nDCG@10 | vs none | recall@100 (FDE+MaxSim) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, factor, vecs, nbytes, exact, staged, _ in rows:
+        name = "none (anchor)" if method == "none" else f"{method}, factor {factor:g}"
+        lines.append(f"| {name} | {vecs:.1f} | {nbytes / 1024:.1f} | {exact[0]:.4f} | "
+                     f"{exact[0] / base[4][0]:.1%} | {staged[0]:.4f} | {staged[0] / base[5][0]:.1%} | "
+                     f"{staged[1]:.4f} |")
+    out = Path(args.out) / f"multivector_compression_{Path(args.data).name}_{args.split}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
