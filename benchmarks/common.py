@@ -75,3 +75,46 @@ def sparse_matrices(queries, docs):
         return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
 
     return stack(queries), stack(docs)
+
+
+def quality(ds, qids, idx: np.ndarray, k_recall: int = 100, subset=None) -> tuple[float, float]:
+    """nDCG@10 and recall@k_recall of ranked document indices (one row per query in ``qids``;
+    ``subset``: a mask of the queries to score)."""
+    from vectorbridge.metrics import ndcg_at_k, recall_at_k
+
+    run = {q: [ds.doc_ids[i] for i in row] for j, (q, row) in enumerate(zip(qids, idx))
+           if subset is None or subset[j]}
+    qrels = {q: ds.qrels[q] for q in run}
+    return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, k_recall)
+
+
+def split_tokens(z) -> list[np.ndarray]:
+    """The per-document token matrices of a token cache (``vecs`` stacked, ``lens``)."""
+    return np.split(z["vecs"].astype(np.float32), np.cumsum(z["lens"])[:-1])
+
+
+def maxsim_rerank(cands: np.ndarray, doc_tok, q_tok) -> np.ndarray:
+    """Each query's candidate rows re-sorted by exact MaxSim."""
+    out = []
+    for qi, row in enumerate(cands):
+        s = np.array([float((q_tok[qi] @ doc_tok[j].T).max(axis=1).sum()) for j in row])
+        out.append(row[np.argsort(-s, kind="stable")])
+    return np.array(out)
+
+
+def exact_maxsim_top(doc_tok, q_tok, k: int) -> np.ndarray:
+    """Top-k documents by exact MaxSim over every document, for every query."""
+    import torch
+
+    starts = np.concatenate([[0], np.cumsum([len(d) for d in doc_tok])[:-1]])
+    allvecs = torch.from_numpy(np.concatenate(doc_tok))  # contiguous: no copy per query
+    return np.array([np.argsort(-np.maximum.reduceat((allvecs @ torch.from_numpy(q).T).numpy(),
+                                                     starts, axis=0).sum(axis=1), kind="stable")[:k]
+                     for q in q_tok])
+
+
+def write_report(out: Path, lines: list[str]) -> None:
+    """A Markdown report, its folder created."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")

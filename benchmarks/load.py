@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus  # noqa: E402
+from benchmarks.common import beir_parser, dense_embeddings, load_corpus, write_report  # noqa: E402
 from vectorbridge.bench.load import load  # noqa: E402
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector  # noqa: E402
 from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer  # noqa: E402
@@ -101,10 +101,7 @@ def main() -> None:
              "", "| engine | mode | workers | errors | answers differing from sequential | QPS | vs sequential |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {e} | {m} | {w} | {er} | {mm} | {q:.1f} | {r:.2f}x |" for e, m, w, er, mm, q, r in rows]
-    out = Path(args.out) / f"load_{Path(args.data).name}_{args.split}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    write_report(Path(args.out) / f"load_{Path(args.data).name}_{args.split}.md", lines)
 
 
 if __name__ == "__main__":

@@ -20,36 +20,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import beir_parser, cache_key, cached, load_corpus  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    beir_parser, cache_key, cached, exact_maxsim_top, load_corpus, maxsim_rerank, split_tokens,
+    write_report,
+)
+from benchmarks.common import quality as common_quality  # noqa: E402
 from vectorbridge.encoders import FDEEncoder, ProductQuantizer  # noqa: E402
 from vectorbridge.encoders.pooling import TokenPooler  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
 K = 100
-
-
-def split(z) -> list[np.ndarray]:
-    return np.split(z["vecs"].astype(np.float32), np.cumsum(z["lens"])[:-1])
-
-
-def exact_maxsim_top(doc_tok: list[np.ndarray], q_tok: list[np.ndarray], k: int) -> np.ndarray:
-    """Top-k documents by exact MaxSim for every query (one product per query)."""
-    import torch
-
-    lens = np.array([len(d) for d in doc_tok])
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    allvecs = torch.from_numpy(np.concatenate(doc_tok))
-    return np.array([np.argsort(-np.maximum.reduceat((allvecs @ torch.from_numpy(q).T).numpy(),
-                                                     starts, axis=0).sum(axis=1), kind="stable")[:k]
-                     for q in q_tok])
-
-
-def maxsim_rerank(cands: np.ndarray, doc_tok: list[np.ndarray], q_tok: list[np.ndarray]) -> np.ndarray:
-    out = []
-    for qi, row in enumerate(cands):
-        s = np.array([float((q_tok[qi] @ doc_tok[j].T).max(axis=1).sum()) for j in row])
-        out.append(row[np.argsort(-s, kind="stable")])
-    return np.array(out)
 
 
 def main() -> None:
@@ -67,14 +46,12 @@ def main() -> None:
     c = load_corpus(args)
     ds = c.ds
     tok_key = cache_key(c.model, c.texts, "tokens")
-    doc_tok = split(np.load(c.cache / f"{tok_key}.npz"))
-    q_tok = split(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
+    doc_tok = split_tokens(np.load(c.cache / f"{tok_key}.npz"))
+    q_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
     dim = doc_tok[0].shape[1]
 
     def quality(idx: np.ndarray) -> tuple[float, float]:
-        run = {q: [ds.doc_ids[i] for i in row] for q, row in zip(c.qids, idx)}
-        qrels = {q: ds.qrels[q] for q in run}
-        return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, K)
+        return common_quality(ds, c.qids, idx, K)
 
     settings = [("none", 1.0)] + [(m, float(f)) for m in args.methods.split(",")
                                   for f in args.factors.split(",")]
@@ -88,7 +65,7 @@ def main() -> None:
             z = cached(c.cache / f"pooled-{method}-{factor:g}-{tok_key}.npz", lambda: {
                 "vecs": np.concatenate(p := pooler.pool(doc_tok)),
                 "lens": np.array([len(x) for x in p])})
-            pooled = split(z)
+            pooled = split_tokens(z)
         t_pool = time.perf_counter() - t
         vecs = float(np.mean([len(d) for d in pooled]))
         exact = quality(exact_maxsim_top(pooled, q_tok, K)) if args.exact else (float("nan"),) * 2
@@ -136,10 +113,7 @@ def main() -> None:
             name = "none" if method == "none" else f"{method}, factor {factor:g}"
             lines.append(f"| {name} | {fb:,} -> {pb:,} ({fb // pb}x) | {first[0]:.4f} | "
                          f"{both[0]:.4f} | {ref[0]:.4f} |")
-    out = Path(args.out) / f"multivector_compression_{Path(args.data).name}_{args.split}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    write_report(Path(args.out) / f"multivector_compression_{Path(args.data).name}_{args.split}.md", lines)
 
 
 if __name__ == "__main__":

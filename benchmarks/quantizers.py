@@ -30,10 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import beir_parser, cache_key, dense_embeddings, load_corpus  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    beir_parser, cache_key, dense_embeddings, exact_maxsim_top, load_corpus, maxsim_rerank,
+    split_tokens,
+)
+from benchmarks.common import quality as common_quality  # noqa: E402
 from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer  # noqa: E402
 from vectorbridge.encoders._codes import topk  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
 K = 100
 
@@ -77,10 +80,7 @@ def main() -> None:
     rows: list[tuple[str, float, float, float, str]] = []  # name, bytes, ndcg, recall, note
 
     def quality(idx: np.ndarray, subset: np.ndarray | None = None) -> tuple[float, float]:
-        run = {q: [ds.doc_ids[i] for i in row] for j, (q, row) in enumerate(zip(qids, idx))
-               if subset is None or subset[j]}
-        qrels = {q: ds.qrels[q] for q in run}
-        return ndcg_at_k(run, qrels, 10), recall_at_k(run, qrels, K)
+        return common_quality(ds, qids, idx, K, subset)
 
     def report(name: str, nbytes: float, idx: np.ndarray, note: str = "",
                subset: np.ndarray | None = None) -> None:
@@ -90,8 +90,7 @@ def main() -> None:
 
     if args.fde_speed_only:
         tz = np.load(cache / f"{cache_key(model, texts, 'tokens')}.npz")
-        return fde_speed(np.split(tz["vecs"].astype(np.float32), np.cumsum(tz["lens"])[:-1]),
-                         args.fde_docs)
+        return fde_speed(split_tokens(tz), args.fde_docs)
 
     print("\n[float32]")
     report("float32 dense (exact)", D.shape[1] * 4, topk(Q @ D.T, K)[1])
@@ -156,8 +155,7 @@ def main() -> None:
     print("\n[MUVERA FDE]")
     tz = np.load(cache / f"{cache_key(model, texts, 'tokens')}.npz")
     qz = np.load(cache / f"{cache_key(model, qtexts, 'tokens-q')}.npz")
-    doc_tok = np.split(tz["vecs"].astype(np.float32), np.cumsum(tz["lens"])[:-1])
-    q_tok = np.split(qz["vecs"].astype(np.float32), np.cumsum(qz["lens"])[:-1])
+    doc_tok, q_tok = split_tokens(tz), split_tokens(qz)
     fde = FDEEncoder()
     t = time.perf_counter()
     F = np.concatenate([fde.encode_documents(doc_tok[i:i + 256]) for i in range(0, len(doc_tok), 256)])
@@ -167,22 +165,8 @@ def main() -> None:
     report("FDE (10,240-d float32), top-100", F.shape[1] * 4, fde_top,
            f"encode {len(doc_tok) / t_fde:,.0f} docs/s")
 
-    def maxsim_rerank(cands: np.ndarray) -> np.ndarray:
-        out = []
-        for qi, row in enumerate(cands):
-            s = np.array([float((q_tok[qi] @ doc_tok[j].T).max(axis=1).sum()) for j in row])
-            out.append(row[np.argsort(-s, kind="stable")])
-        return np.array(out)
-
-    report("FDE top-100 + exact MaxSim", F.shape[1] * 4, maxsim_rerank(fde_top))
-    import torch
-
-    starts = np.concatenate([[0], np.cumsum(tz["lens"])[:-1]])
-    allvecs = torch.from_numpy(tz["vecs"].astype(np.float32))
-    exact_top = np.array([  # (tokens, q) products: allvecs stays contiguous, no copy per query
-        np.argsort(-np.maximum.reduceat((allvecs @ torch.from_numpy(q).T).numpy(), starts,
-                                        axis=0).sum(axis=1), kind="stable")[:K]
-        for q in q_tok])
+    report("FDE top-100 + exact MaxSim", F.shape[1] * 4, maxsim_rerank(fde_top, doc_tok, q_tok))
+    exact_top = exact_maxsim_top(doc_tok, q_tok, K)
     report("exact MaxSim over all documents (reference)", float(tz["lens"].mean() * 384 * 4), exact_top)
     fde_speed(doc_tok, args.fde_docs)
 
