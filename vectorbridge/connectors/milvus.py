@@ -45,11 +45,11 @@ from pymilvus.exceptions import MilvusException
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore, chunks, \
     exact_score
 from vectorbridge.connectors.calls import Call, Op, call, retry_sync
-from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
+from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )

@@ -31,12 +31,12 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
 from vectorbridge.connectors.calls import Op, call
+from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
 from vectorbridge.connectors.retry import RetryPolicy
-from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
