@@ -119,9 +119,10 @@ def test_sparse_vector_validation_and_normalisation():
 def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
                                      "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder",
-                                     "BinaryQuantizer", "ProductQuantizer"}
+                                     "BinaryQuantizer", "ProductQuantizer", "TokenPooler"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
-            "Record", "Fusion"} <= set(connectors.__all__)
+            "Record", "Fusion", "RetryPolicy", "IngestJournal"} <= set(connectors.__all__)
+    assert "ServerUnavailableError" in vectorbridge.__all__
     from vectorbridge import retrievers
 
     assert {"VectorBridgeStore", "HybridRetriever", "CrossEncoderReranker",
