@@ -192,13 +192,19 @@ class BM25Encoder:
 
     def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
         """Query vectors: term counts (``idf="engine"``) or counts times IDF (``"client"``)."""
-        out = []
-        for toks in self.tokenize(texts):
-            idx, w = self._counts(toks)
-            if self.idf == "client" and len(idx):
-                w = w * self.idf_of(idx)
-            out.append(SparseVector._trusted(idx, w))
-        return out
+        return [self.query_vector(v) for v in self.term_counts(texts)]
+
+    def term_counts(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Raw term counts per text (hashed term ids): the statistics query expansion (RM3)
+        builds its term distributions from."""
+        return [SparseVector._trusted(*self._counts(toks)) for toks in self.tokenize(texts)]
+
+    def query_vector(self, weights: SparseVector) -> SparseVector:
+        """A query from per-term weights (counts, or an expanded query's term probabilities):
+        unchanged for ``idf="engine"``, times IDF for ``"client"``."""
+        if self.idf == "client" and len(weights.indices):
+            return SparseVector._trusted(weights.indices, weights.values * self.idf_of(weights.indices))
+        return weights
 
     def _counts(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Sorted unique term ids of ``tokens`` and how often each occurs: a valid sparse

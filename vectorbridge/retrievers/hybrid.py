@@ -68,6 +68,19 @@ class HybridRetriever(BaseRetriever):
             ``multivector``): ``from_texts`` stores each document's tokens pooled by
             clustering (and builds the FDE from them), ~``pool_factor`` times fewer vectors.
             Queries are not pooled. Measured in ``benchmarks/multivector_compression.py``.
+        prf: A :class:`~vectorbridge.retrievers.feedback.PseudoRelevanceFeedback`: one
+            feedback round first, then the dense query moved towards its top documents'
+            stored vectors (Rocchio) and the BM25 query expanded by RM3 from their texts;
+            ``interpolate=`` says whether feedback comes from the fused ranking or from each
+            branch's own. Measured in ``benchmarks/prf.py``.
+        calibrator: A fitted :class:`~vectorbridge.retrievers.calibration.ScoreCalibrator`
+            (needs ``dense``): maps each first-stage score to a calibrated relevance
+            probability, stored in metadata under ``relevance_key``. Fit it on this
+            retriever's own scores (the same branches and fusion) over labelled queries.
+        score_threshold: Keep only first-stage documents whose calibrated relevance is at
+            least this (0-1; needs ``calibrator``): a per-query cutoff instead of a fixed k,
+            so a query may get fewer than ``k`` documents, or none. A reranker sees only
+            the kept documents.
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
         fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``.
         rrf_k: RRF rank constant. 2, tuned on SciFact train (nDCG@10 0.727 vs 0.715 with the
@@ -101,6 +114,10 @@ class HybridRetriever(BaseRetriever):
     oversample: float = 4.0
     fde: Any = None
     pooling: Any = None
+    prf: Any = None
+    calibrator: Any = None
+    score_threshold: float | None = None
+    relevance_key: str = "relevance"
     k: int = 10
     fusion: FusionKind = "rrf"
     rrf_k: int = 2
@@ -147,6 +164,46 @@ class HybridRetriever(BaseRetriever):
         if self.fde is not None and self.multivector is None:
             raise InvalidInputError("fde= encodes token vectors: give multivector=TokenEncoder(...).")
         _check_pooling(self.pooling, self.multivector)
+        self._check_prf()
+        self._check_calibration()
+
+    def _check_calibration(self) -> None:
+        from vectorbridge.retrievers.calibration import ScoreCalibrator
+
+        if self.calibrator is not None:
+            if not isinstance(self.calibrator, ScoreCalibrator):
+                raise InvalidInputError(f"calibrator= takes a fitted ScoreCalibrator, got "
+                                        f"{type(self.calibrator).__name__}.")
+            self.calibrator._check_fitted()
+            if self.dense is None:
+                raise InvalidInputError("calibrator= maps scores by the query embedding: give dense=.")
+        if self.score_threshold is not None:
+            if self.calibrator is None:
+                raise InvalidInputError("score_threshold= applies to calibrated scores: give "
+                                        "calibrator=ScoreCalibrator(...).fit(...) too.")
+            t = self.score_threshold
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+                raise InvalidInputError(f"score_threshold must be a probability in [0, 1], got {t!r}.")
+
+    def _check_prf(self) -> None:
+        from vectorbridge.encoders.bm25 import BM25Encoder
+        from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback
+
+        prf = self.prf
+        if prf is None:
+            return
+        if not isinstance(prf, PseudoRelevanceFeedback):
+            raise InvalidInputError(f"prf= takes a PseudoRelevanceFeedback(...), got {type(prf).__name__}.")
+        if prf.dense_docs and self.dense is None:
+            raise InvalidInputError("prf.dense_docs > 0 moves the dense query: give dense=, or "
+                                    "set dense_docs=0.")
+        if prf.sparse_docs and not isinstance(self.sparse, BM25Encoder):
+            raise InvalidInputError("prf.sparse_docs > 0 expands BM25 queries by RM3: give "
+                                    "sparse=BM25Encoder(...), or set sparse_docs=0 (SPLADE and "
+                                    "other learned sparse models are not expanded).")
+        if self.quantizer is not None and not isinstance(self.quantizer, str):
+            raise UnsupportedFeatureError("prf= with a client-side quantizer object is not "
+                                          "supported; use an engine quantization (a string).")
 
     # -- building a collection ------------------------------------------------------------
     @classmethod
@@ -251,6 +308,8 @@ class HybridRetriever(BaseRetriever):
         """The connector call for ``query``: fields, queries and stage sizes."""
         k = check_k(self.k if k is None else k)
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
+        if self.calibrator is not None:  # its input includes the query's top scores
+            first_k = max(first_k, self.calibrator.score_features)
         queries: dict[str, Any] = {}
         plan = _Plan(queries, first_k, k, self.filter if flt is None else flt)
         if dense_q is not None:
@@ -310,6 +369,67 @@ class HybridRetriever(BaseRetriever):
         return await self.connector.arescore(self.collection, self.dense_field, plan.pq, cand,
                                              plan.k, filter=plan.filter)
 
+    # -- pseudo-relevance feedback ---------------------------------------------------------
+    def _feedback_rounds(self, plan: "_Plan") -> list[tuple[tuple[str, ...], dict[str, Any], int]]:
+        """The feedback searches: (branches fed, queries searched, depth)."""
+        prf = self.prf
+        fed = tuple(f for f, n in ((self.dense_field, prf.dense_docs),
+                                   (self.sparse_field, prf.sparse_docs)) if n and f in plan.queries)
+        branches = {f: plan.queries[f] for f in (self.dense_field, self.sparse_field)
+                    if f in plan.queries}
+        if prf.interpolate == "before" or len(branches) == 1:
+            return [(fed, branches, prf.depth)] if fed else []
+        depth = {self.dense_field: prf.dense_docs, self.sparse_field: prf.sparse_docs}
+        return [((f,), {f: branches[f]}, depth[f]) for f in fed]
+
+    def _feedback_kwargs(self, plan: "_Plan", k: int) -> dict[str, Any]:
+        return dict(k=k, filter=plan.filter, prefetch_k=max(self.prefetch_k, k),
+                    fusion=Fusion(self.fusion, self.rrf_k, self.weights))
+
+    def _expand(self, query: str, plan: "_Plan", rounds: list[tuple[tuple[str, ...], Any, int]],
+                results: list[list[Hit]], records: list[Any], spec: CollectionSpec) -> None:
+        """Replace the plan's dense / sparse queries by their feedback versions."""
+        from vectorbridge.retrievers.feedback import rm3, rocchio
+
+        prf, by_id = self.prf, {r.id: r for r in records}
+        key = self._text_key(spec)
+        for (fed, _, _), hits in zip(rounds, results):
+            if self.dense_field in fed:
+                vecs = [by_id[h.id].vectors[self.dense_field] for h in hits[: prf.dense_docs]
+                        if h.id in by_id]
+                plan.queries[self.dense_field] = rocchio(plan.queries[self.dense_field],
+                                                         np.asarray(vecs, dtype=np.float32),
+                                                         prf.alpha, prf.beta)
+            if self.sparse_field in fed:
+                top = [h for h in hits[: prf.sparse_docs] if h.id in by_id]
+                texts = [str((by_id[h.id].payload or {}).get(key) or "") for h in top]
+                counts = self.sparse.term_counts([t or " " for t in texts])
+                expanded = rm3(self.sparse.term_counts([query])[0], counts,
+                               [h.score for h in top], prf.sparse_terms, prf.original_weight)
+                plan.queries[self.sparse_field] = self.sparse.query_vector(expanded)
+
+    def _feedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
+        rounds = self._feedback_rounds(plan)
+        results = [self.connector.search(self.collection, *next(iter(q.items())), k, filter=plan.filter)
+                   if len(q) == 1 else
+                   self.connector.hybrid_search(self.collection, q, **self._feedback_kwargs(plan, k))
+                   for _, q, k in rounds]
+        ids = list(dict.fromkeys(h.id for hits in results for h in hits))
+        records = self.connector.get(self.collection, ids, with_vectors=True) if ids else []
+        self._expand(query, plan, rounds, results, records, spec)
+
+    async def _afeedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
+        rounds = self._feedback_rounds(plan)
+        results = [await self.connector.asearch(self.collection, *next(iter(q.items())), k,
+                                                filter=plan.filter)
+                   if len(q) == 1 else
+                   await self.connector.ahybrid_search(self.collection, q,
+                                                       **self._feedback_kwargs(plan, k))
+                   for _, q, k in rounds]
+        ids = list(dict.fromkeys(h.id for hits in results for h in hits))
+        records = await self.connector.aget(self.collection, ids, with_vectors=True) if ids else []
+        self._expand(query, plan, rounds, results, records, spec)
+
     def _single(self, plan: "_Plan") -> tuple[str, Any] | None:
         """The one branch to search plainly (no fusion needed), or None."""
         if len(plan.queries) == 1 and plan.rescore is None:
@@ -319,9 +439,20 @@ class HybridRetriever(BaseRetriever):
     def _text_key(self, spec: CollectionSpec) -> str:
         return self.text_key or spec.text_key or TEXT_KEY
 
-    def _documents(self, hits: list[Hit], spec: CollectionSpec) -> list[Document]:
+    def _documents(self, hits: list[Hit], spec: CollectionSpec, dense_q: Any) -> list[Document]:
         key = self._text_key(spec)
-        return [to_document(h.id, h.payload, key, {self.score_key: h.score}) for h in hits]
+        docs = [to_document(h.id, h.payload, key, {self.score_key: h.score}) for h in hits]
+        if self.calibrator is None or not hits:
+            return docs
+        scores = [h.score for h in hits]
+        scores += scores[-1:] * (self.calibrator.score_features - len(scores))  # few hits: pad
+        rel = self.calibrator.calibrate(np.asarray(dense_q, np.float32)[None],
+                                        np.asarray(scores)[None])[0]
+        for d, p in zip(docs, rel):
+            d.metadata[self.relevance_key] = float(p)
+        if self.score_threshold is None:
+            return docs
+        return [d for d, p in zip(docs, rel) if p >= self.score_threshold]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: Any = None,
@@ -330,6 +461,8 @@ class HybridRetriever(BaseRetriever):
         self._check_encodings(spec)
         dense_q = self.dense.embed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
+        if self.prf is not None:
+            self._feedback(query, plan, spec)
         single = self._single(plan)
         if plan.pq is not None:
             hits = self._pq_hits(plan)
@@ -339,7 +472,7 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = self.connector.hybrid_search(self.collection, plan.queries,
                                                 **self._call_kwargs(plan))
-        docs = self._documents(hits, spec)
+        docs = self._documents(hits, spec, dense_q)
         if self.rerank is not None and docs:
             docs = list(self.rerank.compress_documents(docs, query,
                                                        callbacks=run_manager.get_child()))
@@ -353,6 +486,8 @@ class HybridRetriever(BaseRetriever):
         self._check_encodings(spec)
         dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
         plan = self._plan(query, dense_q, k, filter)
+        if self.prf is not None:
+            await self._afeedback(query, plan, spec)
         single = self._single(plan)
         if plan.pq is not None:
             hits = await self._apq_hits(plan)
@@ -362,7 +497,7 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = await self.connector.ahybrid_search(self.collection, plan.queries,
                                                        **self._call_kwargs(plan))
-        docs = self._documents(hits, spec)
+        docs = self._documents(hits, spec, dense_q)
         if self.rerank is not None and docs:
             docs = list(await self.rerank.acompress_documents(docs, query,
                                                               callbacks=run_manager.get_child()))

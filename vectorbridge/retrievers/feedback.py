@@ -1,0 +1,147 @@
+"""Pseudo-relevance feedback: a second query built from the first query's top documents.
+
+Two published methods, one per branch of a hybrid retriever:
+
+- **Dense: Rocchio / Vector-PRF** (Li et al., "Pseudo Relevance Feedback with Deep Language
+  Models and Dense Retrievers", 2021): the query vector moves towards the mean of the top
+  ``dense_docs`` feedback documents' stored vectors, ``alpha * q + beta * mean(d_i)``.
+  No model call: the document vectors are already in the collection.
+- **Sparse: RM3** (Lavrenko & Croft's relevance model as Anserini runs it): each feedback
+  document's term distribution ``tf(w, D) / |D|``, weighted by the document's score, summed;
+  the ``sparse_terms`` heaviest terms, renormalised, are mixed with the original query's
+  term distribution (``original_weight``). BM25 then scores the expanded query (IDF still
+  applied by the engine or the encoder).
+
+Where fusion sits relative to feedback is the question of "To Interpolate or not to
+Interpolate: PRF, Dense and Sparse Retrievers" (Li et al., SIGIR 2022):
+
+- ``interpolate="after"``: each branch takes its feedback from its own ranking (dense PRF
+  from the dense top-k, RM3 from the BM25 top-k); only the expanded branches are fused.
+- ``interpolate="before"``: the branches are fused first and both take their feedback from
+  the fused top-k (better feedback documents, one ranking); the expanded branches are fused
+  again.
+
+Which helps on SciFact train is measured in ``benchmarks/prf.py`` (README, RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+
+from vectorbridge.encoders.types import SparseVector
+from vectorbridge.errors import InvalidInputError
+
+Placement = Literal["before", "after"]
+
+
+@dataclass(frozen=True)
+class PseudoRelevanceFeedback:
+    """Settings of :class:`~vectorbridge.retrievers.HybridRetriever`'s ``prf=`` option.
+
+    Attributes:
+        dense_docs: Feedback documents for the dense Rocchio step (0 = no dense PRF).
+        alpha: Weight of the original query vector.
+        beta: Weight of the feedback documents' mean vector.
+        sparse_docs: Feedback documents for RM3 (0 = no sparse PRF); needs a BM25Encoder.
+        sparse_terms: Expansion terms RM3 keeps (Anserini's ``fbTerms``).
+        original_weight: Weight of the original query in RM3's mixture (Anserini's
+            ``originalQueryWeight``).
+        interpolate: ``"after"`` (each branch's own feedback) or ``"before"`` (feedback from
+            the fused ranking); see the module docstring.
+
+    Defaults are the best settings of the grid in ``benchmarks/prf.py`` on SciFact train
+    (tuned there, so an optimistic figure). Even so, neither method raised nDCG@10 on SciFact
+    (RM3 lowered BM25's, raising its recall@100); feedback from the fused ranking beat each
+    branch's own. Measure on your own data before turning it on.
+    """
+
+    dense_docs: int = 1
+    alpha: float = 1.0
+    beta: float = 0.25
+    sparse_docs: int = 3
+    sparse_terms: int = 20
+    original_weight: float = 0.7
+    interpolate: Placement = "before"
+
+    def __post_init__(self) -> None:
+        for name in ("dense_docs", "sparse_docs", "sparse_terms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InvalidInputError(f"{name} must be an int >= 0, got {v!r}.")
+        if not self.dense_docs and not self.sparse_docs:
+            raise InvalidInputError("PseudoRelevanceFeedback with dense_docs=0 and sparse_docs=0 "
+                                    "does nothing: give one of them a number of documents.")
+        if self.sparse_docs and not self.sparse_terms:
+            raise InvalidInputError("sparse_terms must be >= 1 when sparse_docs > 0.")
+        if not (np.isfinite(self.alpha) and np.isfinite(self.beta) and self.alpha >= 0
+                and self.beta >= 0 and self.alpha + self.beta > 0):
+            raise InvalidInputError(f"alpha and beta must be finite, >= 0 and not both 0; got "
+                                    f"alpha={self.alpha!r}, beta={self.beta!r}.")
+        if not 0.0 <= self.original_weight <= 1.0:
+            raise InvalidInputError(f"original_weight must be in [0, 1], got {self.original_weight!r}.")
+        if self.interpolate not in ("before", "after"):
+            raise InvalidInputError(f"interpolate={self.interpolate!r}: use 'before' (feedback from "
+                                    "the fused ranking) or 'after' (each branch's own ranking).")
+
+    @property
+    def depth(self) -> int:
+        """Documents the feedback round retrieves."""
+        return max(self.dense_docs, self.sparse_docs)
+
+
+def rocchio(query: np.ndarray, feedback: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """``alpha * query + beta * mean(feedback)``, rescaled to the query's norm (so cosine and
+    dot-product engines, and score fusion, see a query of the usual scale). An empty
+    feedback set returns the query unchanged."""
+    q = np.asarray(query, dtype=np.float32)
+    fb = np.asarray(feedback, dtype=np.float32).reshape(-1, q.shape[-1])
+    if not len(fb):
+        return q
+    moved = alpha * q + beta * fb.mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return q if norm == 0.0 else (moved * (np.linalg.norm(q) / norm)).astype(np.float32)
+
+
+def rm3(query: SparseVector, feedback: Sequence[SparseVector], scores: Sequence[float],
+        n_terms: int, original_weight: float) -> SparseVector:
+    """RM3 over term-count vectors: the expanded query's term weights (a distribution).
+
+    Args:
+        query: The query's term counts.
+        feedback: Each feedback document's term counts.
+        scores: The documents' retrieval scores, used as ``P(Q|D)``; when any is <= 0 (fused
+            or shifted scores) the documents weigh the same.
+        n_terms: Expansion terms kept from the relevance model.
+        original_weight: ``P(w|Q')`` = this x the query's distribution + the rest x the
+            relevance model's.
+    """
+    if len(feedback) != len(scores):
+        raise InvalidInputError(f"{len(feedback)} feedback documents but {len(scores)} scores.")
+    docs = [d for d in feedback if d.values.sum() > 0]
+    weights = np.asarray([s for d, s in zip(feedback, scores) if d.values.sum() > 0], dtype=np.float64)
+    if not docs:
+        return query
+    if (weights <= 0).any() or not np.isfinite(weights).all():
+        weights = np.ones(len(docs))
+    model: dict[int, float] = defaultdict(float)
+    for d, w in zip(docs, weights):
+        for t, p in zip(d.indices.tolist(), (d.values / d.values.sum()).tolist()):
+            model[t] += w * p
+    top = sorted(model.items(), key=lambda kv: (-kv[1], kv[0]))[:n_terms]
+    total = sum(v for _, v in top)
+    mixed: dict[int, float] = defaultdict(float)
+    for t, v in top:
+        mixed[t] += (1.0 - original_weight) * v / total
+    qsum = float(query.values.sum())
+    if qsum > 0:
+        for t, c in zip(query.indices.tolist(), query.values.tolist()):
+            mixed[t] += original_weight * c / qsum
+    ids = sorted(t for t, v in mixed.items() if v > 0)
+    return SparseVector(np.array(ids, dtype=np.int64), np.array([mixed[t] for t in ids]))
+
+
+__all__ = ["PseudoRelevanceFeedback", "rocchio", "rm3"]
