@@ -1,7 +1,8 @@
-"""Multi-vector compression on SciFact: post-hoc token pooling (issue 9, first part).
+"""Multi-vector compression on SciFact: token pooling, PQ'd FDEs, ColBERTv2 residuals (issue 9).
 
     python benchmarks/multivector_compression.py [--data ../shared/datasets/scifact] \
-        [--factors 2,3,4] [--methods hierarchical,kmeans] [--fde-pq] [--out benchmarks/results]
+        [--factors 2,3,4] [--methods hierarchical,kmeans] [--fde-pq] \
+        [--residual 1,2 --centroids 1024,4096] [--out benchmarks/results]
 
 For each pooling setting, from the cached all-MiniLM-L6-v2 token vectors of the 5,183
 documents (queries are never pooled): vectors and bytes per document, nDCG@10 / recall@100 of
@@ -27,6 +28,7 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.common import quality as common_quality  # noqa: E402
 from vectorbridge.encoders import FDEEncoder, ProductQuantizer  # noqa: E402
 from vectorbridge.encoders.pooling import TokenPooler  # noqa: E402
+from vectorbridge.encoders.residual import ResidualCodec  # noqa: E402
 
 K = 100
 
@@ -42,6 +44,11 @@ def main() -> None:
                     help="also PQ-compress the FDE first stage (m = dim/8, 256 centres: 32x)")
     ap.add_argument("--fde-pq-with", default="hierarchical",
                     help="the pooling method whose FDEs are also PQ-compressed")
+    ap.add_argument("--residual", default="",
+                    help="ColBERTv2 residual compression of the (unpooled) tokens at these bits "
+                         "per dimension, e.g. 1,2; the FDE first stage stays float")
+    ap.add_argument("--centroids", default="4096",
+                    help="residual codec centroids (comma-separated to compare)")
     args = ap.parse_args()
     c = load_corpus(args)
     ds = c.ds
@@ -73,6 +80,8 @@ def main() -> None:
         F = np.concatenate([fde.encode_documents(pooled[i:i + 256]) for i in range(0, len(pooled), 256)])
         fde_top = np.argsort(-(fde.encode_queries(q_tok) @ F.T), axis=1, kind="stable")[:, :K]
         staged = quality(maxsim_rerank(fde_top, pooled, q_tok))
+        if method == "none":
+            anchor_top = fde_top
         rows.append((method, factor, vecs, vecs * dim * 4, exact, staged, t_pool))
         if args.fde_pq and method in ("none", args.fde_pq_with):
             # MUVERA's production first stage: PQ with 256 centres per 8 FDE dimensions (32x).
@@ -89,9 +98,26 @@ def main() -> None:
               + (f"exact MaxSim nDCG@10 {exact[0]:.4f} R@100 {exact[1]:.4f}, " if args.exact else "")
               + f"FDE+MaxSim nDCG@10 {staged[0]:.4f} R@100 {staged[1]:.4f} (pool {t_pool:.0f} s)",
               flush=True)
+    res_rows = []
+    for n_cent in [int(x) for x in args.centroids.split(",") if x] if args.residual else []:
+        for nbits in [int(x) for x in args.residual.split(",") if x]:
+            t = time.perf_counter()
+            codec = ResidualCodec(n_cent, nbits).fit(doc_tok)
+            t_fit = time.perf_counter() - t
+            t = time.perf_counter()
+            decoded = [codec.decode(*codec.encode(d)) for d in doc_tok]
+            t_code = time.perf_counter() - t
+            cos = float(np.mean([(a * b).sum(axis=1).mean() for a, b in zip(decoded[:500], doc_tok)]))
+            got = quality(maxsim_rerank(anchor_top, decoded, q_tok))
+            exact = quality(exact_maxsim_top(decoded, q_tok, K)) if args.exact else (float("nan"),) * 2
+            res_rows.append((n_cent, nbits, codec.bytes_per_token, got, exact, cos, t_fit, t_code))
+            print(f"residual {n_cent} centroids x {nbits} bit: {codec.bytes_per_token} B/token, "
+                  f"cos(decoded, original) {cos:.4f}, FDE+MaxSim nDCG@10 {got[0]:.4f} R@100 {got[1]:.4f} "
+                  f"(fit {t_fit:.0f} s, encode+decode {t_code:.0f} s)", flush=True)
     base = rows[0]
     flags = f"--factors {args.factors} --methods {args.methods}" + (" --fde-pq" if args.fde_pq else "") \
-        + (" --exact" if args.exact else "")
+        + (" --exact" if args.exact else "") \
+        + (f" --residual {args.residual} --centroids {args.centroids}" if args.residual else "")
     lines = [f"# Multi-vector compression: token pooling, SciFact {args.split} "
              f"({len(doc_tok)} docs, {len(q_tok)} queries, all-MiniLM-L6-v2 tokens)", "",
              f"Command: `python benchmarks/multivector_compression.py {flags}`", "",
@@ -113,6 +139,22 @@ def main() -> None:
             name = "none" if method == "none" else f"{method}, factor {factor:g}"
             lines.append(f"| {name} | {fb:,} -> {pb:,} ({fb // pb}x) | {first[0]:.4f} | "
                          f"{both[0]:.4f} | {ref[0]:.4f} |")
+    if res_rows:
+        n_tok = float(np.mean([len(d) for d in doc_tok]))
+        lines += ["", "ColBERTv2 residual compression of the token vectors (centroid id + `nbits` per "
+                  "dimension, per-dimension quantile buckets); FDE top-100 from the float tokens, then "
+                  "MaxSim over the decoded tokens. `--residual "
+                  f"{args.residual} --centroids {args.centroids}`:", "",
+                  "| codec | bytes/token | KiB/doc | vs float32 | vs float16 | mean cos(decoded, original) | "
+                  "FDE + MaxSim nDCG@10 | vs none | recall@100 | "
+                  + ("exact MaxSim nDCG@10 | " if args.exact else "") + "fit s | encode+decode s |",
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if args.exact else "") + "---|---|"]
+        for n_cent, nbits, bpt, got, exact, cos, t_fit, t_code in res_rows:
+            ex = f"{exact[0]:.4f} | " if args.exact else ""
+            lines.append(f"| {n_cent} centroids, {nbits} bit | {bpt} | {n_tok * bpt / 1024:.1f} | "
+                         f"{dim * 4 / bpt:.1f}x smaller | {dim * 2 / bpt:.1f}x smaller | {cos:.4f} | "
+                         f"{got[0]:.4f} | {got[0] / base[5][0]:.1%} | {got[1]:.4f} | {ex}{t_fit:.0f} | "
+                         f"{t_code:.0f} |")
     write_report(Path(args.out) / f"multivector_compression_{Path(args.data).name}_{args.split}.md", lines)
 
 

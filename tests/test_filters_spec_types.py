@@ -119,14 +119,15 @@ def test_sparse_vector_validation_and_normalisation():
 def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
                                      "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder",
-                                     "BinaryQuantizer", "ProductQuantizer", "TokenPooler"}
+                                     "BinaryQuantizer", "ProductQuantizer", "TokenPooler",
+                                     "ResidualCodec"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
             "Record", "Fusion", "RetryPolicy", "IngestJournal"} <= set(connectors.__all__)
     assert "ServerUnavailableError" in vectorbridge.__all__
     from vectorbridge import retrievers
 
     assert {"VectorBridgeStore", "HybridRetriever", "CrossEncoderReranker",
-            "MaxSimReranker"} <= set(retrievers.__all__)
+            "MaxSimReranker", "PseudoRelevanceFeedback", "ScoreCalibrator"} <= set(retrievers.__all__)
     for mod in (vectorbridge, encoders, connectors, retrievers):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name} is exported but missing"

@@ -289,9 +289,16 @@ class Connector(ABC):
                 acked.record(digest, len(batch))
         return len(rows)
 
-    def _do_get(self, collection: str, ids: Sequence[str], with_vectors: bool) -> Op[list[Record]]:
+    def _do_get(self, collection: str, ids: Sequence[str],
+                with_vectors: bool | Sequence[str]) -> Op[list[Record]]:
         spec = yield from self._do_spec(collection)
         id_list = check_ids(ids)
+        if not isinstance(with_vectors, bool):  # a selection of fields
+            with_vectors = [str(n) for n in with_vectors]
+            unknown = [n for n in with_vectors if n not in spec.fields]
+            if unknown or not with_vectors:
+                raise InvalidInputError(f"with_vectors={with_vectors!r}: give True, False or field "
+                                        f"names of collection {collection!r} ({sorted(spec.fields)}).")
         if not id_list:
             return []
         found = {r.id: r for r in (yield from self._op_get(spec, id_list, with_vectors))}
@@ -478,12 +485,14 @@ class Connector(ABC):
         return await self._arun(self._do_upsert(collection, ids, vectors, payloads, batch_size,
                                                 journal))
 
-    def get(self, collection: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
-        """Stored points for ``ids`` in the order asked; ids not found are left out."""
+    def get(self, collection: str, ids: Sequence[str], *,
+            with_vectors: bool | Sequence[str] = False) -> list[Record]:
+        """Stored points for ``ids`` in the order asked; ids not found are left out.
+        ``with_vectors``: all vector fields (True), none, or the named ones only."""
         return self._run(self._do_get(collection, ids, with_vectors))
 
     async def aget(self, collection: str, ids: Sequence[str], *,
-                   with_vectors: bool = False) -> list[Record]:
+                   with_vectors: bool | Sequence[str] = False) -> list[Record]:
         """Async :meth:`get`."""
         return await self._arun(self._do_get(collection, ids, with_vectors))
 

@@ -311,6 +311,12 @@ class MilvusConnector(Connector):
                         index_for(f, self.index_type, self.ivf_nlist)
                     except InvalidInputError as e:
                         out.append(f"field {name!r}: {e}")
+            if isinstance(f, MultiVectorField) and f.codes:
+                out.append(
+                    f"field {name!r}: compressed token codes (uint8 multi-vector) are stored on "
+                    "Qdrant only; on Milvus store the float token vectors (or pool them: "
+                    "TokenPooler), or use Qdrant for a token_codec"
+                )
             if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
                 out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
         return out
@@ -445,9 +451,12 @@ class MilvusConnector(Connector):
         return {d: np.asarray([v for _, v in sorted(toks, key=lambda t: t[0])], dtype=np.float32)
                 for d, toks in out.items()}
 
-    def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]:
+    def _op_get(self, spec: CollectionSpec, ids: list[str],
+                with_vectors: bool | list[str]) -> Op[list[Record]]:
         fields = spec.fields
-        plain = [n for n, f in fields.items() if not isinstance(f, MultiVectorField)]
+        chosen = set(fields) if with_vectors is True else set(with_vectors or ())
+        plain = [n for n, f in fields.items() if not isinstance(f, MultiVectorField) and n in chosen]
+        multi = [n for n in spec.multivector if n in chosen]
         output = ["id", PAYLOAD_FIELD, *(plain if with_vectors else [])]
         records = []
         for part in chunks(ids, 1024):
@@ -455,15 +464,14 @@ class MilvusConnector(Connector):
             rows = yield call("query", spec.name, filter=ids_expr("id", part),
                               output_fields=output, limit=len(part))
             mats = {}
-            if with_vectors:
-                for n in spec.multivector:
-                    mats[n] = yield from self._token_matrices(spec, n, part)
+            for n in multi:
+                mats[n] = yield from self._token_matrices(spec, n, part)
             for r in rows:
                 vectors: dict[str, Any] = {}
                 if with_vectors:
                     for n in plain:
                         vectors[n] = _read_vector(fields[n], r[n])
-                    for n in spec.multivector:
+                    for n in multi:
                         vectors[n] = mats[n].get(r["id"], np.zeros((0, fields[n].dim), np.float32))
                 records.append(Record(id=r["id"], payload=dict(r.get(PAYLOAD_FIELD) or {}),
                                       vectors=vectors))

@@ -91,9 +91,10 @@ def _vector_params(f: FieldType) -> models.VectorParams:
         return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
                                    quantization_config=_quantization(f.quantization))
     if isinstance(f, MultiVectorField):
-        return models.VectorParams(
-            size=f.dim, distance=_DISTANCE[f.metric],
+        return models.VectorParams(  # codes: dot, which (unlike cosine) stores values as given
+            size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+            datatype=models.Datatype.UINT8 if f.codes else None,
         )
     if isinstance(f, BinaryField):
         return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
@@ -114,6 +115,8 @@ def _from_engine(f: FieldType, value: Any) -> Any:
         return SparseVector(np.asarray(value.indices), np.asarray(value.values))
     if isinstance(f, BinaryField):
         return np.packbits(np.asarray(value, dtype=np.uint8))
+    if isinstance(f, MultiVectorField) and f.codes:
+        return np.asarray(value, dtype=np.uint8)
     return np.asarray(value, dtype=np.float32)
 
 
@@ -159,7 +162,7 @@ def _split_payload(point: Any) -> tuple[str, dict[str, Any]]:
     return (str(point.id) if original is None else original), payload
 
 
-def to_record(spec: CollectionSpec, point: Any, with_vectors: bool) -> Record:
+def to_record(spec: CollectionSpec, point: Any, with_vectors: bool | list[str]) -> Record:
     """A retrieved Qdrant point -> Record with the original id and a clean payload."""
     original, payload = _split_payload(point)
     return Record(id=original, payload=payload,
@@ -373,7 +376,8 @@ class QdrantConnector(Connector):
             return {}
         return {"shard_key_selector": sorted(keys) if len(keys) > 1 else next(iter(keys))}
 
-    def _op_get(self, spec: CollectionSpec, ids: list[str], with_vectors: bool) -> Op[list[Record]]:
+    def _op_get(self, spec: CollectionSpec, ids: list[str],
+                with_vectors: bool | list[str]) -> Op[list[Record]]:
         points = yield call("retrieve", spec.name, ids=[point_id(i) for i in ids],
                             with_payload=True, with_vectors=with_vectors)
         return [to_record(spec, p, with_vectors) for p in points]

@@ -58,11 +58,25 @@ class SparseField:
 
 @dataclass(frozen=True)
 class MultiVectorField:
-    """A ``(n_tokens, dim)`` matrix per point, scored by MaxSim (late interaction)."""
+    """A ``(n_tokens, dim)`` matrix per point, scored by MaxSim (late interaction).
+
+    ``dtype="uint8"`` stores compressed token codes instead of float vectors: each row is one
+    token's code bytes (e.g. :meth:`~vectorbridge.encoders.ResidualCodec.to_bytes`, ``dim``
+    bytes wide), kept at one byte per value by the engine (Qdrant's uint8 multivectors). The
+    engine cannot score codes, so such a field is never searched: the retriever fetches and
+    decodes the candidates' codes and runs MaxSim client-side. ``encoding`` records the
+    codec's fingerprint, so codes are never decoded by another codec."""
 
     dim: int
     metric: Metric = Metric.COSINE
+    dtype: Literal["float32", "uint8"] = "float32"
+    encoding: str | None = None
     kind: Literal["multivector"] = "multivector"
+
+    @property
+    def codes(self) -> bool:
+        """Whether the field stores codes (uint8) rather than searchable float vectors."""
+        return self.dtype == "uint8"
 
 
 @dataclass(frozen=True)

@@ -86,12 +86,18 @@ def _dense(label: str, value: Any, n: int, dim: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _multi(label: str, value: Any, n: int, dim: int) -> list[np.ndarray]:
+def _multi(label: str, value: Any, n: int, dim: int, codes: bool = False) -> list[np.ndarray]:
     if not isinstance(value, Sequence) or len(value) != n:
         raise InvalidInputError(f"{label} must be a list of {n} (n_tokens, {dim}) arrays.")
     out = []
     for i, m in enumerate(value):
-        arr = np.asarray(m, dtype=np.float32)
+        if codes:  # token codes: bytes as they are, never converted
+            arr = np.asarray(m)
+            if arr.dtype != np.uint8:
+                raise InvalidInputError(f"{label}[{i}] must be uint8 token codes (the codec's "
+                                        f"to_bytes() rows), got {arr.dtype}.")
+        else:
+            arr = np.asarray(m, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[1] != dim or not 0 < arr.shape[0] <= MAX_TOKENS_PER_POINT:
             raise InvalidInputError(
                 f"{label}[{i}] has shape {arr.shape}; expected (n_tokens, {dim}) with "
@@ -195,7 +201,7 @@ def prepare_rows(
         elif isinstance(f, SparseField):
             out[name] = _sparse(f"vectors[{name!r}]", value, n)
         elif isinstance(f, MultiVectorField):
-            out[name] = _multi(f"vectors[{name!r}]", value, n, f.dim)
+            out[name] = _multi(f"vectors[{name!r}]", value, n, f.dim, codes=f.codes)
         elif isinstance(f, BinaryField):
             out[name] = _binary(f"vectors[{name!r}]", value, n, f.dim)
     rows = Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
@@ -220,6 +226,12 @@ def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
     if isinstance(f, SparseField):
         return _sparse(label, [query], 1)[0]
     if isinstance(f, MultiVectorField):
+        if f.codes:
+            raise InvalidInputError(
+                f"field {field_name!r} stores compressed token codes, which the engine cannot "
+                "score; search another field and rescore with the decoded codes (HybridRetriever("
+                "token_codec=...) does this)."
+            )
         return _multi(label, [query], 1, f.dim)[0]
     one_row = [query] if np.ndim(query) == 1 else query
     if isinstance(f, DenseField):

@@ -8,6 +8,7 @@
 - :class:`FDEEncoder`: MUVERA Fixed Dimensional Encodings (token matrices -> one vector).
 - :class:`BinaryQuantizer`, :class:`ProductQuantizer`: compact codes for dense vectors.
 - :class:`TokenPooler`: fewer token vectors per document, by clustering (token pooling).
+- :class:`ResidualCodec`: token vectors as ColBERTv2 residual codes (centroid id + 1-2 bits/dim).
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from vectorbridge.encoders.fde import FDEEncoder  # noqa: F401
     from vectorbridge.encoders.pooling import TokenPooler  # noqa: F401
     from vectorbridge.encoders.pq import ProductQuantizer  # noqa: F401
+    from vectorbridge.encoders.residual import ResidualCodec  # noqa: F401
     from vectorbridge.encoders.scoring import maxsim  # noqa: F401
     from vectorbridge.encoders.splade import SpladeEncoder  # noqa: F401
     from vectorbridge.encoders.tokens import TokenEncoder  # noqa: F401
@@ -42,6 +44,7 @@ _EXPORTS = {
     "BinaryQuantizer": "vectorbridge.encoders.binary",
     "ProductQuantizer": "vectorbridge.encoders.pq",
     "TokenPooler": "vectorbridge.encoders.pooling",
+    "ResidualCodec": "vectorbridge.encoders.residual",
 }
 
 __all__ = list(_EXPORTS)

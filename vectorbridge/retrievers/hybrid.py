@@ -10,7 +10,7 @@ LangChain ``BaseDocumentCompressor`` (a cross-encoder, :class:`MaxSimReranker`, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -68,6 +68,14 @@ class HybridRetriever(BaseRetriever):
             ``multivector``): ``from_texts`` stores each document's tokens pooled by
             clustering (and builds the FDE from them), ~``pool_factor`` times fewer vectors.
             Queries are not pooled. Measured in ``benchmarks/multivector_compression.py``.
+        token_codec: A :class:`~vectorbridge.encoders.ResidualCodec` (needs ``multivector``
+            and a first stage: ``fde``, ``dense`` or ``sparse``): ``from_texts`` stores each
+            document's tokens as ColBERTv2 residual codes (a centroid id + 1-2 bits per
+            dimension, ~15x smaller than float32), fitting the codec on the corpus if it is
+            not fitted; the collection's field records the codec's fingerprint, and the
+            codec is saved with :meth:`ResidualCodec.save` and loaded to query it. At query
+            time the first stage's top ``rerank_k`` are fetched, decoded and ranked by exact
+            MaxSim client-side (the engine cannot score codes). Qdrant engines only.
         prf: A :class:`~vectorbridge.retrievers.feedback.PseudoRelevanceFeedback`: one
             feedback round first, then the dense query moved towards its top documents'
             stored vectors (Rocchio) and the BM25 query expanded by RM3 from their texts;
@@ -102,7 +110,8 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _codes: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
-    _checked: CollectionSpec | None = PrivateAttr(default=None)  # spec whose encodings matched
+    # (spec, encoder ids) whose encodings matched: a model_copy with another encoder re-checks
+    _checked: tuple[Any, ...] | None = PrivateAttr(default=None)
 
     connector: Connector
     collection: str
@@ -114,6 +123,7 @@ class HybridRetriever(BaseRetriever):
     oversample: float = 4.0
     fde: Any = None
     pooling: Any = None
+    token_codec: Any = None
     prf: Any = None
     calibrator: Any = None
     score_threshold: float | None = None
@@ -164,6 +174,7 @@ class HybridRetriever(BaseRetriever):
         if self.fde is not None and self.multivector is None:
             raise InvalidInputError("fde= encodes token vectors: give multivector=TokenEncoder(...).")
         _check_pooling(self.pooling, self.multivector)
+        _check_codec(self.token_codec, self.multivector, self.fde, self.dense, self.sparse)
         self._check_prf()
         self._check_calibration()
 
@@ -240,6 +251,8 @@ class HybridRetriever(BaseRetriever):
                  "codes": kwargs.get("codes_field", "codes"), "fde": kwargs.get("fde_field", "fde")}
         quantizer, fde = kwargs.get("quantizer"), kwargs.get("fde")
         _check_pooling(kwargs.get("pooling"), multivector)  # before anything is encoded
+        codec = kwargs.get("token_codec")
+        _check_codec(codec, multivector, fde, dense, sparse)
         id_list = fill_ids(ids, len(texts))
         payloads = to_payloads(texts, metadatas, text_key)
         dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
@@ -264,11 +277,18 @@ class HybridRetriever(BaseRetriever):
             toks = multivector.encode_documents(texts)
             if kwargs.get("pooling") is not None:
                 toks = kwargs["pooling"].pool(toks)
-            vectors[names["multivector"]] = toks
-            mv_spec[names["multivector"]] = MultiVectorField(toks[0].shape[1])
-            if fde is not None:
+            if fde is not None:  # from the float tokens, before any compression
                 vectors[names["fde"]] = F = fde.encode_documents(toks)
                 dense_spec[names["fde"]] = DenseField(F.shape[1], Metric.DOT, encoding=fde.to_json())
+            if codec is not None:
+                if codec.centroids is None:
+                    codec.fit(toks)
+                vectors[names["multivector"]] = [codec.to_bytes(t) for t in toks]
+                mv_spec[names["multivector"]] = MultiVectorField(
+                    codec.bytes_per_token, dtype="uint8", encoding=codec.fingerprint())
+            else:
+                vectors[names["multivector"]] = toks
+                mv_spec[names["multivector"]] = MultiVectorField(toks[0].shape[1])
         spec = CollectionSpec(name=collection, dense=dense_spec, sparse=sparse_spec,
                               multivector=mv_spec, binary=bin_spec, text_key=text_key)
         connector.create_collection(spec, recreate=recreate)
@@ -280,7 +300,8 @@ class HybridRetriever(BaseRetriever):
     def _check_encodings(self, spec: CollectionSpec) -> None:
         """Refuse a quantizer or FDE configuration other than the one the collection holds
         (once per spec: fingerprints hash the codebooks, too slow to repeat per query)."""
-        if spec is self._checked:
+        key = (spec, id(self.quantizer), id(self.fde), id(self.token_codec))
+        if self._checked is not None and all(a is b for a, b in zip(key, self._checked)):
             return
         if isinstance(self.quantizer, str):
             stored = getattr(spec.field(self.dense_field), "quantization", None)
@@ -290,10 +311,14 @@ class HybridRetriever(BaseRetriever):
                     f"{stored!r}, not {self.quantizer!r}; rebuild it (recreate=True) to change it."
                 )
         for name, enc, what in ((self.codes_field, self.quantizer, "quantizer"),
-                                (self.fde_field, self.fde, "fde")):
+                                (self.fde_field, self.fde, "fde"),
+                                (self.multivector_field, self.token_codec, "token_codec")):
             if enc is None or isinstance(enc, str):
                 continue
-            mine = enc.fingerprint() if what == "quantizer" else enc.to_json()
+            if what == "token_codec" and not getattr(spec.field(name), "codes", False):
+                raise SpecMismatchError(f"collection {spec.name!r} field {name!r} holds float "
+                                        "tokens, not codes: query it without token_codec=.")
+            mine = enc.to_json() if what == "fde" else enc.fingerprint()
             stored = getattr(spec.field(name), "encoding", None)
             if stored != mine:
                 raise SpecMismatchError(
@@ -301,7 +326,7 @@ class HybridRetriever(BaseRetriever):
                     f"{what} ({mine}); codes from different configurations are not comparable. "
                     "Load the quantizer / FDE config the collection was built with."
                 )
-        self._checked = spec
+        self._checked = key
 
     # -- querying -------------------------------------------------------------------------
     def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> "_Plan":
@@ -328,6 +353,10 @@ class HybridRetriever(BaseRetriever):
             tokens = self.multivector.encode_queries([query])[0]
             if self.fde is not None:
                 queries[self.fde_field] = self.fde.encode_queries([tokens])[0]
+            if self.token_codec is not None:  # codes: fetched, decoded, MaxSim client-side
+                plan.decode, plan.decode_k = tokens, first_k
+                plan.k = max(self.rerank_k, first_k)
+                return plan
             plan.rescore = (self.multivector_field, tokens)
             plan.rescore_k = max(self.rerank_k, first_k)
             plan.rescore_mode = self.maxsim or ("replace" if self.fde is not None else "fuse")
@@ -368,6 +397,17 @@ class HybridRetriever(BaseRetriever):
         cand = self._pq_candidates(plan, *self._codes)
         return await self.connector.arescore(self.collection, self.dense_field, plan.pq, cand,
                                              plan.k, filter=plan.filter)
+
+    # -- compressed tokens ------------------------------------------------------------------
+    def _decoded_maxsim(self, plan: "_Plan", hits: list[Hit], records: list[Any]) -> list[Hit]:
+        """The first stage's hits re-ranked by exact MaxSim over their decoded token codes."""
+        from vectorbridge.encoders.scoring import maxsim
+
+        codes = {r.id: r.vectors.get(self.multivector_field) for r in records}
+        scored = [replace(h, score=maxsim(plan.decode, self.token_codec.from_bytes(codes[h.id])))
+                  for h in hits if codes.get(h.id) is not None and len(codes[h.id])]
+        scored.sort(key=lambda h: -h.score)  # stable: first-stage order breaks ties
+        return scored[: plan.decode_k]
 
     # -- pseudo-relevance feedback ---------------------------------------------------------
     def _feedback_rounds(self, plan: "_Plan") -> list[tuple[tuple[str, ...], dict[str, Any], int]]:
@@ -472,6 +512,10 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = self.connector.hybrid_search(self.collection, plan.queries,
                                                 **self._call_kwargs(plan))
+        if plan.decode is not None and hits:
+            records = self.connector.get(self.collection, [h.id for h in hits],
+                                         with_vectors=[self.multivector_field])
+            hits = self._decoded_maxsim(plan, hits, records)
         docs = self._documents(hits, spec, dense_q)
         if self.rerank is not None and docs:
             docs = list(self.rerank.compress_documents(docs, query,
@@ -497,6 +541,10 @@ class HybridRetriever(BaseRetriever):
         else:
             hits = await self.connector.ahybrid_search(self.collection, plan.queries,
                                                        **self._call_kwargs(plan))
+        if plan.decode is not None and hits:
+            records = await self.connector.aget(self.collection, [h.id for h in hits],
+                                                with_vectors=[self.multivector_field])
+            hits = self._decoded_maxsim(plan, hits, records)
         docs = self._documents(hits, spec, dense_q)
         if self.rerank is not None and docs:
             docs = list(await self.rerank.acompress_documents(docs, query,
@@ -516,6 +564,8 @@ class _Plan:
     rescore_k: int | None = None
     rescore_mode: RescoreMode = "replace"
     pq: np.ndarray | None = None  # a float query whose candidates come from client-side ADC
+    decode: np.ndarray | None = None  # query tokens for MaxSim over decoded token codes
+    decode_k: int = 0  # candidates kept after that MaxSim
 
 
 def _is_fitted(quantizer: Any) -> bool:
@@ -534,6 +584,20 @@ def _check_pooling(pooling: Any, multivector: Any) -> None:
     if pooling is not None and (not isinstance(pooling, TokenPooler) or multivector is None):
         raise InvalidInputError("pooling= takes a TokenPooler(...) and pools token vectors: "
                                 "give multivector=TokenEncoder(...) too.")
+
+
+def _check_codec(codec: Any, multivector: Any, fde: Any, dense: Any, sparse: Any) -> None:
+    from vectorbridge.encoders.residual import ResidualCodec
+
+    if codec is None:
+        return
+    if not isinstance(codec, ResidualCodec):
+        raise InvalidInputError(f"token_codec= takes a ResidualCodec(...), got {type(codec).__name__}.")
+    if multivector is None:
+        raise InvalidInputError("token_codec= compresses token vectors: give multivector=TokenEncoder(...).")
+    if fde is None and dense is None and sparse is None:
+        raise InvalidInputError("the engine cannot search token codes: with token_codec= give a "
+                                "first stage, fde=FDEEncoder() (or dense= / sparse=).")
 
 
 def _prepare_sparse(sparse: Any, texts: list[str], connector: Connector, collection: str,
