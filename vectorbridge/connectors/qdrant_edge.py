@@ -81,8 +81,11 @@ def edge_quantization(q: Any) -> Any:
 def edge_vector_params(p: models.VectorParams) -> qe.EdgeVectorParams:
     multi = qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim) if p.multivector_config else None
     dtype = qe.VectorStorageDatatype.Uint8 if p.datatype == models.Datatype.UINT8 else None
+    no_graph = p.hnsw_config is not None and p.hnsw_config.m == 0  # a field never searched
+    hnsw = qe.HnswIndexConfig(m=0, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=0) \
+        if no_graph else None
     return qe.EdgeVectorParams(size=p.size, distance=_DISTANCE[p.distance],
-                               multivector_config=multi, datatype=dtype,
+                               multivector_config=multi, datatype=dtype, hnsw_config=hnsw,
                                quantization_config=edge_quantization(p.quantization_config))
 
 

@@ -102,6 +102,58 @@ class ProductQuantizer:
         self.centroids = cents
         return self
 
+    def distill(self, queries: object, docs: object, *, candidates: int = 100,
+                temperature: float = 0.05, epochs: int = 20, lr: float = 2e-3,
+                batch: int = 256, seed: int = 0) -> "ProductQuantizer":
+        """Refine the centroids so that ADC scores reproduce the float scores (Distill-VQ).
+
+        k-means fits each subspace to the *documents*; what search needs is that each query's
+        ranking of its candidates survives. Following Distill-VQ (Xiao et al., SIGIR 2022),
+        the float model is the teacher: for each (unlabelled) query its top ``candidates``
+        documents by exact inner product, and the centroids are trained (torch, CPU) to
+        minimise the KL divergence between the teacher's and the ADC scores' softmax
+        (``temperature``) over those candidates. The documents' codes (assignments) stay
+        fixed, as in JPQ: encode the documents before distilling and keep those codes (the
+        centroids moved to serve them; re-encoding may pick other centroids). New vectors are
+        encoded to the nearest refined centroid. Inner-product metric only.
+
+        Args:
+            queries: Unlabelled training queries ``(n_q, dim)`` (no relevance labels needed).
+            docs: The documents whose codes are kept, ``(n, dim)`` (those stored).
+        """
+        import torch
+
+        self._check_fitted()
+        if self.metric != "ip":
+            raise InvalidInputError("distill() trains inner-product ADC scores; this quantizer "
+                                    "uses metric='l2'.")
+        Q = _as_matrix(queries, "queries", self.dim)
+        D = _as_matrix(docs, "docs", self.dim)
+        if candidates < 2 or candidates > len(D):
+            raise InvalidInputError(f"candidates must be in 2..{len(D)} (the documents), got {candidates!r}.")
+        codes = torch.from_numpy(self.encode(D).astype(np.int64))  # (n, m), fixed from here on
+        _, cand = topk(Q @ D.T, candidates)  # the teacher's candidates per query
+        teacher = torch.from_numpy(np.take_along_axis(Q @ D.T, cand, axis=1) / temperature)
+        cand_t = torch.from_numpy(cand.astype(np.int64))
+        Qs = torch.from_numpy(self._split(Q))  # (n_q, m, dsub)
+        cents = torch.nn.Parameter(torch.from_numpy(self.centroids.copy()))  # type: ignore[union-attr]
+        opt = torch.optim.Adam([cents], lr=lr)
+        gen = torch.Generator().manual_seed(seed)
+        sub = torch.arange(self.m)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(Q), generator=gen).split(batch):
+                tables = torch.einsum("qmd,mkd->qmk", Qs[idx], cents)  # (b, m, ksub)
+                c = codes[cand_t[idx]]  # (b, candidates, m)
+                student = tables[torch.arange(len(idx))[:, None, None], sub[None, None, :], c].sum(-1)
+                loss = torch.nn.functional.kl_div(
+                    torch.log_softmax(student / temperature, dim=1),
+                    torch.log_softmax(teacher[idx], dim=1), log_target=True, reduction="batchmean")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.centroids = cents.detach().numpy().astype(np.float32)
+        return self
+
     def _split(self, X: np.ndarray) -> np.ndarray:
         return X.reshape(len(X), self.m, -1)  # (n, m, dsub)
 

@@ -1,0 +1,101 @@
+"""Token vectors in the engine: float32 vs ColBERTv2 residual codes, on Qdrant Edge (issue 9).
+
+    python benchmarks/token_storage.py [--data ../shared/datasets/scifact] [--queries 300]
+        [--centroids 4096] [--nbits 2] [--out benchmarks/results]
+
+Two collections of the same corpus (cached all-MiniLM-L6-v2 token vectors), each with the
+MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
+top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
+the engine, the top ``rerank_k`` fetched, decoded and scored client-side. Reports the codec's
+fit time, ingest time, the collection's size on disk, query latency p50/p95 over a fixed
+random subset of queries (seed 0) and nDCG@10 / recall@100 over the same subset.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import beir_parser, cache_key, load_corpus, split_tokens, write_report  # noqa: E402
+from benchmarks.hybrid_quality import CachedTokens  # noqa: E402
+from vectorbridge.connectors import QdrantConnector  # noqa: E402
+from vectorbridge.encoders import FDEEncoder, ResidualCodec  # noqa: E402
+from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from vectorbridge.retrievers import HybridRetriever  # noqa: E402
+
+K = 100
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    ap = beir_parser(__doc__)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--centroids", type=int, default=4096)
+    ap.add_argument("--nbits", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    c = load_corpus(args)
+    doc_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz"))
+    q_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
+    tok = CachedTokens(dict(zip(c.texts, doc_tok)), dict(zip(c.qtexts, q_tok)))
+    subset = sorted(np.random.default_rng(0).choice(len(c.qids), min(args.queries, len(c.qids)),
+                                                     replace=False).tolist())
+    t = time.perf_counter()
+    codec = ResidualCodec(args.centroids, args.nbits).fit(doc_tok)
+    fit_s = time.perf_counter() - t
+    rows = []
+    for name, extra in (("float32 tokens, MaxSim in the engine", {}),
+                        (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
+                         "MaxSim client-side", {"token_codec": codec})):
+        root = Path(tempfile.mkdtemp(prefix="vb-tokens-"))
+        conn = QdrantConnector(path=str(root))
+        t = time.perf_counter()
+        r = HybridRetriever.from_texts(c.texts, ids=c.ds.doc_ids, connector=conn, collection="beir",
+                                       multivector=tok, fde=FDEEncoder(), rerank_k=K, k=K,
+                                       batch_size=64, **extra)
+        ingest = time.perf_counter() - t
+        conn.close()  # flush, then measure what is on disk
+        size = du(root)
+        conn = QdrantConnector(path=str(root))
+        r = r.model_copy(update={"connector": conn})
+        ranked, lat = {}, []
+        for i in subset:
+            t = time.perf_counter()
+            ranked[c.qids[i]] = [d.id for d in r.invoke(c.qtexts[i])]
+            lat.append(time.perf_counter() - t)
+        qrels = {q: c.ds.qrels[q] for q in ranked}
+        row = (name, ingest, size, statistics.median(lat) * 1000,
+               float(np.percentile(lat, 95)) * 1000, ndcg_at_k(ranked, qrels, 10),
+               recall_at_k(ranked, qrels, K))
+        rows.append(row)
+        print(f"  {name}: ingest {ingest:.0f} s, {size / 2 ** 20:.0f} MiB on disk, p50 {row[3]:.1f} ms, "
+              f"nDCG@10 {row[5]:.4f}", flush=True)
+        conn.close()
+    n_tok = sum(len(d) for d in doc_tok)
+    lines = [f"# Token vectors in Qdrant Edge: float32 vs residual codes, SciFact {args.split}", "",
+             f"Command: `python benchmarks/token_storage.py --queries {args.queries} --centroids "
+             f"{args.centroids} --nbits {args.nbits}`; {len(c.texts)} docs ({n_tok:,} tokens), "
+             f"{len(subset)} queries (seed 0); FDE top {K} then MaxSim. Codec fit: {fit_s:.0f} s. "
+             f"Token payload alone: {n_tok * 384 * 4 / 2 ** 20:.0f} MiB float32 vs "
+             f"{n_tok * codec.bytes_per_token / 2 ** 20:.0f} MiB codes.", "",
+             "| tokens | ingest s | collection on disk MiB | p50 ms | p95 ms | nDCG@10 | recall@100 |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {i:.0f} | {s / 2 ** 20:.0f} | {p50:.1f} | {p95:.1f} | {nd:.4f} | {rc:.4f} |"
+              for n, i, s, p50, p95, nd, rc in rows]
+    write_report(Path(args.out) / f"token_storage_scifact_{args.split}.md", lines)
+
+
+if __name__ == "__main__":
+    main()
