@@ -2,7 +2,8 @@
 
     python benchmarks/prf.py [--data ../shared/datasets/scifact] [--grid] [--out benchmarks/results]
 
-The corpus goes into Qdrant Edge (cached all-MiniLM-L6-v2 vectors, BM25 with engine IDF) and
+The corpus goes into Qdrant Edge (cached all-MiniLM-L6-v2 vectors, BM25 with engine IDF;
+exact search, no HNSW graph, so rows differ by method only) and
 every query of the split runs through :class:`HybridRetriever.invoke` with and without
 ``prf=``: dense alone, BM25 alone, hybrid RRF with feedback taken from each branch's own
 ranking (``interpolate="after"``) or from the fused ranking (``"before"``). The anchor is
@@ -23,9 +24,12 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
 from benchmarks.common import beir_parser, dense_embeddings, load_corpus, write_report  # noqa: E402
 from vectorbridge.bench.data import embeddings_for  # noqa: E402
 from vectorbridge.connectors import CollectionSpec, QdrantConnector, SparseField  # noqa: E402
+from vectorbridge.connectors.qdrant_edge import EdgeClient  # noqa: E402
 from vectorbridge.encoders import BM25Encoder  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from vectorbridge.retrievers import HybridRetriever  # noqa: E402
@@ -42,7 +46,10 @@ def main() -> None:
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     emb = embeddings_for(c.texts, D, c.qtexts, Q)
-    conn = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-prf-"))
+    # No HNSW graph (a threshold no segment reaches): exact search, so the small differences
+    # between rows are the methods', not an approximate index's build-to-build variation.
+    conn = QdrantConnector(client=EdgeClient(tempfile.mkdtemp(prefix="vb-prf-"),
+                                             index_threshold_kb=10 ** 9))
     bm25 = BM25Encoder(idf="engine").fit(c.texts)
     conn.create_collection(CollectionSpec(name="beir", dense={"dense": D.shape[1]},
                                           sparse={"sparse": SparseField(idf=True)}, text_key="text"))
@@ -50,6 +57,8 @@ def main() -> None:
                 [{"text": t} for t in c.texts], batch_size=512)
     conn.optimize("beir")
     base = dict(connector=conn, collection="beir", k=K, prefetch_k=K)
+
+    per_query: dict[str, np.ndarray] = {}
 
     def run(name: str, **kw) -> tuple[str, float, float, float]:
         r = HybridRetriever(**base, **kw)
@@ -59,6 +68,7 @@ def main() -> None:
             ranked[q] = [d.id for d in r.invoke(text)]
             lat.append(time.perf_counter() - t)
         qrels = {q: c.ds.qrels[q] for q in ranked}
+        per_query[name] = np.array([ndcg_at_k({q: ranked[q]}, {q: qrels[q]}, 10) for q in ranked])
         row = (name, ndcg_at_k(ranked, qrels, 10), recall_at_k(ranked, qrels, K),
                statistics.median(lat) * 1000)
         print(f"  {row[0]:58s} nDCG@10 {row[1]:.4f} recall@100 {row[2]:.4f} p50 {row[3]:.1f} ms",
@@ -91,11 +101,28 @@ def main() -> None:
                     rows.append(run(f"grid: BM25 + RM3 docs={n} terms={terms} orig={w}", sparse=bm25,
                                     prf=PRF(dense_docs=0, sparse_docs=n, sparse_terms=terms,
                                             original_weight=w)))
+    def anchor(name: str) -> str:
+        if name.startswith("hybrid:"):
+            return "hybrid RRF"
+        return "dense" if "Rocchio" in name else "BM25" if "RM3" in name else ""
+
+    def delta(name: str) -> str:
+        """Mean paired nDCG@10 difference to the anchor, with a bootstrap 95% interval."""
+        a = anchor(name)
+        if not a:
+            return "—"
+        d = per_query[name] - per_query[a]
+        rng = np.random.default_rng(0)
+        boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] vs {a}"
+
     lines = ["# Pseudo-relevance feedback on SciFact " + args.split,
              "", f"Command: `python benchmarks/prf.py{' --grid' if args.grid else ''}`; "
-             f"{len(c.texts)} docs, {len(c.qids)} queries, Qdrant Edge, HybridRetriever(k={K}).", "",
-             "| pipeline | nDCG@10 | recall@100 | p50 ms |", "|---|---|---|---|"]
-    lines += [f"| {n} | {a:.4f} | {b:.4f} | {p:.1f} |" for n, a, b, p in rows]
+             f"{len(c.texts)} docs, {len(c.qids)} queries, Qdrant Edge (exact search), HybridRetriever(k={K}).", "",
+             "| pipeline | nDCG@10 | paired difference, bootstrap 95% CI | recall@100 | p50 ms |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {n} | {a:.4f} | {delta(n)} | {b:.4f} | {p:.1f} |" for n, a, b, p in rows]
     write_report(Path(args.out) / f"prf_scifact_{args.split}.md", lines)
     conn.close()
 

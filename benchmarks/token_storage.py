@@ -6,7 +6,8 @@
 Two collections of the same corpus (cached all-MiniLM-L6-v2 token vectors), each with the
 MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
 top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
-the engine, the top ``rerank_k`` fetched, decoded and scored client-side. Reports the codec's
+the engine, the top ``rerank_k`` fetched, decoded and scored client-side; (c) as (b) with
+``fde_quantization="pq-x32"`` (Qdrant PQ of the FDEs, MUVERA's production setting). Reports the codec's
 fit time, ingest time, the collection's size on disk, query latency p50/p95 over a fixed
 random subset of queries (seed 0) and nDCG@10 / recall@100 over the same subset.
 """
@@ -58,7 +59,9 @@ def main() -> None:
     rows = []
     for name, extra in (("float32 tokens, MaxSim in the engine", {}),
                         (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
-                         "MaxSim client-side", {"token_codec": codec})):
+                         "MaxSim client-side", {"token_codec": codec}),
+                        ("residual codes + FDE PQ x32 in the engine (rescored x4 by float FDEs)",
+                         {"token_codec": codec, "fde_quantization": "pq-x32"})):
         root = Path(tempfile.mkdtemp(prefix="vb-tokens-"))
         conn = QdrantConnector(path=str(root))
         t = time.perf_counter()

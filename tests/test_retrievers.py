@@ -341,3 +341,26 @@ def test_engine_quantization_first_stage(conn, dense, quantization):
         HybridRetriever(connector=conn, collection=name, dense=dense, quantizer=other).invoke("x")
     with pytest.raises(ValueError, match="engine quantization is one of"):
         HybridRetriever(connector=conn, collection=name, dense=dense, quantizer="pq-x3")
+
+
+def test_fde_engine_quantization_first_stage(conn, tokens):
+    """fde_quantization="pq-x32" (MUVERA's production PQ): the engine keeps PQ codes of the
+    FDEs and rescores with the floats; with every point a candidate the results equal the
+    float-FDE pipeline's."""
+    from vectorbridge.encoders import FDEEncoder
+
+    name, plain_name = unique_name("fdepq"), unique_name("fde")
+    fde = FDEEncoder(reps=4)
+    r = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        TEXTS, ids=IDS, connector=conn, collection=name, multivector=tokens, fde=fde,
+        fde_quantization="pq-x32", oversample=len(TEXTS), rerank_k=4, k=3),
+        dense={"fde": DenseField(4 * 32 * 16, quantization="pq-x32")})
+    field = conn.spec(name).dense["fde"]
+    assert field.quantization == "pq-x32" and field.encoding == fde.to_json()
+    plain = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection=plain_name,
+                                       multivector=tokens, fde=fde, rerank_k=4, k=3)
+    for q in ("what causes scurvy?", "mitochondria and energy"):
+        assert [d.id for d in r.invoke(q)] == [d.id for d in plain.invoke(q)]
+    with pytest.raises(ValueError, match="fde_quantization"):
+        HybridRetriever(connector=conn, collection=name, multivector=tokens, fde=fde,
+                        fde_quantization="pq-x3")

@@ -64,6 +64,11 @@ class HybridRetriever(BaseRetriever):
         oversample: Code candidates per result for the rescoring.
         fde: An :class:`~vectorbridge.encoders.FDEEncoder` (needs ``multivector``): a MUVERA
             FDE field is the first stage, exact MaxSim over its top ``rerank_k`` the second.
+        fde_quantization: An engine quantization of the FDE field (``"pq-x32"`` is MUVERA's
+            production setting: 256 centres per 8 dimensions, 40,960 -> 1,280 bytes for the
+            default 10,240-d FDE): the engine searches the compressed copies and rescores
+            ``oversample * k`` of them with the float FDEs it keeps (on disk). Qdrant Edge
+            and servers; Milvus servers as IVF_PQ.
         pooling: A :class:`~vectorbridge.encoders.pooling.TokenPooler` (needs
             ``multivector``): ``from_texts`` stores each document's tokens pooled by
             clustering (and builds the FDE from them), ~``pool_factor`` times fewer vectors.
@@ -122,6 +127,7 @@ class HybridRetriever(BaseRetriever):
     quantizer: Any = None
     oversample: float = 4.0
     fde: Any = None
+    fde_quantization: str | None = None
     pooling: Any = None
     token_codec: Any = None
     prf: Any = None
@@ -171,6 +177,11 @@ class HybridRetriever(BaseRetriever):
                                         "dense= alone (no sparse= or multivector=).")
             if not self.oversample >= 1:
                 raise InvalidInputError(f"oversample must be >= 1, got {self.oversample!r}.")
+        if self.fde_quantization is not None and (
+                self.fde is None or self.fde_quantization not in ENGINE_QUANTIZATIONS):
+            raise InvalidInputError(f"fde_quantization={self.fde_quantization!r}: an engine "
+                                    f"quantization of the FDE field, one of {ENGINE_QUANTIZATIONS}, "
+                                    "with fde= given.")
         if self.fde is not None and self.multivector is None:
             raise InvalidInputError("fde= encodes token vectors: give multivector=TokenEncoder(...).")
         _check_pooling(self.pooling, self.multivector)
@@ -279,7 +290,10 @@ class HybridRetriever(BaseRetriever):
                 toks = kwargs["pooling"].pool(toks)
             if fde is not None:  # from the float tokens, before any compression
                 vectors[names["fde"]] = F = fde.encode_documents(toks)
-                dense_spec[names["fde"]] = DenseField(F.shape[1], Metric.DOT, encoding=fde.to_json())
+                dense_spec[names["fde"]] = DenseField(
+                    F.shape[1], Metric.DOT, encoding=fde.to_json(),
+                    quantization=kwargs.get("fde_quantization"),
+                    oversampling=float(kwargs.get("oversample", 4.0)))
             if codec is not None:
                 if codec.centroids is None:
                     codec.fit(toks)
