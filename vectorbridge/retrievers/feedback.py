@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -144,4 +144,45 @@ def rm3(query: SparseVector, feedback: Sequence[SparseVector], scores: Sequence[
     return SparseVector(np.array(ids, dtype=np.int64), np.array([mixed[t] for t in ids]))
 
 
-__all__ = ["PseudoRelevanceFeedback", "rocchio", "rm3"]
+@dataclass(frozen=True)
+class Round:
+    """One feedback search: the branches it feeds, the queries it runs, how deep."""
+
+    fed: tuple[str, ...]
+    queries: dict[str, Any]
+    depth: int
+
+
+def feedback_rounds(prf: PseudoRelevanceFeedback, queries: dict[str, Any], dense_field: str,
+                    sparse_field: str) -> list[Round]:
+    """The searches a query's feedback needs: one fused round (``interpolate="before"``, or
+    a single branch), else one per fed branch on its own."""
+    fed = tuple(f for f, n in ((dense_field, prf.dense_docs), (sparse_field, prf.sparse_docs))
+                if n and f in queries)
+    branches = {f: queries[f] for f in (dense_field, sparse_field) if f in queries}
+    if prf.interpolate == "before" or len(branches) == 1:
+        return [Round(fed, branches, prf.depth)] if fed else []
+    depth = {dense_field: prf.dense_docs, sparse_field: prf.sparse_docs}
+    return [Round((f,), {f: branches[f]}, depth[f]) for f in fed]
+
+
+def expand_queries(prf: PseudoRelevanceFeedback, query: str, queries: dict[str, Any],
+                   rounds: list[Round], results: list[list[Any]], records: list[Any], *,
+                   dense_field: str, sparse_field: str, sparse: Any, text_key: str) -> None:
+    """Replace ``queries``' dense / sparse entries by their feedback versions, from each
+    round's hits (``.id``, ``.score``) and the fetched records (``.vectors``, ``.payload``)."""
+    by_id = {r.id: r for r in records}
+    for r, hits in zip(rounds, results):
+        if dense_field in r.fed:
+            vecs = [by_id[h.id].vectors[dense_field] for h in hits[: prf.dense_docs] if h.id in by_id]
+            queries[dense_field] = rocchio(queries[dense_field], np.asarray(vecs, dtype=np.float32),
+                                           prf.alpha, prf.beta)
+        if sparse_field in r.fed:
+            top = [h for h in hits[: prf.sparse_docs] if h.id in by_id]
+            texts = [str((by_id[h.id].payload or {}).get(text_key) or "") or " " for h in top]
+            expanded = rm3(sparse.term_counts([query])[0], sparse.term_counts(texts),
+                           [h.score for h in top], prf.sparse_terms, prf.original_weight)
+            queries[sparse_field] = sparse.query_vector(expanded)
+
+
+__all__ = ["PseudoRelevanceFeedback", "rocchio", "rm3", "Round", "feedback_rounds", "expand_queries"]

@@ -423,65 +423,48 @@ class HybridRetriever(BaseRetriever):
         scored.sort(key=lambda h: -h.score)  # stable: first-stage order breaks ties
         return scored[: plan.decode_k]
 
-    # -- pseudo-relevance feedback ---------------------------------------------------------
-    def _feedback_rounds(self, plan: "_Plan") -> list[tuple[tuple[str, ...], dict[str, Any], int]]:
-        """The feedback searches: (branches fed, queries searched, depth)."""
-        prf = self.prf
-        fed = tuple(f for f, n in ((self.dense_field, prf.dense_docs),
-                                   (self.sparse_field, prf.sparse_docs)) if n and f in plan.queries)
-        branches = {f: plan.queries[f] for f in (self.dense_field, self.sparse_field)
-                    if f in plan.queries}
-        if prf.interpolate == "before" or len(branches) == 1:
-            return [(fed, branches, prf.depth)] if fed else []
-        depth = {self.dense_field: prf.dense_docs, self.sparse_field: prf.sparse_docs}
-        return [((f,), {f: branches[f]}, depth[f]) for f in fed]
+    # -- pseudo-relevance feedback (the methods: retrievers/feedback.py) ---------------------
+    def _feedback_plan(self, plan: "_Plan") -> tuple[list[Any], list[str] | bool]:
+        from vectorbridge.retrievers.feedback import feedback_rounds
+
+        rounds = feedback_rounds(self.prf, plan.queries, self.dense_field, self.sparse_field)
+        fields = [self.dense_field] if any(self.dense_field in r.fed for r in rounds) else False
+        return rounds, fields
 
     def _feedback_kwargs(self, plan: "_Plan", k: int) -> dict[str, Any]:
         return dict(k=k, filter=plan.filter, prefetch_k=max(self.prefetch_k, k),
                     fusion=Fusion(self.fusion, self.rrf_k, self.weights))
 
-    def _expand(self, query: str, plan: "_Plan", rounds: list[tuple[tuple[str, ...], Any, int]],
-                results: list[list[Hit]], records: list[Any], spec: CollectionSpec) -> None:
-        """Replace the plan's dense / sparse queries by their feedback versions."""
-        from vectorbridge.retrievers.feedback import rm3, rocchio
+    def _expand(self, query: str, plan: "_Plan", rounds: list[Any], results: list[list[Hit]],
+                records: list[Any], spec: CollectionSpec) -> None:
+        from vectorbridge.retrievers.feedback import expand_queries
 
-        prf, by_id = self.prf, {r.id: r for r in records}
-        key = self._text_key(spec)
-        for (fed, _, _), hits in zip(rounds, results):
-            if self.dense_field in fed:
-                vecs = [by_id[h.id].vectors[self.dense_field] for h in hits[: prf.dense_docs]
-                        if h.id in by_id]
-                plan.queries[self.dense_field] = rocchio(plan.queries[self.dense_field],
-                                                         np.asarray(vecs, dtype=np.float32),
-                                                         prf.alpha, prf.beta)
-            if self.sparse_field in fed:
-                top = [h for h in hits[: prf.sparse_docs] if h.id in by_id]
-                texts = [str((by_id[h.id].payload or {}).get(key) or "") for h in top]
-                counts = self.sparse.term_counts([t or " " for t in texts])
-                expanded = rm3(self.sparse.term_counts([query])[0], counts,
-                               [h.score for h in top], prf.sparse_terms, prf.original_weight)
-                plan.queries[self.sparse_field] = self.sparse.query_vector(expanded)
+        expand_queries(self.prf, query, plan.queries, rounds, results, records,
+                       dense_field=self.dense_field, sparse_field=self.sparse_field,
+                       sparse=self.sparse, text_key=self._text_key(spec))
 
     def _feedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
-        rounds = self._feedback_rounds(plan)
-        results = [self.connector.search(self.collection, *next(iter(q.items())), k, filter=plan.filter)
-                   if len(q) == 1 else
-                   self.connector.hybrid_search(self.collection, q, **self._feedback_kwargs(plan, k))
-                   for _, q, k in rounds]
+        rounds, fields = self._feedback_plan(plan)
+        results = [self.connector.search(self.collection, *next(iter(r.queries.items())), r.depth,
+                                         filter=plan.filter)
+                   if len(r.queries) == 1 else
+                   self.connector.hybrid_search(self.collection, r.queries,
+                                                **self._feedback_kwargs(plan, r.depth))
+                   for r in rounds]
         ids = list(dict.fromkeys(h.id for hits in results for h in hits))
-        records = self.connector.get(self.collection, ids, with_vectors=True) if ids else []
+        records = self.connector.get(self.collection, ids, with_vectors=fields) if ids else []
         self._expand(query, plan, rounds, results, records, spec)
 
     async def _afeedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
-        rounds = self._feedback_rounds(plan)
-        results = [await self.connector.asearch(self.collection, *next(iter(q.items())), k,
-                                                filter=plan.filter)
-                   if len(q) == 1 else
-                   await self.connector.ahybrid_search(self.collection, q,
-                                                       **self._feedback_kwargs(plan, k))
-                   for _, q, k in rounds]
+        rounds, fields = self._feedback_plan(plan)
+        results = [await self.connector.asearch(self.collection, *next(iter(r.queries.items())),
+                                                r.depth, filter=plan.filter)
+                   if len(r.queries) == 1 else
+                   await self.connector.ahybrid_search(self.collection, r.queries,
+                                                       **self._feedback_kwargs(plan, r.depth))
+                   for r in rounds]
         ids = list(dict.fromkeys(h.id for hits in results for h in hits))
-        records = await self.connector.aget(self.collection, ids, with_vectors=True) if ids else []
+        records = await self.connector.aget(self.collection, ids, with_vectors=fields) if ids else []
         self._expand(query, plan, rounds, results, records, spec)
 
     def _single(self, plan: "_Plan") -> tuple[str, Any] | None:
