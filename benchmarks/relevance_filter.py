@@ -150,6 +150,11 @@ def main() -> None:
         m = pooled(keep, Y, n_rel)
         lines.append(f"| {name} | {m['P']:.3f} | {m['R']:.3f} | {m['F1']:.3f} | {m['kept']:.2f} "
                      f"| {m['empty']:.1%} |")
+    keep = methods["calibrated, threshold by training F1"]
+    empty = keep.sum(axis=1) == 0
+    lines += ["", f"Queries the calibrated threshold leaves empty: {empty.sum()}; their raw top-1 "
+              f"is relevant for {Y[empty, 0].mean():.1%} of them, against {Y[~empty, 0].mean():.1%} "
+              "for the queries it keeps something for."]
     lines += ["", f"Held-out Brier score of the calibrated probabilities (top {args.depth}): "
               f"{brier:.4f}. Reliability (held out):", "",
               "| predicted | mean predicted | observed relevant | candidates |", "|---|---|---|---|"]
