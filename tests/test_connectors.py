@@ -43,6 +43,21 @@ def test_round_trip_ids_payloads_vectors(conn, corpus):
     assert hits[0].id == corpus["ids"][0] and hits[0].payload == corpus["payloads"][0]
 
 
+def test_get_returns_only_the_vector_fields_asked_for(conn, corpus):
+    name = load(conn, corpus)
+    ids = corpus["ids"][:3]
+    for fields in (["tokens"], ["dense", "sparse"]):
+        got = conn.get(name, ids, with_vectors=fields)
+        assert [r.id for r in got] == ids
+        for r in got:
+            assert sorted(r.vectors) == sorted(fields)
+            assert r.payload == corpus["payloads"][corpus["ids"].index(r.id)]
+    (rec,) = conn.get(name, ids[:1], with_vectors=["tokens"])
+    np.testing.assert_allclose(rec.vectors["tokens"], corpus["tokens"][0], atol=1e-6)
+    with pytest.raises(InvalidInputError, match="field names"):
+        conn.get(name, ids, with_vectors=["nope"])
+
+
 def test_reupsert_is_idempotent_and_replaces(conn, corpus):
     name = load(conn, corpus)
     load(conn, corpus, name)  # same ids again
