@@ -84,6 +84,10 @@ def test_spec_normalises_and_round_trips():
     assert spec.dense["img"].metric is Metric.DOT
     assert set(spec.fields) == {"dense", "img", "bm25", "tok", "bits"}
     assert CollectionSpec.from_json(spec.to_json()).to_json() == spec.to_json()
+    codes = CollectionSpec(name="c", multivector={"t": {"dim": 98, "dtype": "uint8", "encoding": "x"}})
+    back = CollectionSpec.from_json(codes.to_json())
+    assert back.multivector["t"].codes and back.multivector["t"].encoding == "x"
+    assert not spec.multivector["tok"].codes
     with pytest.raises(InvalidInputError, match="no field 'nope'.*'bm25'"):
         spec.field("nope")
 
@@ -97,6 +101,7 @@ def test_spec_normalises_and_round_trips():
     (dict(name="ok", dense={"id": 3}), "reserved"),
     (dict(name="ok", binary={"b": 12}), "multiple of 8"),
     (dict(name="ok", sparse="bm25"), "list of field names"),
+    (dict(name="ok", multivector={"t": {"dim": 8, "dtype": "int4"}}), "multivector dtype"),
 ])
 def test_bad_specs_rejected(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):

@@ -143,6 +143,9 @@ def _coerce(kind: str, value: Any) -> FieldType:
             raise InvalidInputError(f"{kind} field dim must be an int in [1, 65536], got {f.dim!r}.")
         if kind == "binary" and f.dim % 8:
             raise InvalidInputError(f"binary field dim must be a multiple of 8 bits, got {f.dim}.")
+    if kind == "multivector" and f.dtype not in ("float32", "uint8"):
+        raise InvalidInputError(f"multivector dtype={f.dtype!r}: use 'float32' (token vectors) or "
+                                "'uint8' (compressed token codes).")
     if kind == "dense":
         if f.quantization is not None and f.quantization not in ENGINE_QUANTIZATIONS:
             raise InvalidInputError(f"quantization={f.quantization!r}: use one of {ENGINE_QUANTIZATIONS}.")
