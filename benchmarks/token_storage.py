@@ -1,9 +1,10 @@
 """Token vectors in the engine: float32 vs ColBERTv2 residual codes, on Qdrant Edge (issue 9).
 
     python benchmarks/token_storage.py [--data ../shared/datasets/scifact] [--queries 300]
-        [--centroids 4096] [--nbits 2] [--out benchmarks/results]
+        [--centroids 4096] [--nbits 2] [--docs 1000] [--out benchmarks/results]
 
-Two collections of the same corpus (cached all-MiniLM-L6-v2 token vectors), each with the
+Three collections of the same documents (cached all-MiniLM-L6-v2 token vectors; by default
+1,000 of SciFact's: the scored queries' relevant ones and random others), each with the
 MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
 top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
 the engine, the top ``rerank_k`` fetched, decoded and scored client-side; (c) as (b) with
@@ -45,14 +46,26 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--centroids", type=int, default=4096)
     ap.add_argument("--nbits", type=int, default=2)
+    ap.add_argument("--docs", type=int, default=1000,
+                    help="documents stored: the scored queries' relevant ones plus random others "
+                         "(0 = all; the float collection's HNSW build over all 1.24 M SciFact "
+                         "tokens ran > 20 min here)")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
     c = load_corpus(args)
     doc_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz"))
     q_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
     tok = CachedTokens(dict(zip(c.texts, doc_tok)), dict(zip(c.qtexts, q_tok)))
-    subset = sorted(np.random.default_rng(0).choice(len(c.qids), min(args.queries, len(c.qids)),
-                                                     replace=False).tolist())
+    rng = np.random.default_rng(0)
+    subset = sorted(rng.choice(len(c.qids), min(args.queries, len(c.qids)), replace=False).tolist())
+    keep = np.arange(len(c.texts))
+    if args.docs:  # every relevant document of the scored queries, then random others
+        pos = {d: i for i, d in enumerate(c.ds.doc_ids)}
+        rel = {pos[d] for i in subset for d in c.ds.qrels[c.qids[i]] if d in pos}
+        rest = rng.permutation([i for i in range(len(c.texts)) if i not in rel])
+        keep = np.array(sorted(rel) + sorted(rest[: max(args.docs - len(rel), 0)].tolist()))
+    texts, ids = [c.texts[i] for i in keep], [c.ds.doc_ids[i] for i in keep]
+    doc_tok = [doc_tok[i] for i in keep]
     t = time.perf_counter()
     codec = ResidualCodec(args.centroids, args.nbits).fit(doc_tok)
     fit_s = time.perf_counter() - t
@@ -65,7 +78,7 @@ def main() -> None:
         root = Path(tempfile.mkdtemp(prefix="vb-tokens-"))
         conn = QdrantConnector(path=str(root))
         t = time.perf_counter()
-        r = HybridRetriever.from_texts(c.texts, ids=c.ds.doc_ids, connector=conn, collection="beir",
+        r = HybridRetriever.from_texts(texts, ids=ids, connector=conn, collection="beir",
                                        multivector=tok, fde=FDEEncoder(), rerank_k=K, k=K,
                                        batch_size=64, **extra)
         ingest = time.perf_counter() - t
@@ -89,7 +102,8 @@ def main() -> None:
     n_tok = sum(len(d) for d in doc_tok)
     lines = [f"# Token vectors in Qdrant Edge: float32 vs residual codes, SciFact {args.split}", "",
              f"Command: `python benchmarks/token_storage.py --queries {args.queries} --centroids "
-             f"{args.centroids} --nbits {args.nbits}`; {len(c.texts)} docs ({n_tok:,} tokens), "
+             f"{args.centroids} --nbits {args.nbits} --docs {args.docs}`; {len(texts)} docs "
+             f"({n_tok:,} tokens: the scored queries' relevant documents and random others), "
              f"{len(subset)} queries (seed 0); FDE top {K} then MaxSim. Codec fit: {fit_s:.0f} s. "
              f"Token payload alone: {n_tok * 384 * 4 / 2 ** 20:.0f} MiB float32 vs "
              f"{n_tok * codec.bytes_per_token / 2 ** 20:.0f} MiB codes.", "",

@@ -43,6 +43,23 @@ def test_codes_have_the_promised_size_and_round_trip_through_bytes():
     np.testing.assert_allclose(np.linalg.norm(codec.decode(ids, res), axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("nbits, dim", [(1, 32), (2, 32), (1, 30), (2, 30)])
+def test_decoding_reads_each_dimensions_bucket_from_the_packed_bits(nbits, dim):
+    docs = clustered(dim=dim)
+    codec = ResidualCodec(8, nbits).fit(docs)
+    X = np.concatenate(docs[:3])
+    ids, res = codec.encode(X)
+    assert res.shape[1] == -(-dim * nbits // 8)
+    # reference: unpack the bits (MSB first), read nbits per dimension, look the value up
+    bits = np.unpackbits(res, axis=1)[:, : dim * nbits].reshape(len(X), dim, nbits)
+    buckets = bits @ (1 << np.arange(nbits - 1, -1, -1))
+    want = codec.centroids[ids] + codec.values[np.arange(dim)[None, :], buckets]
+    np.testing.assert_allclose(codec.decode(ids, res), unit(want), rtol=1e-5, atol=1e-6)
+    # and the buckets are the ones the cutoffs give
+    resid = X - codec.centroids[ids]
+    np.testing.assert_array_equal(buckets, (resid[:, :, None] > codec.cutoffs[None]).sum(axis=2))
+
+
 def test_more_bits_reconstruct_better_and_both_beat_the_centroid_alone():
     docs = clustered(noise=0.3)
     one, two = ResidualCodec(8, 1).fit(docs), ResidualCodec(8, 2).fit(docs)
