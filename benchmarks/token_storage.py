@@ -8,7 +8,8 @@ Three collections of the same documents (cached all-MiniLM-L6-v2 token vectors; 
 MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
 top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
 the engine, the top ``rerank_k`` fetched, decoded and scored client-side; (c) as (b) with
-``fde_quantization="pq-x32"`` (Qdrant PQ of the FDEs, MUVERA's production setting). Reports the codec's
+``fde_quantization="pq-x32"`` (Qdrant PQ of the FDEs, MUVERA's production setting); and
+float32 tokens pooled by 4 (``TokenPooler(4)``), MaxSim in the engine. Reports the codec's
 fit time, ingest time, the collection's size on disk, query latency p50/p95 over a fixed
 random subset of queries (seed 0) and nDCG@10 / recall@100 over the same subset.
 """
@@ -30,7 +31,7 @@ import numpy as np  # noqa: E402
 from benchmarks.common import beir_parser, cache_key, load_corpus, split_tokens, write_report  # noqa: E402
 from benchmarks.hybrid_quality import CachedTokens  # noqa: E402
 from vectorbridge.connectors import QdrantConnector  # noqa: E402
-from vectorbridge.encoders import FDEEncoder, ResidualCodec  # noqa: E402
+from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler  # noqa: E402
 from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from vectorbridge.retrievers import HybridRetriever  # noqa: E402
 
@@ -71,6 +72,8 @@ def main() -> None:
     fit_s = time.perf_counter() - t
     rows = []
     for name, extra in (("float32 tokens, MaxSim in the engine", {}),
+                        ("float32 tokens pooled x4 (hierarchical), MaxSim in the engine",
+                         {"pooling": TokenPooler(4)}),
                         (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
                          "MaxSim client-side", {"token_codec": codec}),
                         ("residual codes + FDE PQ x32 in the engine (rescored x4 by float FDEs)",
