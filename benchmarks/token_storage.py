@@ -3,7 +3,7 @@
     python benchmarks/token_storage.py [--data ../shared/datasets/scifact] [--queries 300]
         [--centroids 4096] [--nbits 2] [--docs 1000] [--out benchmarks/results]
 
-Three collections of the same documents (cached all-MiniLM-L6-v2 token vectors; by default
+Four collections of the same documents (cached all-MiniLM-L6-v2 token vectors; by default
 1,000 of SciFact's: the scored queries' relevant ones and random others), each with the
 MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
 top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
