@@ -71,6 +71,7 @@ class ScoreCalibrator:
         self.score_features, self.hidden, self.epochs = score_features, hidden, epochs
         self.lr, self.weight_decay, self.seed = lr, weight_decay, seed
         self.params: dict[str, np.ndarray] | None = None
+        self.train_loss: float | None = None  # the last fit's final BCE
 
     # -- inputs ---------------------------------------------------------------------------
     def _inputs(self, queries: object, scores: object) -> tuple[np.ndarray, np.ndarray]:
