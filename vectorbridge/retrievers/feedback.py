@@ -122,10 +122,11 @@ def rm3(query: SparseVector, feedback: Sequence[SparseVector], scores: Sequence[
     """
     if len(feedback) != len(scores):
         raise InvalidInputError(f"{len(feedback)} feedback documents but {len(scores)} scores.")
-    docs = [d for d in feedback if d.values.sum() > 0]
-    weights = np.asarray([s for d, s in zip(feedback, scores) if d.values.sum() > 0], dtype=np.float64)
-    if not docs:
+    pairs = [(d, s) for d, s in zip(feedback, scores) if d.values.sum() > 0]  # empty texts add nothing
+    if not pairs:
         return query
+    docs = [d for d, _ in pairs]
+    weights = np.asarray([s for _, s in pairs], dtype=np.float64)
     if (weights <= 0).any() or not np.isfinite(weights).all():
         weights = np.ones(len(docs))
     model: dict[int, float] = defaultdict(float)
