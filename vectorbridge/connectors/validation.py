@@ -25,6 +25,9 @@ MAX_PAYLOAD_BYTES = 65_536
 #: Most token vectors per point in a multi-vector field (keeps one document's tokens within
 #: one Milvus query page; 16x MiniLM's and ColBERT's usual document lengths).
 MAX_TOKENS_PER_POINT = 8192
+#: One encoder for every payload size check: ``json.dumps`` with options builds a new
+#: encoder per call, a third of the check's time on a large upsert.
+_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 @dataclass
@@ -151,7 +154,7 @@ def check_payloads(payloads: Any, n: int, text_key: str | None) -> list[dict[str
                     f"payloads[{i}] key {k!r} starts with the reserved prefix {RESERVED_PREFIX!r}; rename it."
                 )
         try:
-            size = len(json.dumps(p, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+            size = len(_JSON.encode(p).encode("utf-8"))
         except (TypeError, ValueError) as e:
             raise InvalidInputError(
                 f"payloads[{i}] is not JSON-serialisable ({e}); store str/int/float/bool/list/dict "
