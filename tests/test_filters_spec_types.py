@@ -179,3 +179,42 @@ def test_qdrant_point_id_is_uuid5_of_the_original(original):
     # Points already stored carry uuid5 ids: the fast digest path must give exactly those,
     # or a re-upsert would write a second copy instead of replacing the point.
     assert point_id(original) == str(uuid.uuid5(ID_NAMESPACE, original))
+
+
+flat_values = st.one_of(st.text(max_size=30), st.integers(min_value=-(2**70), max_value=2**70),
+                        st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                        st.lists(st.integers(), max_size=2), st.sampled_from(["x" * 11_000, "\ud800"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=st.dictionaries(st.text(max_size=8), flat_values, max_size=5))
+def test_payload_size_bound_never_admits_what_the_encoder_refuses(payload):
+    # Payloads under the bound skip JSON encoding: the bound must be a true upper bound, and
+    # only payloads that encode cleanly may take that path.
+    import json
+
+    from vectorbridge.connectors.validation import MAX_PAYLOAD_BYTES, check_payloads, flat_json_bound
+
+    bound = flat_json_bound(payload)
+    try:
+        exact = len(json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError):
+        exact = None
+    if bound is not None:
+        assert exact is not None and exact <= bound
+    if exact is None or exact > MAX_PAYLOAD_BYTES:
+        with pytest.raises(InvalidInputError):
+            check_payloads([payload], 1, None)
+    elif not any(k.startswith("_vb") for k in payload):
+        assert check_payloads([payload], 1, None) == [payload]
+
+
+def test_payload_size_bound_covers_the_limit_exactly():
+    from vectorbridge.connectors.validation import MAX_PAYLOAD_BYTES, check_payloads
+
+    at_limit = {"t": "a" * (MAX_PAYLOAD_BYTES - len('{"t": ""}'))}
+    assert check_payloads([at_limit], 1, None) == [at_limit]  # exact size decides at the edge
+    with pytest.raises(InvalidInputError, match="bytes as JSON"):
+        check_payloads([{"t": "a" * MAX_PAYLOAD_BYTES}], 1, None)
+    with pytest.raises(InvalidInputError, match="not JSON-serialisable"):
+        check_payloads([{"t": float("nan")}], 1, None)
