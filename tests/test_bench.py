@@ -140,3 +140,24 @@ def test_ingest_rotation_runs_every_maker_and_keeps_each_result():
     assert results == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0", "c1", "c2"]]
     assert order == list("abc" + "bca" + "cab")  # nobody always goes first
     assert all(len(t) == 3 and min(t) >= 0 for t in times)
+
+
+def test_bench_encoder_variants_speed_and_quality(beir, tmp_path, minilm_path, monkeypatch):
+    # Every variant is timed on the same texts with float32 as the anchor, and its quality is
+    # measured with the corpus and queries encoded by it (cached per variant).
+    monkeypatch.setenv("VECTORBRIDGE_CACHE", str(tmp_path / "exports"))
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    assert cli(["bench", str(beir), "--split", "test", "--model", minilm_path, "--engines", "",
+                "--encoders", "--encoder-variants", "float32,onnx-int8", "--encoder-quality",
+                "--encode-docs", "8", "--queries", "0", "--cache", str(cache), "--out", str(out),
+                "--no-plots"]) == 0
+    enc = json.loads((out / f"bench_{beir.name}_test.json").read_text())["encoders"]
+    assert set(enc["docs_per_s"]) == {"float32", "onnx-int8"} and min(enc["docs_per_s"].values()) > 0
+    assert enc["ratio_vs_float32"]["float32"] == 1.0
+    assert enc["resolved"] == {"float32": "torch float32", "onnx-int8": "onnx int8"}
+    assert enc["quality"]["float32"] >= 0.8  # these queries have one obvious answer each
+    assert abs(enc["quality"]["onnx-int8"] - enc["quality"]["float32"]) <= 0.1
+    assert len(list(cache.glob("dense-onnx-int8-*.npz"))) == 1  # its own cache entry
+    assert any((tmp_path / "exports" / "onnx").rglob("model-int8.onnx"))
+    md = (out / f"bench_{beir.name}_test.md").read_text()
+    assert "| onnx-int8 (onnx int8) |" in md

@@ -126,3 +126,66 @@ def test_bfloat16_encoder_gives_float32_vectors_close_to_float32(minilm_path):
     tok = TokenEncoder(minilm_path, device="cpu", precision="bfloat16").encode_documents(texts)
     assert all(m.dtype == np.float32 and np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-3)
                for m in tok)
+
+
+def test_onnx_backend_matches_torch_and_int8_keeps_the_ranking(minilm_path, tmp_path):
+    """backend="onnx" runs the same weights on ONNX Runtime inside the same
+    sentence-transformers pipeline (prompts, pooling, normalisation, token outputs): float32
+    equals torch; int8 stays close and keeps every query's best document."""
+    cache = tmp_path / "onnx"
+    torch_dense = DenseEncoder(minilm_path, device="cpu")
+    onnx_dense = DenseEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache)
+    assert onnx_dense.onnx_path is not None and onnx_dense.onnx_path.is_relative_to(cache)
+    np.testing.assert_allclose(onnx_dense.encode_documents(DOCS), torch_dense.encode_documents(DOCS),
+                               atol=1e-5)
+    np.testing.assert_allclose(onnx_dense.embed_query(QUERIES[0]), torch_dense.embed_query(QUERIES[0]),
+                               atol=1e-5)
+    torch_tok = TokenEncoder(minilm_path, device="cpu").encode_documents(DOCS)
+    onnx_tok = TokenEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache)
+    for a, b in zip(torch_tok, onnx_tok.encode_documents(DOCS)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+    int8 = DenseEncoder(minilm_path, device="cpu", backend="onnx", quantize="int8", onnx_cache=cache)
+    assert int8.onnx_path.name == "model-int8.onnx"
+    full, q = torch_dense.encode_documents(DOCS), int8.encode_documents(DOCS)
+    assert np.all(np.sum(full * q, axis=1) > 0.95)
+    best = (int8.encode_queries(QUERIES) @ q.T).argmax(axis=1)
+    assert best.tolist() == RELEVANT
+
+
+def test_onnx_exports_are_cached_by_weights(minilm_path, tmp_path):
+    """A second load reuses the export; other weights get their own (a stale export of a
+    changed model is never used)."""
+    cache = tmp_path / "onnx"
+    first = DenseEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache).onnx_path
+    stamp = first.stat().st_mtime_ns
+    again = DenseEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache).onnx_path
+    assert again == first and again.stat().st_mtime_ns == stamp
+    model = SentenceTransformer(minilm_path, device="cpu")
+    import torch
+
+    with torch.no_grad():
+        model[0].model.embeddings.word_embeddings.weight[5] += 1.0
+    changed = DenseEncoder(model, backend="onnx", onnx_cache=cache)
+    assert changed.onnx_path != first
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == sorted(
+        {first.parent.name, changed.onnx_path.parent.name})
+    assert not any(p.name.startswith("tmp") for p in first.parent.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "tensorrt"}, "backend='tensorrt' is not one of"),
+    ({"backend": "onnx", "quantize": "int4"}, "quantize='int4' is not one of"),
+    ({"quantize": "int8"}, "needs backend='onnx'"),
+    ({"backend": "onnx", "precision": "bfloat16"}, "precision='bfloat16' is for backend='torch'"),
+    ({"backend": "onnx", "device": "cuda"}, "runs on the CPU"),
+])
+def test_onnx_backend_refuses_what_cannot_run(kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        DenseEncoder("/nonexistent/model", **kwargs)  # refused before any loading
+
+
+def test_splade_has_no_onnx_backend(splade_path):
+    with pytest.raises(InvalidInputError, match="not available for SpladeEncoder"):
+        SpladeEncoder(splade_path, backend="onnx")

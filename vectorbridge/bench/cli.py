@@ -59,7 +59,13 @@ def parser() -> argparse.ArgumentParser:
                     help="queries for the anchor comparison (local mode takes ~0.3 s per hybrid "
                          "query; default 100)")
     ap.add_argument("--encoders", action="store_true",
-                    help="measure DenseEncoder docs/s in float32 and bfloat16 (alternating runs)")
+                    help="measure DenseEncoder docs/s of each --encoder-variants (rotating runs)")
+    ap.add_argument("--encoder-variants", default="float32,bfloat16,onnx-float32,onnx-int8",
+                    help="comma list of float32 (torch, the anchor), bfloat16 (torch), "
+                         "onnx-float32, onnx-int8 (ONNX Runtime; pip install -e '.[onnx]')")
+    ap.add_argument("--encoder-quality", action="store_true",
+                    help="also nDCG@10 of exact dense search with the whole corpus and the "
+                         "queries encoded by each variant (cached; minutes per variant on a CPU)")
     ap.add_argument("--encode-docs", type=int, default=256, help="documents per encoder run")
     ap.add_argument("--concurrency", default=None,
                     help="comma list of in-flight levels (e.g. 1,4,16) for async ingest and "
@@ -131,11 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ratios += q
                 print(rows_table(r) + "\n\n" + ratios_table(q), flush=True)
         if args.encoders:
-            from vectorbridge.bench.encoders import throughput
+            from vectorbridge.bench.encoders import quality, throughput
 
+            variants = [v.strip() for v in args.encoder_variants.split(",") if v.strip()]
             print("\n== encoders", flush=True)
-            extra["encoders"] = e = throughput(model, c.texts[:args.encode_docs],
-                                               ("float32", "bfloat16"))
+            extra["encoders"] = e = throughput(model, c.texts[:args.encode_docs], variants)
+            if args.encoder_quality:
+                e["quality"] = quality(c, model, variants, cache)
             print(e, flush=True)
         if args.concurrency:
             from vectorbridge.bench.concurrency import scale

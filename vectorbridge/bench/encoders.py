@@ -1,40 +1,82 @@
-"""Dense encoder throughput by precision, measured in alternating runs on the same texts,
-and the quality each precision gives (documents and queries encoded with it)."""
+"""Dense encoder variants (precisions and backends): throughput measured in alternating runs
+on the same texts, and the retrieval quality each gives with documents and queries encoded
+by it (``quality``)."""
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
+from vectorbridge.bench.data import Corpus, dense_vectors
+from vectorbridge.bench.pipelines import evaluate
 from vectorbridge.bench.timing import timed
 from vectorbridge.encoders import DenseEncoder
 from vectorbridge.encoders._st import cpu_has_native_bf16
 
+#: ``--encoder-variants`` names -> DenseEncoder options; "float32" is the anchor.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "float32": {},
+    "bfloat16": {"precision": "bfloat16"},
+    "onnx-float32": {"backend": "onnx"},
+    "onnx-int8": {"backend": "onnx", "quantize": "int8"},
+}
 
-def throughput(model: str, texts: Sequence[str], precisions: Sequence[str], repeat: int = 3,
+
+def encoder(model: str, variant: str, batch_size: int = 32) -> DenseEncoder:
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown encoder variant {variant!r}: choose from {list(VARIANTS)}")
+    return DenseEncoder(model, device="cpu", batch_size=batch_size, progress=False,
+                        **VARIANTS[variant])
+
+
+def throughput(model: str, texts: Sequence[str], variants: Sequence[str], repeat: int = 3,
                batch_size: int = 32) -> dict[str, Any]:
-    """docs/s per precision (median of ``repeat`` alternating runs) and the median of the
-    per-run ratios against float32, with the CPU facts that decide the outcome."""
+    """docs/s per variant (median of ``repeat`` runs, the order rotating) and the median of
+    the per-run ratios against float32, with the CPU facts that decide the outcome."""
     import torch
 
-    encoders = {p: DenseEncoder(model, device="cpu", precision=p, batch_size=batch_size,
-                                progress=False) for p in precisions}
+    encoders = {v: encoder(model, v, batch_size) for v in variants}
     for e in encoders.values():
         e.encode_documents(list(texts[:batch_size]))  # warm-up, not timed
-    runs: dict[str, list[float]] = {p: [] for p in precisions}
+    runs: dict[str, list[float]] = {v: [] for v in variants}
+    names = list(variants)
     for rep in range(repeat):
-        order = list(precisions) if rep % 2 == 0 else list(reversed(precisions))
-        for p in order:
-            _, dt = timed(lambda: encoders[p].encode_documents(list(texts)))
-            runs[p].append(len(texts) / dt)
+        for j in range(len(names)):
+            v = names[(j + rep) % len(names)]
+            _, dt = timed(lambda: encoders[v].encode_documents(list(texts)))
+            runs[v].append(len(texts) / dt)
     out: dict[str, Any] = {"docs": len(texts), "threads": torch.get_num_threads(),
                            "native_bf16": cpu_has_native_bf16(),
-                           "resolved": {p: e.precision for p, e in encoders.items()},
-                           "docs_per_s": {p: statistics.median(v) for p, v in runs.items()}}
+                           "resolved": {v: f"{e.backend} {e.quantize or e.precision}"
+                                        for v, e in encoders.items()},
+                           "docs_per_s": {v: statistics.median(r) for v, r in runs.items()}}
     if "float32" in runs:
-        out["ratio_vs_float32"] = {p: statistics.median(a / b for a, b in zip(v, runs["float32"]))
-                                   for p, v in runs.items()}
+        out["ratio_vs_float32"] = {v: statistics.median(a / b for a, b in zip(r, runs["float32"]))
+                                   for v, r in runs.items()}
     return out
 
 
-__all__ = ["throughput"]
+def quality(c: Corpus, model: str, variants: Sequence[str], cache: Path) -> dict[str, float]:
+    """nDCG@10 of exact dense search over the whole corpus, documents and queries encoded by
+    each variant (vectors cached per variant like the float32 ones)."""
+    out = {}
+    for v in variants:
+        loaded: list[DenseEncoder] = []
+
+        def enc() -> DenseEncoder:  # loaded only on a cache miss
+            if not loaded:
+                loaded.append(encoder(model, v))
+                loaded[0].progress = True
+            return loaded[0]
+
+        D = dense_vectors(model, c.texts, "dense", cache, lambda t: enc().encode_documents(t), v)
+        Q = dense_vectors(model, c.qtexts, "dense-q", cache, lambda t: enc().encode_queries(t), v)
+        top = np.argsort(-(Q[c.subset] @ D.T), axis=1)[:, :100]
+        out[v] = evaluate(c, [[c.ds.doc_ids[j] for j in row] for row in top])["ndcg10"]
+    return out
+
+
+__all__ = ["VARIANTS", "encoder", "throughput", "quality"]

@@ -55,12 +55,12 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], ratios: Sequence[Ratio],
         e = extra["encoders"]
         parts += ["", "## Dense encoder throughput", "",
                   f"{e['docs']} documents, {e['threads']} torch threads, native bfloat16: "
-                  f"{e['native_bf16']}.", "", "| precision (resolved) | docs/s | vs float32 |", "|---|---|---|"]
+                  f"{e['native_bf16']}.", "", "| variant (backend, precision) | docs/s | vs float32 |", "|---|---|---|"]
         for p, v in e["docs_per_s"].items():
             parts.append(f"| {p} ({e['resolved'][p]}) | {v:.1f} | "
                          f"{e.get('ratio_vs_float32', {}).get(p, float('nan')):.2f}x |")
         if "quality" in e:
-            parts += ["", "nDCG@10 of dense retrieval with each precision: " +
+            parts += ["", "nDCG@10 of exact dense search, corpus and queries encoded by each variant: " +
                       ", ".join(f"{p} {q:.4f}" for p, q in e["quality"].items())]
     if "concurrency" in extra:
         parts += ["", f"## Concurrency ({extra['concurrency_uri']})", "",

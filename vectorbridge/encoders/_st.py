@@ -85,20 +85,40 @@ class STEncoder(Generic[M]):
     ``"bfloat16"`` (weights and activations; outputs still float32 arrays), or ``"auto"``
     (bfloat16 where the hardware has it natively, see :func:`cpu_has_native_bf16`). A model
     object passed in is converted in place.
+
+    ``backend="onnx"`` (encoders whose ``onnx_capable`` is set) runs the transformer on ONNX
+    Runtime, exported locally from the same weights and cached on disk (``onnx_cache``);
+    ``quantize="int8"`` makes that export int8 (see :mod:`~vectorbridge.encoders.onnx_backend`).
+    A model object passed in gets the ONNX transformer in place of its own.
     """
 
     model_class: type
+    #: Whether ``backend="onnx"`` applies (the model's first module yields token states).
+    onnx_capable: bool = False
 
     def __init__(self, model: Any, *, batch_size: int = 32, device: str | None = None,
                  progress: bool | None = None, precision: str = "float32",
-                 **model_kwargs: Any) -> None:
+                 backend: str = "torch", quantize: str | None = None,
+                 onnx_cache: str | Path | None = None, **model_kwargs: Any) -> None:
+        from vectorbridge.encoders.onnx_backend import check_backend, use_onnx
+
+        if backend == "onnx" and not self.onnx_capable:
+            raise InvalidInputError(f"backend='onnx' is not available for {type(self).__name__}; "
+                                    "use backend='torch'.")
+        if backend == "onnx" and precision == "auto":
+            precision = "float32"  # ONNX Runtime runs the float32 (or int8) export
+        check_backend(backend, quantize, precision, device)
         resolved = resolve_precision(precision, device)
         self.model: M = load_model(model, self.model_class, device, **model_kwargs)
         if resolved == "bfloat16":
             import torch
 
             self.model.to(torch.bfloat16)  # type: ignore[attr-defined]
+        self.onnx_path = use_onnx(self.model, quantize, Path(onnx_cache) if onnx_cache else None) \
+            if backend == "onnx" else None
         self.precision = resolved
+        self.backend = backend
+        self.quantize = quantize
         self.batch_size = batch_size
         self.progress = progress
 

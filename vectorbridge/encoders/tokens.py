@@ -25,6 +25,7 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
         device: Torch device; ``None`` lets sentence-transformers pick.
         progress: tqdm bar; ``None`` shows one for 256 texts or more.
         precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``, as for ``DenseEncoder``.
+        backend, quantize, onnx_cache: ONNX Runtime (optionally int8), as for ``DenseEncoder``.
         **model_kwargs: Passed to ``SentenceTransformer``.
 
     Example:
@@ -34,6 +35,7 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
     """
 
     model_class = SentenceTransformer
+    onnx_capable = True
 
     def _encode(self, texts: Sequence[str], kind: Kind) -> list[np.ndarray]:
         _, out = self._run(texts, kind, output_value="token_embeddings", convert_to_numpy=False)
