@@ -38,6 +38,8 @@ BACKENDS = ("torch", "onnx")
 #: ``quantize=`` values (with ``backend="onnx"``).
 QUANTIZATIONS = (None, "int8")
 _OPSET = 17
+#: Bumped whenever the export itself changes, so older cached exports are not reused.
+_EXPORT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
@@ -82,7 +84,7 @@ class OnnxTransformer(torch.nn.Module):
 
 
 def _fingerprint(model: Any, inputs: list[str], quantize: str | None) -> str:
-    h = hashlib.sha256(f"{inputs}|{quantize}|opset{_OPSET}".encode())
+    h = hashlib.sha256(f"{inputs}|{quantize}|opset{_OPSET}|export{_EXPORT_VERSION}".encode())
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
@@ -98,7 +100,13 @@ def _export(model: Any, inputs: list[str], path: Path) -> None:
         def forward(self, *args: Any) -> Any:
             return self.m(**dict(zip(inputs, args))).last_hidden_state
 
-    example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in inputs)
+    # Traced on a padded batch, so no shape- or mask-dependent branch is fixed on the
+    # unpadded path (the second row's last three positions are padding).
+    mask = torch.ones((2, 8), dtype=torch.long)
+    mask[1, 5:] = 0
+    values = {"input_ids": torch.full((2, 8), 100, dtype=torch.long), "attention_mask": mask,
+              "token_type_ids": torch.zeros((2, 8), dtype=torch.long)}
+    example = tuple(values[n] for n in inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches
         torch.onnx.export(Hidden(model).eval(), example, str(path), input_names=inputs,
