@@ -36,8 +36,8 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
             locally from the same weights (no hub) and cached on disk; float32 vectors match
             torch's to 1e-5. CPU only.
         quantize: ``"int8"`` with ``backend="onnx"``: per-channel int8 weights, activations
-            quantized per batch. On SciFact with MiniLM, 2 AVX2 cores: 1.26x torch's docs/s,
-            cosine 0.993 to float32 (``benchmarks/encoder_backends.py``).
+            quantized per batch. On SciFact with MiniLM, 2 AVX2 cores: 1.30x torch's docs/s,
+            nDCG@10 0.6576 vs 0.6602 (``vectorbridge bench --encoders --encoder-quality``).
         onnx_cache: Folder of the exports (default ``~/.cache/vectorbridge/onnx``, or
             ``$VECTORBRIDGE_CACHE/onnx``), keyed by a hash of the weights.
         **model_kwargs: Passed to ``SentenceTransformer`` (e.g. ``trust_remote_code=True``).
