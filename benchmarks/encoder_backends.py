@@ -6,8 +6,9 @@
 Backends, each exported locally from the packaged MiniLM (no hub):
 
 - ``torch-fp32``: ``SentenceTransformer.encode`` as users run it (the anchor);
-- ``onnx-fp32`` / ``onnx-int8``: ``torch.onnx.export`` + onnxruntime, int8 by
-  ``quantize_dynamic`` (per-channel weights, activations quantized at run time);
+- ``onnx-fp32`` / ``onnx-int8``: the export ``DenseEncoder(backend="onnx")`` uses
+  (``torch.onnx.export``; int8 by onnxruntime's ``quantize_dynamic``, per-channel weights,
+  activations quantized at run time), run by onnxruntime;
 - ``openvino-fp32`` / ``openvino-int8``: ``openvino.convert_model`` + the OpenVINO CPU plugin,
   int8 by NNCF post-training quantization (static, calibrated on 300 documents from the end
   of the corpus, none of them timed).
@@ -63,32 +64,19 @@ def pooled(tok: Any, run: Callable[[dict[str, np.ndarray]], np.ndarray], max_len
     return encode
 
 
-def onnx_backends(hf: Any, example: dict[str, Any], work: Path, threads: int) -> dict[str, Any]:
+def onnx_backends(hf: Any, work: Path, threads: int) -> dict[str, Any]:
+    """onnxruntime sessions over the library's own exports (``onnx_backend.exported``), so
+    these rows measure exactly what ``DenseEncoder(backend="onnx")`` runs."""
     import onnxruntime as ort
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    class Hidden(torch.nn.Module):  # positional inputs for the TorchScript exporter
-        def __init__(self, m: Any) -> None:
-            super().__init__()
-            self.m = m
+    from vectorbridge.encoders.onnx_backend import exported
 
-        def forward(self, ids: Any, mask: Any, tt: Any) -> Any:
-            return self.m(input_ids=ids, attention_mask=mask, token_type_ids=tt).last_hidden_state
-
-    fp32, int8 = work / "model.onnx", work / "model-int8.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Hidden(hf).eval(), tuple(example[k] for k in INPUTS), str(fp32),
-                          input_names=list(INPUTS), output_names=["hidden"], opset_version=17,
-                          dynamic_axes={n: {0: "b", 1: "s"} for n in (*INPUTS, "hidden")},
-                          dynamo=False)
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     out = {}
-    for name, path in (("onnx-fp32", fp32), ("onnx-int8", int8)):
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for name, quantize in (("onnx-fp32", None), ("onnx-int8", "int8")):
+        sess = ort.InferenceSession(str(exported(hf, list(INPUTS), quantize, work)), opts,
+                                    providers=["CPUExecutionProvider"])
         out[name] = lambda feeds, s=sess: s.run(None, feeds)[0]
     return out
 
@@ -139,7 +127,7 @@ def main() -> None:
     threads = torch.get_num_threads()
     example = dict(tok(["a short one", "and a slightly longer one"], padding=True, return_tensors="pt"))
     work = Path(tempfile.mkdtemp(prefix="vb-encoders-"))
-    runners = {**onnx_backends(hf, example, work, threads),
+    runners = {**onnx_backends(hf, work, threads),
                **openvino_backends(hf, example, tok, calib, max_len, threads)}
     backends: dict[str, Callable[[list[str]], np.ndarray]] = {
         "torch-fp32": lambda t: st.encode(t, batch_size=32, normalize_embeddings=True),

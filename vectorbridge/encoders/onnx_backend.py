@@ -72,9 +72,9 @@ class OnnxTransformer(torch.nn.Module):
     onnxruntime session. It holds one empty parameter so sentence-transformers still finds
     the model's device (the CPU). Built by :func:`use_onnx`."""
 
-    def __init__(self, session: Any, inputs: list[str], config: Any, path: Path) -> None:
+    def __init__(self, session: Any, inputs: list[str], config: Any) -> None:
         super().__init__()
-        self.session, self.inputs, self.config, self.path = session, inputs, config, path
+        self.session, self.inputs, self.config = session, inputs, config
         self.anchor = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
 
     def forward(self, **features: Any) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def use_onnx(st_model: Any, quantize: str | None = None, cache_dir: Path | None 
     opts.intra_op_num_threads = threads or torch.get_num_threads()
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    module.model = OnnxTransformer(session, inputs, hf.config, path)
+    module.model = OnnxTransformer(session, inputs, hf.config)
     return path
 
 
