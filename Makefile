@@ -1,5 +1,9 @@
 # Quick start: `make demo` (set up + main job on embedded engines), `make test` (set up + tests).
-.PHONY: setup demo test bench-ingest bench-encode
+# Both install the exact versions of requirements/lock.txt. `make test-latest` runs the tests
+# on the newest versions pyproject.toml allows (a separate .venv-latest); `make lock` records
+# the newest versions in the lock.
+SHELL := /bin/bash
+.PHONY: setup demo test lock test-latest bench-ingest bench-encode
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +13,15 @@ demo: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -rs
+
+lock:
+	bash scripts/lock.sh
+
+test-latest:
+	VB_LATEST=1 VB_VENV=.venv-latest bash scripts/setup.sh
+	bash scripts/freeze.sh .venv-latest | diff <(grep -v '^#' requirements/lock.txt) - \
+		&& echo "newest allowed versions = requirements/lock.txt" || true
+	HF_HUB_OFFLINE=1 .venv-latest/bin/python -m pytest -q -rs
 
 bench-ingest: setup
 	.venv/bin/python benchmarks/ingest.py

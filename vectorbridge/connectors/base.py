@@ -9,10 +9,11 @@ blocking client and an ``a``-prefixed async twin on its async client over the sa
 
 from __future__ import annotations
 
+import asyncio
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence, get_args
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
 
 import numpy as np
 
@@ -33,6 +34,25 @@ from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, \
 
 #: Candidates per hybrid branch (and for a rerank stage) unless the call says otherwise.
 DEFAULT_PREFETCH_K = 100
+
+
+def rank_key(hit: "Hit") -> tuple[float, str]:
+    """The order of every result list: higher score first; equal scores by id (the original
+    string id, ascending). Engines order exact ties arbitrarily, and differently from call to
+    call (RRF with a small k ties by construction); this rule makes the same query on an
+    unchanged collection return the same ids in the same order, on every engine, sync or
+    async."""
+    return -hit.score, hit.id
+
+
+def tie_margin(k: int) -> int:
+    """Results asked beyond ``k`` so that a tie at the k-th score is usually seen whole."""
+    return max(4, k // 2)
+
+
+#: How far :meth:`Connector._tie_safe` widens a request (times ``k + tie_margin(k)``) while
+#: the k-th score still ties with the last result returned.
+MAX_TIE_WIDENING = 8
 
 
 @dataclass(frozen=True)
@@ -193,8 +213,9 @@ class Connector(ABC):
     def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]: ...
 
     @abstractmethod
-    def _op_ids(self, spec: CollectionSpec) -> Op[list[str]]:
-        """Every original id in the collection (paged through the engine)."""
+    def _op_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
+        """Every original id in the collection that matches ``flt`` (paged through the
+        engine, which evaluates the filter)."""
 
     @abstractmethod
     def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
@@ -219,6 +240,27 @@ class Connector(ABC):
     def unsupported(self, spec: CollectionSpec) -> list[str]:
         """Reasons this engine cannot hold ``spec`` (empty when it can)."""
         return []
+
+    def _tie_safe(self, fetch: Callable[[int], Op[list[Hit] | None]],
+                  k: int) -> Op[list[Hit] | None]:
+        """The top ``k`` of ``fetch(n)`` in :func:`rank_key` order, deterministic where the
+        engine's own order of ties is not.
+
+        The engine is asked for ``n = k + tie_margin(k)`` results; when the last one still
+        ties with the k-th, a tied result may have been left out at the engine's cut, so the
+        request is doubled (up to ``MAX_TIE_WIDENING`` times the first) until the tie ends
+        inside what came back or the engine has no more. ``None`` (the engine cannot run
+        the request) is passed through."""
+        n = first = k + tie_margin(k)
+        while True:
+            hits = yield from fetch(n)
+            if hits is None:
+                return None
+            ordered = sorted(hits, key=rank_key)
+            if len(hits) < n or len(ordered) <= k or ordered[-1].score < ordered[k - 1].score \
+                    or n >= first * MAX_TIE_WIDENING:
+                return ordered[:k]
+            n *= 2
 
     # -- operations, written once for both twins ------------------------------------------
     def _do_spec(self, name: str) -> Op[CollectionSpec]:
@@ -315,9 +357,9 @@ class Connector(ABC):
             return
         yield from self._op_delete(spec, id_list or None, flt)
 
-    def _do_ids(self, collection: str) -> Op[list[str]]:
+    def _do_ids(self, collection: str, filter: Any) -> Op[list[str]]:
         spec = yield from self._do_spec(collection)
-        return sorted((yield from self._op_ids(spec)))
+        return sorted((yield from self._op_ids(spec, as_filter(filter))))
 
     def _do_rescore(self, collection: str, field_name: str, query: Any, ids: Sequence[str],
                     k: int, filter: Any) -> Op[list[Hit]]:
@@ -344,7 +386,8 @@ class Connector(ABC):
         k, flt = check_k(k), as_filter(filter)
         if isinstance(q, SparseVector) and not len(q):
             return []  # no term to match: every engine would score all points 0
-        return (yield from self._op_search(spec, field_name, f, q, k, flt, with_vectors))
+        return (yield from self._tie_safe(
+            lambda n: self._op_search(spec, field_name, f, q, n, flt, with_vectors), k))
 
     def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
                    prefetch_k: int | Mapping[str, int], filter: Any,
@@ -381,19 +424,22 @@ class Connector(ABC):
         kept += weights[len(queries):]  # the rescore branch's weight, in "fuse" mode
         if len(kept) != len(weights):
             fusion = Fusion(fusion.kind, fusion.k, tuple(kept) if fusion.weights else None)
-        hits = yield from self._op_hybrid(spec, branches, fusion, k, flt, second)
+        hits = yield from self._tie_safe(
+            lambda n: self._op_hybrid(spec, branches, fusion, n, flt, second), k)
         if hits is not None:
             return hits
         # Client-side fusion over per-branch results: same formulas as the engines.
         ranked, payloads = [], {}
         for b in branches:
-            res = yield from self._op_search(spec, b.name, b.field, b.query, b.depth, flt, False)
+            res = yield from self._tie_safe(lambda n, b=b: self._op_search(
+                spec, b.name, b.field, b.query, n, flt, False), b.depth)
             ranked.append([(h.id, h.score) for h in res])
             payloads.update((h.id, h.payload) for h in res)
         cosine = [getattr(b.field, "metric", None) is Metric.COSINE for b in branches]
         if second is not None and fuse_second:
             union = list(dict.fromkeys(d for r in ranked for d, _ in r))
-            exact = yield from self._op_rescore(spec, second, union, second.depth)
+            exact = yield from self._tie_safe(
+                lambda n: self._op_rescore(spec, second, union, n), second.depth)
             ranked.append([(h.id, h.score) for h in exact])
             cosine.append(False)
         fused = fuse(ranked, fusion, first_k, cosine)
@@ -520,13 +566,16 @@ class Connector(ABC):
         """Async :meth:`count`."""
         return await self._arun(self._do_count(collection, filter))
 
-    def ids(self, collection: str) -> list[str]:
-        """Every id in the collection, sorted (for client-side indexes such as PQ codes)."""
-        return self._run(self._do_ids(collection))
+    def ids(self, collection: str, *,
+            filter: Filter | Mapping[str, Any] | None = None) -> list[str]:
+        """Every id in the collection (matching ``filter`` if given, evaluated by the
+        engine), sorted: the candidate set of client-side indexes such as PQ codes."""
+        return self._run(self._do_ids(collection, filter))
 
-    async def aids(self, collection: str) -> list[str]:
+    async def aids(self, collection: str, *,
+                   filter: Filter | Mapping[str, Any] | None = None) -> list[str]:
         """Async :meth:`ids`."""
-        return await self._arun(self._do_ids(collection))
+        return await self._arun(self._do_ids(collection, filter))
 
     def rescore(self, collection: str, field: str, query: Any, ids: Sequence[str], k: int = 10,
                 *, filter: Filter | Mapping[str, Any] | None = None) -> list[Hit]:
@@ -622,6 +671,12 @@ class Connector(ABC):
         them (Qdrant Edge: HNSW and quantized copies; Milvus: seals segments so indexes are
         built). Searches are correct without it; with it they use the indexes."""
         self.spec(collection)
+
+    async def aoptimize(self, collection: str) -> None:
+        """Async :meth:`optimize` (the engines' index builds are blocking calls: run in a
+        worker thread so the event loop keeps serving)."""
+        await self.aspec(collection)
+        await asyncio.to_thread(self.optimize, collection)
 
     def close(self) -> None:
         """Release the clients (files are flushed for embedded engines)."""

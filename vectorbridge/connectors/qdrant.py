@@ -414,11 +414,12 @@ class QdrantConnector(Connector):
             yield call("delete", spec.name, points_selector=models.FilterSelector(
                 filter=to_qdrant(flt)), wait=True)
 
-    def _op_ids(self, spec: CollectionSpec) -> Op[list[str]]:
+    def _op_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
         out: list[str] = []
         offset = None
         while True:
-            points, offset = yield call("scroll", spec.name, limit=1024, offset=offset,
+            points, offset = yield call("scroll", spec.name, scroll_filter=to_qdrant(flt),
+                                        limit=1024, offset=offset,
                                         with_payload=[ORIGINAL_ID_KEY], with_vectors=False)
             out += [_split_payload(p)[0] for p in points]
             if offset is None:
@@ -454,12 +455,11 @@ class QdrantConnector(Connector):
             res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,
                              query_filter=qf, with_payload=True, **route)
             return to_hits(None, res.points)
-        if rescore.mode == "fuse":  # the exact ranking of the branches' union is one more branch
-            exact = models.Prefetch(prefetch=prefetch, query=_to_engine(rescore.field, rescore.query),
-                                    using=rescore.name, limit=rescore.depth, filter=qf)
-            res = yield call("query_points", spec.name, prefetch=[*prefetch, exact], query=fq,
-                             limit=k, query_filter=qf, with_payload=True, **route)
-            return to_hits(None, res.points)
+        if rescore.mode == "fuse":
+            # The exact ranking of the branches' union is one more branch. Fused in the engine,
+            # documents with equal MaxSim scores take ranks in an order Qdrant varies from
+            # call to call (RRF then moves them); fused here, equal scores rank by id.
+            return None
         fused = models.Prefetch(prefetch=prefetch, query=fq, limit=rescore.depth, filter=qf)
         res = yield call("query_points", spec.name, prefetch=fused,
                          query=_to_engine(rescore.field, rescore.query), using=rescore.name,

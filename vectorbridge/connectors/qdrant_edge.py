@@ -340,11 +340,12 @@ class EdgeClient:
             raise InvalidInputError(f"Qdrant Edge: unknown points selector {points_selector!r}.")
         return SimpleNamespace(status="completed")
 
-    def scroll(self, collection_name: str, limit: int = 10, offset: Any = None,
-               with_payload: Any = True, with_vectors: Any = False) -> tuple[list[Any], Any]:
+    def scroll(self, collection_name: str, scroll_filter: Any = None, limit: int = 10,
+               offset: Any = None, with_payload: Any = True,
+               with_vectors: Any = False) -> tuple[list[Any], Any]:
         return self._get(collection_name).shard.scroll(qe.ScrollRequest(
-            offset=offset, limit=limit, with_payload=_with_payload(with_payload),
-            with_vector=with_vectors))
+            offset=offset, limit=limit, filter=edge_filter(scroll_filter),
+            with_payload=_with_payload(with_payload), with_vector=with_vectors))
 
     def count(self, collection_name: str, count_filter: Any = None, exact: bool = True) -> Any:
         n = self._get(collection_name).shard.count(qe.CountRequest(exact=exact,

@@ -6,12 +6,14 @@ model object the caller already built) and routes documents and queries the same
 
 from __future__ import annotations
 
+import inspect
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, Sequence, TypeVar
 
 from vectorbridge.encoders.types import check_texts
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import refuse_unknown
 
 M = TypeVar("M")
 Kind = Literal["document", "query"]
@@ -33,9 +35,12 @@ def load_model(model: Any, cls: type[M], device: str | None, **kwargs: Any) -> M
         **kwargs: Passed to the ``cls`` constructor (e.g. ``trust_remote_code``).
     """
     if isinstance(model, cls):
+        if kwargs:
+            raise InvalidInputError(f"options {sorted(kwargs)} load a model; this {cls.__name__} "
+                                    "is loaded already: set them on it, or pass its name/path.")
         return model
     if not isinstance(model, (str, Path)):
-        raise TypeError(
+        raise InvalidInputError(
             f"model must be a name, a path or a {cls.__name__}; got {type(model).__name__}."
         )
     return cls(str(model), device=device, **kwargs)
@@ -102,6 +107,14 @@ class STEncoder(Generic[M]):
                  onnx_cache: str | Path | None = None, **model_kwargs: Any) -> None:
         from vectorbridge.encoders.onnx_backend import check_backend, use_onnx
 
+        # What is not an option of this encoder goes to the model's constructor: refuse a
+        # name neither knows (a misspelt ``batchsize=``) before loading anything.
+        names = [n for c in (self.model_class, *type(self).__mro__) if "__init__" in vars(c)
+                 for n in inspect.signature(c.__init__).parameters]
+        refuse_unknown(type(self).__name__, model_kwargs,
+                       [n for n in names if n not in ("self", "args", "kwargs", "model_kwargs")])
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         if backend == "onnx" and not self.onnx_capable:
             raise InvalidInputError(f"backend='onnx' is not available for {type(self).__name__}; "
                                     "use backend='torch'.")

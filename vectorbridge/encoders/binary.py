@@ -24,6 +24,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import _as_matrix, _as_words, load_npz, save_npz, topk
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 BITS: tuple[int, ...] = (1, 2, 4)
 SearchMode = Literal["hamming", "asymmetric"]
@@ -49,6 +50,7 @@ class BinaryQuantizer:
         [0, 1, 2]
     """
 
+    @checked_keywords
     def __init__(self, bits: int = 1, *, center: bool = False) -> None:
         if bits not in BITS:
             raise InvalidInputError(f"bits={bits!r}: use one of {BITS}.")

@@ -33,6 +33,7 @@ from bm25s.tokenization import _infer_stopwords
 
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector, check_texts
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 IdfMode = Literal["engine", "client"]
 IDF_MODES: tuple[str, ...] = ("engine", "client")
@@ -73,6 +74,7 @@ class BM25Encoder:
         [True, False, True]
     """
 
+    @checked_keywords
     def __init__(
         self,
         *,

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 _FORMAT = "vectorbridge.fde/1"
 
@@ -77,6 +78,7 @@ class FDEEncoder:
         ((1, 64), 64)
     """
 
+    @checked_keywords
     def __init__(self, k_sim: int = 5, d_proj: int | None = 16, reps: int = 20, seed: int = 42,
                  final_dim: int | None = None) -> None:
         for name, value, lo in (("k_sim", k_sim, 0), ("reps", reps, 1), ("seed", seed, 0)):

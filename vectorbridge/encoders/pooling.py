@@ -30,6 +30,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 Method = Literal["hierarchical", "kmeans"]
 
@@ -47,6 +48,7 @@ class TokenPooler:
         seed: Seed of k-means.
     """
 
+    @checked_keywords
     def __init__(self, pool_factor: float = 2.0, method: Method = "hierarchical",
                  protected: int = 0, seed: int = 0) -> None:
         if not (isinstance(pool_factor, (int, float)) and pool_factor >= 1):

@@ -20,6 +20,7 @@ import scipy.sparse
 
 from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz, topk
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 PQMetric = Literal["ip", "l2"]
 _FORMAT = "vectorbridge.pq/1"
@@ -44,6 +45,7 @@ class ProductQuantizer:
         (1000, 8)
     """
 
+    @checked_keywords
     def __init__(self, m: int, nbits: int = 8, *, metric: PQMetric = "ip", train_threads: int = 1,
                  seed: int = 1234) -> None:
         if isinstance(m, bool) or not isinstance(m, int) or m < 1:

@@ -30,6 +30,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 _FORMAT = "vectorbridge.residual/1"
 
@@ -62,6 +63,7 @@ class ResidualCodec:
         ((30, 16), 4)
     """
 
+    @checked_keywords
     def __init__(self, n_centroids: int | None = None, nbits: int = 2, *, sample: int = 200_000,
                  max_centroids: int = 4096, seed: int = 0, train_threads: int = 2) -> None:
         if n_centroids is not None and (isinstance(n_centroids, bool) or not isinstance(n_centroids, int)

@@ -28,6 +28,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import load_npz, save_npz
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 _FORMAT = "vectorbridge.calibrator/1"
 
@@ -59,6 +60,7 @@ class ScoreCalibrator:
         (2, 20)
     """
 
+    @checked_keywords
     def __init__(self, *, score_features: int = 5, hidden: int = 32, epochs: int = 300,
                  lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0) -> None:
         if isinstance(score_features, bool) or not isinstance(score_features, int) or score_features < 0:

@@ -34,6 +34,7 @@ import numpy as np
 
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 Placement = Literal["before", "after"]
 
@@ -92,6 +93,10 @@ class PseudoRelevanceFeedback:
     def depth(self) -> int:
         """Documents the feedback round retrieves."""
         return max(self.dense_docs, self.sparse_docs)
+
+
+# A misspelt setting is refused with the nearest name, not Python's bare TypeError.
+PseudoRelevanceFeedback.__init__ = checked_keywords(PseudoRelevanceFeedback.__init__)  # type: ignore[method-assign]
 
 
 def rocchio(query: np.ndarray, feedback: np.ndarray, alpha: float, beta: float) -> np.ndarray:

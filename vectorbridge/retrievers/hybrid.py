@@ -18,20 +18,24 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
     CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode
+from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode, \
+    rank_key
 from vectorbridge.connectors.fusion import Fusion, FusionKind
 from vectorbridge.connectors.spec import (
     ENGINE_QUANTIZATIONS, BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField,
-    SparseField,
+    SparseField, check_name,
 )
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError, SpecMismatchError, UnsupportedFeatureError
+from vectorbridge.options import describe_validation_error, refuse_unknown
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
 
 #: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
 SCORE_KEY = "score"
+#: What ``invoke(query, ...)`` takes besides the query.
+_CALL_OPTIONS = ("k", "filter")
 
 
 class HybridRetriever(BaseRetriever):
@@ -113,8 +117,8 @@ class HybridRetriever(BaseRetriever):
         >>> retriever.invoke("what causes scurvy?", k=3)  # doctest: +SKIP
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    _codes: tuple[list[str], np.ndarray] | None = PrivateAttr(default=None)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    _codes: "_CodeTable | None" = PrivateAttr(default=None)
     # (spec, encoder ids) whose encodings matched: a model_copy with another encoder re-checks
     _checked: tuple[Any, ...] | None = PrivateAttr(default=None)
 
@@ -151,11 +155,26 @@ class HybridRetriever(BaseRetriever):
     text_key: str | None = Field(default=None, description="payload key of the text; "
                                  "default: the collection spec's text_key")
 
+    def __init__(self, **options: Any) -> None:
+        """Every option is checked here, before any collection is touched: unknown names
+        (with the nearest valid one) and bad values raise :class:`InvalidInputError`."""
+        refuse_unknown(type(self).__name__, options, type(self).model_fields)
+        try:
+            super().__init__(**options)
+        except ValidationError as e:
+            raise describe_validation_error(type(self).__name__, e) from None
+
     def model_post_init(self, __context: Any) -> None:
         if self.dense is None and self.sparse is None and self.multivector is None:
             raise InvalidInputError("HybridRetriever needs at least one of dense=, sparse=, "
                                     "multivector=.")
         check_k(self.k), check_k(self.prefetch_k), check_k(self.rerank_k)
+        check_name(self.collection, "collection")
+        for name in (self.dense_field, self.sparse_field, self.multivector_field,
+                     self.codes_field, self.fde_field):
+            check_name(name, "field")
+        if isinstance(self.oversample, bool) or not self.oversample >= 1:
+            raise InvalidInputError(f"oversample must be a number >= 1, got {self.oversample!r}.")
         Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
         if isinstance(self.quantizer, str):
             if self.quantizer not in ENGINE_QUANTIZATIONS:
@@ -175,8 +194,6 @@ class HybridRetriever(BaseRetriever):
             if self.dense is None or self.sparse is not None or self.multivector is not None:
                 raise InvalidInputError("quantizer= compresses the dense branch and is used with "
                                         "dense= alone (no sparse= or multivector=).")
-            if not self.oversample >= 1:
-                raise InvalidInputError(f"oversample must be >= 1, got {self.oversample!r}.")
         if self.fde_quantization is not None and (
                 self.fde is None or self.fde_quantization not in ENGINE_QUANTIZATIONS):
             raise InvalidInputError(f"fde_quantization={self.fde_quantization!r}: an engine "
@@ -253,17 +270,22 @@ class HybridRetriever(BaseRetriever):
         (Milvus) the encoder is switched to ``idf="client"`` and fitted, so its query
         weights carry IDF: save it (``BM25Encoder.save``) to query the collection later.
         """
+        # The retriever first: every option is checked before anything is encoded or written.
+        refuse_unknown(f"{cls.__name__}.from_texts", kwargs,
+                       [*cls.model_fields, "ids", "metadatas", "recreate", "batch_size"])
+        retriever = cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
+                        multivector=multivector, k=k, text_key=text_key, **kwargs)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if not isinstance(recreate, bool):
+            raise InvalidInputError(f"recreate must be True or False, got {recreate!r}.")
         texts = list(texts)
         if not texts:
             raise InvalidInputError("from_texts needs at least one text.")
-        names = {"dense": kwargs.get("dense_field", "dense"),
-                 "sparse": kwargs.get("sparse_field", "sparse"),
-                 "multivector": kwargs.get("multivector_field", "tokens"),
-                 "codes": kwargs.get("codes_field", "codes"), "fde": kwargs.get("fde_field", "fde")}
-        quantizer, fde = kwargs.get("quantizer"), kwargs.get("fde")
-        _check_pooling(kwargs.get("pooling"), multivector)  # before anything is encoded
-        codec = kwargs.get("token_codec")
-        _check_codec(codec, multivector, fde, dense, sparse)
+        r = retriever
+        names = {"dense": r.dense_field, "sparse": r.sparse_field, "multivector": r.multivector_field,
+                 "codes": r.codes_field, "fde": r.fde_field}
+        quantizer, fde, codec = r.quantizer, r.fde, r.token_codec
         id_list = fill_ids(ids, len(texts))
         payloads = to_payloads(texts, metadatas, text_key)
         dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
@@ -272,8 +294,7 @@ class HybridRetriever(BaseRetriever):
             dense_spec[names["dense"]] = DenseField(X.shape[1])
             if isinstance(quantizer, str):  # the engine compresses and rescores
                 dense_spec[names["dense"]] = DenseField(
-                    X.shape[1], quantization=quantizer,
-                    oversampling=float(kwargs.get("oversample", 4.0)))
+                    X.shape[1], quantization=quantizer, oversampling=float(r.oversample))
             elif quantizer is not None:
                 if not _is_fitted(quantizer):
                     quantizer.fit(X)
@@ -286,14 +307,13 @@ class HybridRetriever(BaseRetriever):
             vectors[names["sparse"]] = sparse.encode_documents(texts)
         if multivector is not None:
             toks = multivector.encode_documents(texts)
-            if kwargs.get("pooling") is not None:
-                toks = kwargs["pooling"].pool(toks)
+            if r.pooling is not None:
+                toks = r.pooling.pool(toks)
             if fde is not None:  # from the float tokens, before any compression
                 vectors[names["fde"]] = F = fde.encode_documents(toks)
                 dense_spec[names["fde"]] = DenseField(
                     F.shape[1], Metric.DOT, encoding=fde.to_json(),
-                    quantization=kwargs.get("fde_quantization"),
-                    oversampling=float(kwargs.get("oversample", 4.0)))
+                    quantization=r.fde_quantization, oversampling=float(r.oversample))
             if codec is not None:
                 if codec.centroids is None:
                     codec.fit(toks)
@@ -308,8 +328,7 @@ class HybridRetriever(BaseRetriever):
         connector.create_collection(spec, recreate=recreate)
         connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
         connector.optimize(collection)  # a bulk load: build the engine's indexes now
-        return cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
-                   multivector=multivector, k=k, text_key=text_key, **kwargs)
+        return retriever
 
     def _check_encodings(self, spec: CollectionSpec) -> None:
         """Refuse a quantizer or FDE configuration other than the one the collection holds
@@ -390,25 +409,46 @@ class HybridRetriever(BaseRetriever):
         self._codes = None
         self._checked = None
 
-    def _pq_candidates(self, plan: "_Plan", ids: list[str], codes: np.ndarray) -> list[str]:
+    def _pq_candidates(self, plan: "_Plan", allowed: list[str] | None) -> list[str]:
+        """Top ``rescore_k`` ids by ADC over the cached codes; with a filter, over the codes
+        of the ids the engine says match it only (candidates are chosen filtered, so a
+        selective filter still yields min(k, matching) results)."""
+        table = self._codes
+        assert table is not None
+        if allowed is None:
+            ids, codes = table.ids, table.codes
+        else:
+            rows = [table.row[d] for d in allowed if d in table.row]
+            ids, codes = [table.ids[i] for i in rows], table.codes[rows]
+        if not ids:
+            return []
         _, idx = self.quantizer.search(codes, plan.pq[None], min(len(ids), plan.rescore_k))
-        return [ids[i] for i in idx[0]]
+        return [ids[i] for i in idx[0] if i >= 0]
 
     def _pq_hits(self, plan: "_Plan") -> list[Hit]:
         if self._codes is None:
             records = self.connector.get(self.collection, self.connector.ids(self.collection),
-                                         with_vectors=True)
-            self._codes = _code_table(records, self.codes_field)
-        cand = self._pq_candidates(plan, *self._codes)
+                                         with_vectors=[self.codes_field])
+            self._codes = _CodeTable.of(records, self.codes_field)
+        allowed = None if plan.filter is None else \
+            self.connector.ids(self.collection, filter=plan.filter)
+        cand = self._pq_candidates(plan, allowed)
+        if not cand:
+            return []
         return self.connector.rescore(self.collection, self.dense_field, plan.pq, cand,
                                       plan.k, filter=plan.filter)
 
     async def _apq_hits(self, plan: "_Plan") -> list[Hit]:
         if self._codes is None:
             ids = await self.connector.aids(self.collection)
-            records = await self.connector.aget(self.collection, ids, with_vectors=True)
-            self._codes = _code_table(records, self.codes_field)
-        cand = self._pq_candidates(plan, *self._codes)
+            records = await self.connector.aget(self.collection, ids,
+                                                with_vectors=[self.codes_field])
+            self._codes = _CodeTable.of(records, self.codes_field)
+        allowed = None if plan.filter is None else \
+            await self.connector.aids(self.collection, filter=plan.filter)
+        cand = self._pq_candidates(plan, allowed)
+        if not cand:
+            return []
         return await self.connector.arescore(self.collection, self.dense_field, plan.pq, cand,
                                              plan.k, filter=plan.filter)
 
@@ -420,7 +460,7 @@ class HybridRetriever(BaseRetriever):
         codes = {r.id: r.vectors.get(self.multivector_field) for r in records}
         scored = [replace(h, score=maxsim(plan.decode, self.token_codec.from_bytes(codes[h.id])))
                   for h in hits if codes.get(h.id) is not None and len(codes[h.id])]
-        scored.sort(key=lambda h: -h.score)  # stable: first-stage order breaks ties
+        scored.sort(key=rank_key)  # the connectors' order: ties by id
         return scored[: plan.decode_k]
 
     # -- pseudo-relevance feedback (the methods: retrievers/feedback.py) ---------------------
@@ -494,6 +534,7 @@ class HybridRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: Any = None,
                                 **kwargs: Any) -> list[Document]:
+        refuse_unknown("HybridRetriever.invoke", kwargs, _CALL_OPTIONS)
         spec = self.connector.spec(self.collection)
         self._check_encodings(spec)
         dense_q = self.dense.embed_query(query) if self.dense is not None else None
@@ -523,6 +564,7 @@ class HybridRetriever(BaseRetriever):
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, filter: Any = None,
                                        **kwargs: Any) -> list[Document]:
+        refuse_unknown("HybridRetriever.ainvoke", kwargs, _CALL_OPTIONS)
         spec = await self.connector.aspec(self.collection)
         self._check_encodings(spec)
         dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
@@ -570,9 +612,21 @@ def _is_fitted(quantizer: Any) -> bool:
         getattr(quantizer, "centroids", None) is not None
 
 
-def _code_table(records: list[Any], field_name: str) -> tuple[list[str], np.ndarray]:
-    """Ids and their stored codes as one uint8 matrix, for client-side ADC."""
-    return [r.id for r in records], np.stack([r.vectors[field_name] for r in records])
+@dataclass(frozen=True)
+class _CodeTable:
+    """Ids and their stored PQ codes as one uint8 matrix, for client-side ADC; ``row`` maps an
+    id to its row (to restrict the search to the ids a filter keeps)."""
+
+    ids: list[str]
+    codes: np.ndarray
+    row: dict[str, int]
+
+    @classmethod
+    def of(cls, records: list[Any], field_name: str) -> "_CodeTable":
+        ids = [r.id for r in records]
+        codes = np.stack([r.vectors[field_name] for r in records]) if records else \
+            np.zeros((0, 0), np.uint8)
+        return cls(ids, codes, {d: i for i, d in enumerate(ids)})
 
 
 def _check_pooling(pooling: Any, multivector: Any) -> None:

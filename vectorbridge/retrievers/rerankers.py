@@ -24,6 +24,7 @@ from pydantic import ConfigDict
 
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 
 #: Metadata key of the reranker's score.
 RERANK_SCORE_KEY = "rerank_score"
@@ -48,9 +49,13 @@ def _rank(documents: Sequence[Document], scores: np.ndarray, top_n: int | None,
     return out
 
 
-def _check_top_n(top_n: int | None) -> None:
+def _check_options(top_n: int | None, batch_size: int, blend: Any) -> None:
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
         raise InvalidInputError(f"top_n must be a positive int or None (keep all), got {top_n!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+    if blend is not None and not isinstance(blend, Fusion):
+        raise InvalidInputError(f"blend= takes a Fusion(...) or None, got {blend!r}.")
 
 
 class CrossEncoderReranker(BaseDocumentCompressor):
@@ -75,9 +80,10 @@ class CrossEncoderReranker(BaseDocumentCompressor):
     batch_size: int = 32
     blend: Fusion | None = None
 
+    @checked_keywords
     def __init__(self, model: str | Path | Any, top_n: int | None = None, *,
                  batch_size: int = 32, blend: Fusion | None = None, **model_kwargs: Any) -> None:
-        _check_top_n(top_n)
+        _check_options(top_n, batch_size, blend)
         if isinstance(model, (str, Path)):
             from sentence_transformers import CrossEncoder
 
@@ -119,9 +125,10 @@ class MaxSimReranker(BaseDocumentCompressor):
     batch_size: int = 64
     blend: Fusion | None = None
 
+    @checked_keywords
     def __init__(self, encoder: Any, top_n: int | None = None, *, batch_size: int = 64,
                  blend: Fusion | None = None) -> None:
-        _check_top_n(top_n)
+        _check_options(top_n, batch_size, blend)
         super().__init__(encoder=encoder, top_n=top_n, batch_size=batch_size, blend=blend)
 
     def score(self, query: str, documents: Sequence[Document]) -> np.ndarray:

@@ -18,8 +18,9 @@ from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from vectorbridge.connectors.base import Connector, Hit
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, check_name
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.options import checked_keywords
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
 
 
@@ -38,6 +39,11 @@ class VectorBridgeStore(VectorStore):
         metric: Similarity of a newly created collection (``"cosine"``, ``"dot"``, ``"euclid"``).
         text_key: Payload key holding the document text; metadata keys are the other keys.
         batch_size: Points per upsert request.
+        index_after: After this many points written by this store since it last did so, ask
+            the engine to index them (``connector.optimize``: Milvus seals its growing
+            segments, which it otherwise searches unindexed; Qdrant Edge builds its HNSW
+            graph). ``from_texts`` always does it once at the end. 0: never (call
+            ``connector.optimize`` yourself).
 
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -50,6 +56,7 @@ class VectorBridgeStore(VectorStore):
         'world'
     """
 
+    @checked_keywords
     def __init__(
         self,
         connector: Connector,
@@ -60,6 +67,7 @@ class VectorBridgeStore(VectorStore):
         metric: Metric | str = Metric.COSINE,
         text_key: str = TEXT_KEY,
         batch_size: int = 256,
+        index_after: int = 1000,
     ) -> None:
         if not isinstance(connector, Connector):
             raise InvalidInputError("connector must be a QdrantConnector or MilvusConnector, got "
@@ -67,8 +75,22 @@ class VectorBridgeStore(VectorStore):
         if not isinstance(embedding, Embeddings):
             raise InvalidInputError("embedding must be a LangChain Embeddings (e.g. a DenseEncoder), "
                                     f"got {type(embedding).__name__}.")
+        check_name(collection, "collection")
+        check_name(vector_field, "field")
+        try:
+            metric = Metric(metric)
+        except ValueError:
+            raise InvalidInputError(f"metric={metric!r} is not one of "
+                                    f"{[m.value for m in Metric]}.") from None
+        if not isinstance(text_key, str) or not text_key:
+            raise InvalidInputError(f"text_key must be a non-empty string, got {text_key!r}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if isinstance(index_after, bool) or not isinstance(index_after, int) or index_after < 0:
+            raise InvalidInputError(f"index_after must be an int >= 0, got {index_after!r}.")
+        self.index_after, self._unindexed = index_after, 0
         self.connector, self.collection, self.embedding = connector, collection, embedding
-        self.vector_field, self.metric = vector_field, Metric(metric)
+        self.vector_field, self.metric = vector_field, metric
         self.text_key, self.batch_size = text_key, batch_size
 
     @property
@@ -106,7 +128,17 @@ class VectorBridgeStore(VectorStore):
         self._check_existing(self.connector.spec(self.collection))
         self.connector.upsert(self.collection, id_list, {self.vector_field: vectors}, payloads,
                               batch_size=self.batch_size)
+        if self._count_unindexed(len(id_list)):
+            self.connector.optimize(self.collection)
         return id_list
+
+    def _count_unindexed(self, written: int, force: bool = False) -> bool:
+        """Whether to index now, after ``written`` more points (and reset the count if so)."""
+        self._unindexed += written
+        if self._unindexed and (force or 0 < self.index_after <= self._unindexed):
+            self._unindexed = 0
+            return True
+        return False
 
     async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
                          ids: list[str] | None = None, **kwargs: Any) -> list[str]:
@@ -120,6 +152,8 @@ class VectorBridgeStore(VectorStore):
         self._check_existing(await self.connector.aspec(self.collection))
         await self.connector.aupsert(self.collection, id_list, {self.vector_field: vectors},
                                      payloads, batch_size=self.batch_size)
+        if self._count_unindexed(len(id_list)):
+            await self.connector.aoptimize(self.collection)
         return id_list
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -279,6 +313,8 @@ class VectorBridgeStore(VectorStore):
         store = cls(connector=connector or _memory_connector(), collection=collection,
                     embedding=embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
+        if store._count_unindexed(0, force=True):  # a bulk load: index what is left now
+            store.connector.optimize(store.collection)
         return store
 
     @classmethod
@@ -290,6 +326,8 @@ class VectorBridgeStore(VectorStore):
         store = cls(connector=connector or _memory_connector(), collection=collection,
                     embedding=embedding, **kwargs)
         await store.aadd_texts(texts, metadatas, ids=ids)
+        if store._count_unindexed(0, force=True):
+            await store.connector.aoptimize(store.collection)
         return store
 
 
