@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vectorbridge.bench.data import Corpus as BenchCorpus
-from vectorbridge.bench.data import cache_key, cached  # noqa: F401  (re-exported to the scripts)
+from vectorbridge.bench.data import cache_key, cached, sparse_matrices  # noqa: F401  (re-exported)
 from vectorbridge.bench.data import load_corpus as bench_corpus
 from vectorbridge.demo import default_model
 
@@ -57,24 +57,6 @@ def dense_embeddings(c: Corpus) -> tuple[np.ndarray, np.ndarray]:
     Q = cached(c.cache / f"{cache_key(c.model, c.qtexts, 'dense-q')}.npz",
                lambda: {"q": encoder().encode_queries(c.qtexts)})["q"]
     return D, Q
-
-
-def sparse_matrices(queries, docs):
-    """Stack SparseVectors into two CSR matrices over the terms the documents use."""
-    import scipy.sparse
-
-    vocab = np.unique(np.concatenate([v.indices for v in docs]))
-
-    def stack(vectors):
-        cols = [np.searchsorted(vocab, v.indices) for v in vectors]
-        keep = [(c < len(vocab)) & (vocab[np.minimum(c, len(vocab) - 1)] == v.indices)
-                for c, v in zip(cols, vectors)]  # query terms absent from the corpus score 0
-        indptr = np.cumsum([0] + [int(k.sum()) for k in keep])
-        indices = np.concatenate([c[k] for c, k in zip(cols, keep)])
-        data = np.concatenate([v.values[k] for v, k in zip(vectors, keep)]).astype(np.float64)
-        return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
-
-    return stack(queries), stack(docs)
 
 
 def quality(ds, qids, idx: np.ndarray, k_recall: int = 100, subset=None) -> tuple[float, float]:

@@ -127,7 +127,7 @@ def main() -> None:
         "dense": [[d for d, _ in r] for r in dense_runs],
         "BM25": [[d for d, _ in r] for r in bm25_runs],
         "hybrid RRF (k=60)": fused(Fusion("rrf", 60)),
-        "hybrid RRF (default)": fused(Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)),
+        "hybrid RRF k=2": fused(Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)),
         "hybrid DBSF": fused(Fusion("dbsf")),
         "hybrid weighted (0.5, 0.5)": fused(Fusion("weighted", weights=(0.5, 0.5))),
     }
@@ -186,12 +186,13 @@ def main() -> None:
         pipelines = {
             "dense": HybridRetriever(dense=emb, **base),
             "BM25": HybridRetriever(sparse=sparse_enc, **base),
-            "hybrid RRF (default)": HybridRetriever(dense=emb, sparse=sparse_enc, **base),
+            "hybrid RRF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="rrf", **base),
             "hybrid DBSF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="dbsf", **base),
             "hybrid weighted (0.5, 0.5)": HybridRetriever(dense=emb, sparse=sparse_enc,
                                                           fusion="weighted", **base),
             f"hybrid RRF + MaxSim rerank top {args.rerank_k}": HybridRetriever(
-                dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k, **base),
+                dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k,
+                fusion="rrf", **base),
         }
         for name, retriever in pipelines.items():
             runs: list[list[str]] = [[] for _ in qids]

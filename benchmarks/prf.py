@@ -56,7 +56,7 @@ def main() -> None:
     conn.upsert("beir", c.ds.doc_ids, {"dense": D, "sparse": bm25.encode_documents(c.texts)},
                 [{"text": t} for t in c.texts], batch_size=512)
     conn.optimize("beir")
-    base = dict(connector=conn, collection="beir", k=K, prefetch_k=K)
+    base = dict(connector=conn, collection="beir", k=K, prefetch_k=K, fusion="rrf")  # as measured
 
     per_query: dict[str, np.ndarray] = {}
 

@@ -88,7 +88,7 @@ def main() -> None:
         bm25 = BM25Encoder()  # engine IDF on both
         t = time.perf_counter()
         r = HybridRetriever.from_texts(texts, ids=ds.doc_ids, connector=conn, collection="sf",
-                                       dense=emb, sparse=bm25, k=K)
+                                       dense=emb, sparse=bm25, k=K, fusion="rrf")
         ingest[label] = len(texts) / (time.perf_counter() - t)
         dq = {q: Q[i] for q, i in zip(sub_q, subset)}
         sq = {q: bm25.encode_queries([q])[0] for q in sub_q}

@@ -63,7 +63,7 @@ def test_hybrid_filter_applies_to_every_branch(conn, corpus):
     name = load(conn, corpus)
     flt = F("lang") != "de"
     queries = {"dense": corpus["dense"][1], "sparse": corpus["sparse"][1]}  # doc 1 is "de"
-    ref = _reference(conn, name, queries, Fusion(), depth=N, flt=flt)
+    ref = _reference(conn, name, queries, conn.default_fusion, depth=N, flt=flt)
     hits = conn.hybrid_search(name, queries, k=N, prefetch_k=N, filter=flt)
     allowed = {i for i, p in zip(corpus["ids"], corpus["payloads"]) if p["lang"] != "de"}
     assert hits and {h.id for h in hits} <= allowed

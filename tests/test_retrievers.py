@@ -93,15 +93,16 @@ def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
                  key=lambda t: -t[0])[:4]
     assert [d.id for d in docs] == [i for _, i in ref]
     np.testing.assert_allclose([d.metadata[SCORE_KEY] for d in docs], [s for s, _ in ref], rtol=1e-4)
-    # default "fuse": MaxSim's ranking is a third RRF branch next to dense and BM25
+    # default "fuse": MaxSim's ranking is a third branch next to dense and BM25, fused by the
+    # engine's default fusion
     fused = HybridRetriever(connector=conn, collection=r.collection, dense=dense, sparse=r.sparse,
                             multivector=tokens, k=4, prefetch_k=len(TEXTS))
     want = conn.hybrid_search(r.collection, {"dense": dense.encode_queries([q])[0],
                                              "sparse": r.sparse.encode_queries([q])[0]},
-                              k=4, fusion=Fusion("rrf", 2), prefetch_k=len(TEXTS),
+                              k=4, fusion=conn.default_fusion, prefetch_k=len(TEXTS),
                               rescore=("tokens", qt), rescore_mode="fuse")
     got = [SimpleNamespace(id=d.id, score=d.metadata[SCORE_KEY]) for d in fused.invoke(q)]
-    assert_hits(got, [(h.id, h.score) for h in want])  # RRF ties may come in either order
+    assert_hits(got, [(h.id, h.score) for h in want])
 
 
 # -- rerankers ---------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def qdrant(c: Corpus, emb: Any, dim: int, k: int, repeat: int, workdir: Path,
         _compare(c, (engine, "qdrant-local"), "hybrid", "langchain-qdrant",
                  (lambda rep, e=engine: HybridRetriever.from_texts(
                      c.texts, ids=c.ds.doc_ids, connector=conn(e), collection=f"vbh{rep}",
-                     dense=emb, sparse=bm25, k=k), _retriever_ask),
+                     dense=emb, sparse=bm25, k=k, fusion="rrf"), _retriever_ask),
                  (lc(RetrievalMode.HYBRID), _store_ask), k, repeat, rows, ratios, hybrid=True,
                  floor=engine_floor(c, emb, floor_conn, sparse=bm25))
     return rows, ratios
@@ -267,7 +267,7 @@ def milvus(c: Corpus, emb: Any, k: int, repeat: int, workdir: Path) -> tuple[lis
     _compare(c, ("milvus-lite", "milvus-lite"), "hybrid", "langchain-milvus",
              (lambda rep: HybridRetriever.from_texts(
                  c.texts, ids=c.ds.doc_ids, connector=MilvusConnector(uri=uri()), collection="vbh",
-                 dense=emb, sparse=bm25, k=k), _retriever_ask),
+                 dense=emb, sparse=bm25, k=k, fusion="rrf"), _retriever_ask),
              (lc(True), _store_ask), k, repeat, rows, ratios, hybrid=True,
              floor=engine_floor(c, emb, floor_conn, sparse=bm25))
     return rows, ratios

@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text("\n".join(lines) + "\n")
             print(f"wrote {out}")
-    if args.out:
+    if args.out and (rows or ratios or extra):
         stem = f"bench_{meta['data']}_{args.split}"
         for p in write(Path(args.out), stem, meta, rows, ratios, extra, not args.no_plots):
             print(f"wrote {p}")

@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -74,6 +74,25 @@ def dense_vectors(model: str, texts: Sequence[str], kind: str, cache: Path,
     return next(iter(arrays.values()))
 
 
+def sparse_matrices(queries: Sequence[Any], docs: Sequence[Any]) -> tuple[Any, Any]:
+    """Stack SparseVectors into two CSR matrices over the terms the documents use (term ids
+    are 32-bit hashes: columns are renumbered, and query terms absent from the corpus score 0)."""
+    import scipy.sparse
+
+    vocab = np.unique(np.concatenate([v.indices for v in docs]))
+
+    def stack(vectors: Sequence[Any]) -> Any:
+        cols = [np.searchsorted(vocab, v.indices) for v in vectors]
+        keep = [(c < len(vocab)) & (vocab[np.minimum(c, len(vocab) - 1)] == v.indices)
+                for c, v in zip(cols, vectors)]
+        indptr = np.cumsum([0] + [int(k.sum()) for k in keep])
+        indices = np.concatenate([c[k] for c, k in zip(cols, keep)])
+        data = np.concatenate([v.values[k] for v, k in zip(vectors, keep)]).astype(np.float64)
+        return scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(vectors), len(vocab)))
+
+    return stack(queries), stack(docs)
+
+
 class CachedEmbeddings(Embeddings):
     """Serves precomputed vectors by text, so a benchmark times the database path only."""
 
@@ -93,4 +112,4 @@ def embeddings_for(texts: Sequence[str], vectors: np.ndarray, qtexts: Sequence[s
 
 
 __all__ = ["Corpus", "load_corpus", "cache_key", "cached", "dense_vectors", "CachedEmbeddings",
-           "embeddings_for"]
+           "embeddings_for", "sparse_matrices"]

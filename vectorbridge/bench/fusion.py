@@ -78,21 +78,12 @@ def branch_rankings(dense_docs: np.ndarray, dense_queries: np.ndarray, texts: Se
                     qtexts: Sequence[str], doc_ids: Sequence[str], depth: int) -> list[Any]:
     """Per query, the dense and BM25 top ``depth`` as ``(id, score)`` lists (exact search;
     equal scores in id order, the connectors' rule)."""
-    import scipy.sparse
-
+    from vectorbridge.bench.data import sparse_matrices
     from vectorbridge.encoders import BM25Encoder
 
     bm25 = BM25Encoder(idf="client").fit(list(texts))
-    def csr(vectors: Sequence[Any], n_cols: int) -> Any:
-        indptr = np.cumsum([0] + [len(v.indices) for v in vectors])
-        idx = np.concatenate([v.indices for v in vectors]).astype(np.int64)
-        val = np.concatenate([v.values for v in vectors]).astype(np.float64)
-        return scipy.sparse.csr_matrix((val, idx, indptr), shape=(len(vectors), n_cols))
-
-    sd, sq = bm25.encode_documents(list(texts)), bm25.encode_queries(list(qtexts))
-    width = int(max(max((v.indices.max() for v in sd if len(v)), default=0),
-                    max((v.indices.max() for v in sq if len(v)), default=0))) + 1
-    sparse_scores = (csr(sq, width) @ csr(sd, width).T).toarray()
+    qm, dm = sparse_matrices(bm25.encode_queries(list(qtexts)), bm25.encode_documents(list(texts)))
+    sparse_scores = (qm @ dm.T).toarray()
     d = dense_docs / np.linalg.norm(dense_docs, axis=1, keepdims=True)
     q = dense_queries / np.linalg.norm(dense_queries, axis=1, keepdims=True)
     dense_scores = q @ d.T

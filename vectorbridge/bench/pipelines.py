@@ -141,7 +141,7 @@ def run_engine(c: Corpus, enc: Encoded, engine: str, pipelines: list[str], k: in
             bm25 = BM25Encoder()
             hybrid, secs = timed(lambda: HybridRetriever.from_texts(
                 c.texts, ids=ids, connector=conn, collection="bench", dense=enc.dense,
-                sparse=bm25, recreate=True, k=k))
+                sparse=bm25, recreate=True, k=k, fusion="rrf"))
             ingest = len(ids) / secs
             sp = bm25.encode_documents(c.texts[:2000])
             base = dict(connector=conn, collection="bench", k=k)
@@ -158,7 +158,7 @@ def run_engine(c: Corpus, enc: Encoded, engine: str, pipelines: list[str], k: in
 
                 made["rerank-maxsim"] = (HybridRetriever(
                     dense=enc.dense, sparse=bm25, rerank=MaxSimReranker(enc.tokens), rerank_k=100,
-                    **base), None)
+                    fusion="rrf", **base), None)
             for name in base_needed:
                 if name not in made:
                     rows.append(Row("pipelines", engine, name, note="needs --tokens (cached token vectors)"))

@@ -116,6 +116,9 @@ class Connector(ABC):
     engine: str = "?"
     #: Calls cross a network, so transient failures are retried (embedded engines: False).
     remote: bool = False
+    #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told: the best fusion
+    #: the engine runs natively on SciFact train (README, *Fusion defaults*; engines override).
+    default_fusion: Fusion = Fusion("rrf", k=2)
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._specs: dict[str, CollectionSpec] = {}
@@ -372,7 +375,7 @@ class Connector(ABC):
         if not id_list:
             return []
         rescore = Rescore(field_name, spec.field(field_name), q, len(id_list))
-        return (yield from self._op_rescore(spec, rescore, id_list, k))
+        return (yield from self._tie_safe(lambda n: self._op_rescore(spec, rescore, id_list, n), k))
 
     def _do_count(self, collection: str, filter: Any) -> Op[int]:
         spec = yield from self._do_spec(collection)
@@ -394,7 +397,8 @@ class Connector(ABC):
                    rescore: tuple[str, Any] | None, rescore_k: int | None,
                    rescore_mode: str) -> Op[list[Hit]]:
         spec = yield from self._do_spec(collection)
-        k, fusion, flt = check_k(k), as_fusion(fusion), as_filter(filter)
+        k, flt = check_k(k), as_filter(filter)
+        fusion = self.default_fusion if fusion is None else as_fusion(fusion)
         if not isinstance(queries, Mapping) or not queries:
             raise InvalidInputError("queries must be a non-empty dict {field name: query vector}.")
         second = None
@@ -645,7 +649,7 @@ class Connector(ABC):
             queries: ``{field: query}``, one branch per field, in weight order.
             k: Number of hits.
             fusion: A :class:`~vectorbridge.connectors.fusion.Fusion` or ``"rrf"`` / ``"dbsf"``
-                / ``"weighted"`` (default RRF with k=60).
+                / ``"weighted"`` (a name alone: RRF with k=60); default: ``default_fusion``.
             prefetch_k: Candidates per branch, one number or ``{field: depth}``.
             filter: Applies to every branch.
             rescore: ``(field, query)`` for a second stage over the fused candidates.

@@ -88,6 +88,8 @@ def as_fusion(value: Fusion | str | None) -> Fusion:
 
 def _dbsf(scores: Sequence[float]) -> list[float]:
     n = len(scores)
+    if n == 0:
+        return []
     if n == 1:
         return [0.5]
     mean = sum(scores) / n

@@ -233,6 +233,10 @@ class QdrantConnector(Connector):
         'docs'
     """
 
+    #: DBSF: on SciFact train at or above every RRF setting, with no constant tuned on the
+    #: data (README, *Fusion defaults*); Qdrant runs it in the engine (equal weights).
+    default_fusion = Fusion("dbsf")
+
     def __init__(
         self,
         location: str | None = None,

@@ -99,9 +99,11 @@ class HybridRetriever(BaseRetriever):
             so a query may get fewer than ``k`` documents, or none. A reranker sees only
             the kept documents.
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
-        fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``.
-        rrf_k: RRF rank constant. 2, tuned on SciFact train (nDCG@10 0.727 vs 0.715 with the
-            customary 60): small values trust each branch's top ranks.
+        fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``; ``None`` (default): the connector's
+            ``default_fusion``, the best fusion its engine runs natively, chosen on SciFact
+            train (README, *Fusion defaults*): DBSF on Qdrant, RRF with k=2 on Milvus. RRF
+            when ``rrf_k`` or ``weights`` is given.
+        rrf_k: RRF rank constant; small values trust each branch's top ranks.
         weights: Branch weights, ``(dense, sparse)`` order (then MaxSim with ``maxsim="fuse"``);
             ``None`` = equal.
         prefetch_k: Candidates each branch contributes to the fusion (at least ``k``).
@@ -139,7 +141,7 @@ class HybridRetriever(BaseRetriever):
     score_threshold: float | None = None
     relevance_key: str = "relevance"
     k: int = 10
-    fusion: FusionKind = "rrf"
+    fusion: FusionKind | None = None
     rrf_k: int = 2
     weights: tuple[float, ...] | None = None
     prefetch_k: int = DEFAULT_PREFETCH_K
@@ -175,7 +177,7 @@ class HybridRetriever(BaseRetriever):
             check_name(name, "field")
         if isinstance(self.oversample, bool) or not self.oversample >= 1:
             raise InvalidInputError(f"oversample must be a number >= 1, got {self.oversample!r}.")
-        Fusion(self.fusion, self.rrf_k, self.weights)  # validates early
+        _ = self._fusion  # validates early
         if isinstance(self.quantizer, str):
             if self.quantizer not in ENGINE_QUANTIZATIONS:
                 raise InvalidInputError(f"quantizer={self.quantizer!r}: an engine quantization is "
@@ -397,8 +399,17 @@ class HybridRetriever(BaseRetriever):
 
     def _call_kwargs(self, plan: "_Plan") -> dict[str, Any]:
         return dict(k=plan.k, filter=plan.filter, prefetch_k=self.prefetch_k,
-                    fusion=Fusion(self.fusion, self.rrf_k, self.weights), rescore=plan.rescore,
+                    fusion=self._fusion, rescore=plan.rescore,
                     rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode)
+
+    @property
+    def _fusion(self) -> Fusion:
+        """The fusion asked for, or the engine's default when none was."""
+        if self.fusion is not None:
+            return Fusion(self.fusion, self.rrf_k, self.weights)
+        if self.weights is not None or "rrf_k" in self.model_fields_set:
+            return Fusion("rrf", self.rrf_k, self.weights)
+        return self.connector.default_fusion
 
     @property
     def _pq(self) -> bool:
@@ -473,7 +484,7 @@ class HybridRetriever(BaseRetriever):
 
     def _feedback_kwargs(self, plan: "_Plan", k: int) -> dict[str, Any]:
         return dict(k=k, filter=plan.filter, prefetch_k=max(self.prefetch_k, k),
-                    fusion=Fusion(self.fusion, self.rrf_k, self.weights))
+                    fusion=self._fusion)
 
     def _expand(self, query: str, plan: "_Plan", rounds: list[Any], results: list[list[Hit]],
                 records: list[Any], spec: CollectionSpec) -> None:
