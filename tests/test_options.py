@@ -17,7 +17,7 @@ from vectorbridge.encoders.pooling import TokenPooler
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.retrievers import HybridRetriever, PseudoRelevanceFeedback, ScoreCalibrator, \
     VectorBridgeStore
-from vectorbridge.retrievers.rerankers import MaxSimReranker
+from vectorbridge.retrievers.rerankers import CrossEncoderReranker, MaxSimReranker
 from tests.backends import unique_name
 
 TEXTS = ["vitamin c and scurvy", "insulin and beta cells", "sleep and memory"]
@@ -105,8 +105,10 @@ def test_no_pydantic_error_reaches_users(conn):
     (lambda: MaxSimReranker(object(), batchsize=3), "did you mean 'batch_size'"),
     (lambda: MaxSimReranker(object(), top_n=0), "top_n"),
     (lambda: MaxSimReranker(object(), batch_size=0), "batch_size"),
+    (lambda: CrossEncoderReranker("never/loaded", batchsize=3), "did you mean 'batch_size'"),
+    (lambda: BM25Encoder(language="klingon"), "no Snowball stemmer"),
 ], ids=["bm25", "binary", "pq", "fde", "residual", "pooler", "prf", "calibrator",
-        "maxsim-unknown", "maxsim-top_n", "maxsim-batch"])
+        "maxsim-unknown", "maxsim-top_n", "maxsim-batch", "cross-encoder-unknown", "bm25-language"])
 def test_encoders_and_rerankers_refuse_unknown_and_bad_options(build, message):
     with pytest.raises(InvalidInputError, match=_re(message)):
         build()
@@ -117,6 +119,8 @@ def test_dense_encoder_refuses_unknown_options_before_loading(minilm_path):
         DenseEncoder(minilm_path, batchsize=2)
     with pytest.raises(InvalidInputError, match="batch_size"):
         DenseEncoder(minilm_path, batch_size=0)
+    with pytest.raises(InvalidInputError, match="normalize must be True or False"):
+        DenseEncoder(minilm_path, normalize="yes")
 
 
 def _re(text: str) -> str:

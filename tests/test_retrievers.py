@@ -365,3 +365,21 @@ def test_fde_engine_quantization_first_stage(conn, tokens):
     with pytest.raises(ValueError, match="fde_quantization"):
         HybridRetriever(connector=conn, collection=name, multivector=tokens, fde=fde,
                         fde_quantization="pq-x3")
+
+
+async def test_store_asks_the_engine_to_index_after_bulk_writes(conn):
+    """Milvus searches growing segments unindexed (116 ms vs 6.3 ms p50 per dense query on
+    5,183 points before / after sealing them): the store asks the engine to index after
+    from_texts and once ``index_after`` points have been written since the last time."""
+    calls = []
+    optimize = conn.optimize
+    conn.optimize = lambda name: (calls.append(name), optimize(name))[1]
+    name = unique_name("ix")
+    store = VectorBridgeStore.from_texts(TEXTS[:3], DeterministicFakeEmbedding(size=8),
+                                         connector=conn, collection=name, index_after=5)
+    assert calls == [name]  # the bulk load
+    store.add_texts(TEXTS[:3])
+    assert calls == [name]  # 3 points since: below index_after
+    await store.aadd_texts(TEXTS[:3])
+    assert calls == [name, name]  # 6 >= 5 (the async path runs optimize in a worker thread)
+    assert len(store.similarity_search("scurvy", k=20)) == 9

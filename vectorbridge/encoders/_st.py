@@ -115,6 +115,9 @@ class STEncoder(Generic[M]):
                        [n for n in names if n not in ("self", "args", "kwargs", "model_kwargs")])
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if progress is not None and not isinstance(progress, bool):
+            raise InvalidInputError(f"progress must be True, False or None (automatic), got "
+                                    f"{progress!r}.")
         if backend == "onnx" and not self.onnx_capable:
             raise InvalidInputError(f"backend='onnx' is not available for {type(self).__name__}; "
                                     "use backend='torch'.")

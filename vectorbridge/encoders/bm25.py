@@ -93,6 +93,9 @@ class BM25Encoder:
             raise InvalidInputError(f"avg_doc_len must be > 0, got {avg_doc_len}.")
         self.k1, self.b, self.idf = float(k1), float(b), idf
         self.language, self.stopwords = language, stopwords
+        if language and language not in Stemmer.algorithms():
+            raise InvalidInputError(f"language={language!r} has no Snowball stemmer; use one of "
+                                    f"{sorted(Stemmer.algorithms())} or None (no stemming).")
         self._stemmer = Stemmer.Stemmer(language) if language else None
         try:
             self._stop = frozenset(_infer_stopwords(stopwords) if stopwords else ())

@@ -10,6 +10,7 @@ from langchain_core.embeddings import Embeddings
 from sentence_transformers import SentenceTransformer
 
 from vectorbridge.encoders._st import Kind, STEncoder
+from vectorbridge.errors import InvalidInputError
 
 
 class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
@@ -55,6 +56,8 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
                  batch_size: int = 32, device: str | None = None, progress: bool | None = None,
                  precision: str = "float32", backend: str = "torch", quantize: str | None = None,
                  onnx_cache: str | Path | None = None, **model_kwargs: Any) -> None:
+        if not isinstance(normalize, bool):
+            raise InvalidInputError(f"normalize must be True or False, got {normalize!r}.")
         super().__init__(model, batch_size=batch_size, device=device, progress=progress,
                          precision=precision, backend=backend, quantize=quantize,
                          onnx_cache=onnx_cache, **model_kwargs)

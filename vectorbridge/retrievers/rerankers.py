@@ -14,6 +14,7 @@ with their own: a reranker weaker than the first stage on its own can still add 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +25,7 @@ from pydantic import ConfigDict
 
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.errors import InvalidInputError
-from vectorbridge.options import checked_keywords
+from vectorbridge.options import checked_keywords, refuse_unknown
 
 #: Metadata key of the reranker's score.
 RERANK_SCORE_KEY = "rerank_score"
@@ -84,10 +85,17 @@ class CrossEncoderReranker(BaseDocumentCompressor):
     def __init__(self, model: str | Path | Any, top_n: int | None = None, *,
                  batch_size: int = 32, blend: Fusion | None = None, **model_kwargs: Any) -> None:
         _check_options(top_n, batch_size, blend)
-        if isinstance(model, (str, Path)):
-            from sentence_transformers import CrossEncoder
+        from sentence_transformers import CrossEncoder
 
+        loader = [n for n in inspect.signature(CrossEncoder.__init__).parameters
+                  if n not in ("self", "args", "kwargs")]
+        refuse_unknown(type(self).__name__, model_kwargs,
+                       loader + ["model", "top_n", "batch_size", "blend"])
+        if isinstance(model, (str, Path)):
             model = CrossEncoder(str(model), **model_kwargs)
+        elif model_kwargs:
+            raise InvalidInputError(f"options {sorted(model_kwargs)} load a CrossEncoder; this "
+                                    "model is loaded already: pass its name or folder instead.")
         super().__init__(model=model, top_n=top_n, batch_size=batch_size, blend=blend)
 
     def score(self, query: str, documents: Sequence[Document]) -> np.ndarray:
