@@ -21,6 +21,12 @@ pins=(-c "$LOCK")
 stamp=$VENV/.vectorbridge-installed
 if [ -n "${VB_LATEST:-}" ]; then  # no lock, and every dependency raised to its newest
   pins=(--upgrade --upgrade-strategy eager)
+  if [ -n "$VB_TORCH" ]; then  # but torch stays the chosen build (newest would be CUDA, GBs)
+    torch_pin=$(mktemp)
+    trap 'rm -f "$torch_pin"' EXIT
+    echo "$VB_TORCH" > "$torch_pin"
+    pins+=(-c "$torch_pin")
+  fi
   rm -f "$stamp"
 fi
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/setup.sh ] \

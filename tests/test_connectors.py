@@ -446,6 +446,9 @@ def test_spec_rejects_unknown_quantization():
 def test_ids_and_rescore_of_given_candidates(conn, corpus):
     name = load(conn, corpus)
     assert conn.ids(name) == sorted(corpus["ids"])  # hostile ids included, however paged
+    for flt in (F("lang") == "en", F("lang") == "xx", ~(F("lang") == "en") & (F("year") >= 0)):
+        assert conn.ids(name, filter=flt) == sorted(  # the engine evaluates the filter
+            i for i, p in zip(corpus["ids"], corpus["payloads"]) if flt.matches(p))
     cand = corpus["ids"][::3]
     query = corpus["dense"][6]
     ref = ref_topk(corpus["dense"] @ query, corpus["ids"], 5,

@@ -80,3 +80,38 @@ async def test_same_query_same_ranking_on_every_path(conn, pipeline, fusion):
                 assert reranked or a < b, (rows, "equal scores must come in id order")
     if not pipeline.startswith("maxsim"):  # MaxSim ties of duplicates need not reach the top 10
         assert ties > 0, "the corpus is meant to produce ties"
+
+
+def _drive(op):
+    """Run a call generator that makes no client call; return its value."""
+    try:
+        next(op)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("made a client call")
+
+
+def test_tie_safe_cut_widens_until_the_tie_ends_inside():
+    from vectorbridge.connectors import QdrantConnector
+    from vectorbridge.connectors.base import MAX_TIE_WIDENING, Hit
+
+    # the engine's order: 5 distinct scores, then 40 tied ones in reverse id order, then 5 lower
+    hits = [Hit(f"a{i}", 10.0 - i) for i in range(5)] + \
+        [Hit(f"t{i:02d}", 1.0) for i in reversed(range(40))] + [Hit(f"z{i}", 0.5 - i) for i in range(5)]
+    asked = []
+
+    def fetch(n):
+        asked.append(n)
+        return hits[:n]
+        yield  # a call generator
+
+    conn = QdrantConnector(location=":memory:")
+    got = _drive(conn._tie_safe(fetch, 10))
+    assert [h.id for h in got] == [f"a{i}" for i in range(5)] + [f"t{i:02d}" for i in range(5)]
+    assert asked == [15, 30, 60]  # widened while the last hit still tied with the 10th
+    asked.clear()
+    flat = [Hit(f"f{i:04d}", 1.0) for i in reversed(range(1000))]
+    hits[:] = flat
+    got = _drive(conn._tie_safe(fetch, 10))
+    assert asked[-1] == 15 * MAX_TIE_WIDENING and len(got) == 10  # bounded widening
+    assert [h.id for h in got] == sorted(h.id for h in got)
