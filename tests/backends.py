@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from vectorbridge.connectors import Connector, MilvusConnector, QdrantConnector
-from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer
+from vectorbridge.connectors import ENGINES, Connector, MilvusConnector, QdrantConnector
+
+#: The session fixture (tests/conftest.py) that starts each local server once.
+SERVER_FIXTURES = {"milvus-lite-server": "milvus_lite_server", "milvus-2.3-server": "milvus23_server"}
 
 DOCKER_COMPOSE = Path(__file__).resolve().parents[1] / "docker" / "docker-compose.yml"
 
+#: The engines of the registry this machine runs (embedded, and local servers the session
+#: fixtures start once), then servers reached by Docker or by URL.
+LOCAL = [name for name, e in ENGINES.items() if e.where != "server"]
 BACKENDS = [
-    "qdrant-memory",
-    "qdrant-edge",
-    "milvus-lite-file",
-    "milvus-lite-server",
-    "milvus-2.3-server",
+    *LOCAL,
     "qdrant-docker",
     "milvus-docker",
     "qdrant-cluster",
@@ -84,18 +85,15 @@ def unique_name(prefix: str = "t") -> str:
 
 
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if name == "qdrant-memory":
-        return Backend(name, lambda: QdrantConnector(location=":memory:"))
-    if name == "qdrant-edge":  # a folder: the real engine in-process
-        return Backend(name, lambda: QdrantConnector(path=str(tmp_path / "qdrant")), reopenable=True)
-    if name == "milvus-lite-file":
-        return Backend(name, lambda: MilvusConnector(uri=str(tmp_path / "vb.db")), reopenable=True)
-    if name == "milvus-lite-server":
-        server: MilvusLiteServer = request.getfixturevalue("milvus_lite_server")
-        return Backend(name, lambda: MilvusConnector(uri=server.uri), reopenable=True)
-    if name == "milvus-2.3-server":
-        m23: Milvus23Server = request.getfixturevalue("milvus23_server")
-        return Backend(name, lambda: MilvusConnector(uri=m23.uri), reopenable=True)
+    entry = ENGINES.get(name)
+    if entry is not None and entry.where == "embedded":  # reopenable: the data is in tmp_path
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        return Backend(name, lambda: entry.connect(str(folder)),
+                       reopenable=name != "qdrant-local")
+    if entry is not None and entry.where == "local server":  # one server per test session
+        server = request.getfixturevalue(SERVER_FIXTURES[name])
+        return Backend(name, lambda: entry.connect(server.uri), reopenable=True)
     if name in ("qdrant-docker", "milvus-docker", "qdrant-cluster"):
         reason = docker_daemon_reason()
         if reason:

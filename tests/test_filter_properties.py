@@ -126,7 +126,7 @@ def crosses_bool_and_number(flt: Filter) -> bool:
                for v in vals)
 
 
-@pytest.mark.parametrize("backend", ["qdrant-memory", "qdrant-edge", "milvus-lite-file",
+@pytest.mark.parametrize("backend", ["qdrant-local", "qdrant-edge", "milvus-lite-file",
                                      "milvus-2.3-server"], indirect=True)
 def test_generated_filters_select_what_the_reference_selects(backend, conn):
     name = unique_name("prop")

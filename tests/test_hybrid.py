@@ -22,9 +22,7 @@ Q = 11  # the query point: its own dense and sparse vectors
 
 
 def _engine_has(conn, fusion: Fusion) -> bool:
-    if conn.engine.startswith("qdrant"):
-        return fusion.kind == "rrf" or (fusion.kind == "dbsf" and fusion.equal_weights)
-    return fusion.kind == "weighted" or (fusion.kind == "rrf" and fusion.equal_weights)
+    return conn.capabilities.fuses_natively(fusion)
 
 
 def _reference(conn, name, queries, fusion, depth, flt=None):

@@ -16,7 +16,7 @@ from tests.backends import unique_name
 N_QUERIES, N_POINTS, DIM = 1000, 400, 16
 
 
-@pytest.mark.parametrize("backend", ["qdrant-memory", "qdrant-edge", "milvus-lite-file",
+@pytest.mark.parametrize("backend", ["qdrant-local", "qdrant-edge", "milvus-lite-file",
                                      "milvus-lite-server", "milvus-2.3-server"], indirect=True)
 def test_1000_queries_from_16_threads_and_64_tasks_match_the_sequential_run(backend, conn):
     rng = np.random.default_rng(3)

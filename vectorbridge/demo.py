@@ -40,7 +40,7 @@ def default_model() -> str:
 
 def build(conn: Connector, ids, dense_vecs, sparse_vecs, payloads, dim: int) -> float:
     """Create the collection (engine IDF where the engine has it) and upsert; returns seconds."""
-    idf = isinstance(conn, QdrantConnector)
+    idf = conn.capabilities.engine_idf
     spec = CollectionSpec(name="demo", dense={"dense": dim}, sparse={"bm25": SparseField(idf=idf)},
                           text_key="text")
     conn.create_collection(spec, recreate=True)

@@ -2,7 +2,7 @@
 LangChain anchors side by side, encoder throughput and async concurrency, in one run.
 
     vectorbridge bench ../shared/datasets/scifact     # defaults: ~5 minutes once the corpus is cached
-    vectorbridge bench DATA --engines edge,milvus-lite --pipelines dense,hybrid-rrf,pq-x16
+    vectorbridge bench DATA --engines qdrant-edge,milvus-lite-file --pipelines dense,hybrid-rrf,pq-x16
     vectorbridge bench DATA --anchors --encoders --concurrency 1,4,16 --out bench-results
 
 Dense vectors come from an on-disk cache keyed by model, precision and a hash of the texts
@@ -39,9 +39,10 @@ def parser() -> argparse.ArgumentParser:
                     help="sentence-transformers name or folder (default: the packaged MiniLM)")
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
                     help="precision the corpus is encoded with (default: float32)")
-    ap.add_argument("--engines", default="edge,milvus-lite",
-                    help=f"comma list of {', '.join(ENGINES)}, qdrant-url=URL, milvus-uri=URI "
-                         "(default: edge,milvus-lite)")
+    ap.add_argument("--engines", default="qdrant-edge,milvus-lite-file",
+                    help=f"comma list of {', '.join(ENGINES)}, qdrant-server=URL, "
+                         "milvus-server=URI (older names: edge, milvus-lite, qdrant-url=, "
+                         "milvus-uri=; default: qdrant-edge,milvus-lite-file)")
     ap.add_argument("--pipelines", default=",".join(DEFAULT_PIPELINES),
                     help=f"comma list of {', '.join(PIPELINES)} (default: all but splade and "
                          "rerank-maxsim, which need extra encodings)")

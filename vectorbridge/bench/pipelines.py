@@ -16,7 +16,9 @@ from pymilvus.exceptions import MilvusException
 
 from vectorbridge.bench.data import Corpus
 from vectorbridge.bench.timing import percentiles_ms, timed
-from vectorbridge.connectors import Connector, MilvusConnector, QdrantConnector
+from vectorbridge.connectors import Connector
+from vectorbridge.connectors.registry import ENGINES as REGISTRY
+from vectorbridge.connectors.registry import engine
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.errors import UnsupportedFeatureError
 from vectorbridge.metrics import mrr_at_k, ndcg_at_k, recall_at_k
@@ -28,7 +30,10 @@ PIPELINES = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf", "hybrid-weighted", "s
 DEFAULT_PIPELINES = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf", "hybrid-weighted",
                      "binary-1bit", "scalar-int8", "pq-x16")
 #: Engines of ``--engines`` (plus ``qdrant-url=URL`` and ``milvus-uri=URI``).
-ENGINES = ("edge", "qdrant-local", "milvus-lite", "milvus-lite-server")
+ENGINES = tuple(n for n, e in REGISTRY.items() if e.where != "server")
+#: Names earlier versions of ``--engines`` took (and recorded commands use).
+ALIASES = {"edge": "qdrant-edge", "milvus-lite": "milvus-lite-file", "qdrant-url": "qdrant-server",
+           "milvus-uri": "milvus-server"}
 QUANTIZERS = ("binary-1bit", "scalar-int8", "pq-x16")
 
 
@@ -62,23 +67,10 @@ class Encoded:
 
 
 def open_engine(name: str, workdir: Path, servers: list[Any]) -> Connector:
-    """A connector for an ``--engines`` entry (a server is started and kept in ``servers``)."""
-    if name == "edge":
-        return QdrantConnector(path=tempfile.mkdtemp(prefix="edge-", dir=workdir))
-    if name == "qdrant-local":
-        return QdrantConnector(location=":memory:")
-    if name == "milvus-lite":
-        return MilvusConnector(uri=str(Path(tempfile.mkdtemp(prefix="lite-", dir=workdir)) / "m.db"))
-    if name == "milvus-lite-server":
-        from vectorbridge.local_servers import MilvusLiteServer
-
-        servers.append(MilvusLiteServer(Path(tempfile.mkdtemp(prefix="lite-srv-", dir=workdir))))
-        return MilvusConnector(uri=servers[-1].uri)
-    if name.startswith("qdrant-url="):
-        return QdrantConnector(url=name.split("=", 1)[1])
-    if name.startswith("milvus-uri="):
-        return MilvusConnector(uri=name.split("=", 1)[1])
-    raise ValueError(f"unknown engine {name!r}: use one of {ENGINES}, qdrant-url=URL or milvus-uri=URI")
+    """A connector for an ``--engines`` entry: a registry name (a local server is started and
+    kept in ``servers``), ``NAME=URL`` for a server, or an older alias."""
+    name, _, url = name.partition("=")
+    return engine(ALIASES.get(name, name)).open(workdir, servers, url or None)
 
 
 def _collection(pipeline: str) -> str:

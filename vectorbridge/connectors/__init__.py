@@ -5,16 +5,19 @@
 - :class:`MilvusConnector`: Milvus server (``uri="http://..."``) or Milvus Lite (``uri="x.db"``).
 - :class:`F` / :class:`Filter`: a portable payload filter compiled per engine.
 - :class:`Fusion`: how ``hybrid_search`` fuses branches (RRF, DBSF, weighted).
+- :data:`ENGINES`: every engine by name, with its :class:`Capabilities` and how to open it.
 - :class:`RetryPolicy`: backoff for servers that drop out; :class:`IngestJournal`: resumable
   ingests (``upsert(..., journal=path)``).
 """
 
 from vectorbridge.connectors.base import Connector, Hit, Record
+from vectorbridge.connectors.engine import Capabilities
 from vectorbridge.connectors.filters import And, Eq, F, Filter, In, Not, Or, Range
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.journal import IngestJournal
 from vectorbridge.connectors.milvus import MilvusConnector
 from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
@@ -24,5 +27,5 @@ __all__ = [
     "CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField", "Metric",
     "Connector", "QdrantConnector", "MilvusConnector", "Hit", "Record",
     "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "Fusion",
-    "RetryPolicy", "IngestJournal",
+    "RetryPolicy", "IngestJournal", "ENGINES", "EngineEntry", "Capabilities",
 ]

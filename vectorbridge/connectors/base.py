@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
 import numpy as np
 
 from vectorbridge.connectors.calls import Op, run_async, run_sync
+from vectorbridge.connectors.engine import Capabilities
 from vectorbridge.connectors.filters import Filter, as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
 from vectorbridge.connectors.journal import IngestJournal, as_journal, batch_digest
@@ -119,6 +120,8 @@ class Connector(ABC):
     #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told: the best fusion
     #: the engine runs natively on SciFact train (README, *Fusion defaults*; engines override).
     default_fusion: Fusion = Fusion("rrf", k=2)
+    #: What this engine holds and runs natively (set by each engine's connector).
+    capabilities: Capabilities
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._specs: dict[str, CollectionSpec] = {}

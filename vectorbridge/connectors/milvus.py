@@ -29,7 +29,7 @@ weight 1e-30 at index ``2**32 - 2``, which no SparseVector may use and reads str
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import math
@@ -46,6 +46,7 @@ from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
     exact_score
 from vectorbridge.connectors.calls import Call, Op, call, retry_sync
 from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
+from vectorbridge.connectors.engine import MILVUS, Capabilities
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus_filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
@@ -68,28 +69,19 @@ PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[
 GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 
 
-@dataclass(frozen=True)
-class MilvusCapabilities:
-    """What one Milvus engine supports, detected from ``get_server_version()``."""
-
-    binary: bool  # BINARY_VECTOR fields
-    sparse: bool  # SPARSE_FLOAT_VECTOR fields
-    multiple_vector_fields: bool  # more than one vector field per collection
-    hybrid_search: bool  # engine-side fusion of several ANN requests
-    ivf_pq: bool = True  # IVF_PQ indexes (product quantization)
-
-    @classmethod
-    def detect(cls, server_version: str) -> "MilvusCapabilities":
-        """Milvus Lite: everything but binary vectors and IVF_PQ (it accepts the index and
-        then fails to build it, "reserved for a future phase", searching the raw vectors);
-        Milvus < 2.4: binary, one vector field; 2.4+ (or an unparseable version, assumed
-        recent): everything."""
-        if server_version.startswith("milvus_lite"):
-            return cls(binary=False, sparse=True, multiple_vector_fields=True, hybrid_search=True,
-                       ivf_pq=False)
-        m = re.match(r"v?(\d+)\.(\d+)", server_version)
-        modern = m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4)
-        return cls(binary=True, sparse=modern, multiple_vector_fields=modern, hybrid_search=modern)
+def milvus_capabilities(server_version: str) -> Capabilities:
+    """What one Milvus engine supports, from ``get_server_version()``: Milvus Lite has
+    everything but binary vectors and IVF_PQ (it accepts the index and then fails to build
+    it, "reserved for a future phase", searching the raw vectors) and applies no sharding;
+    Milvus < 2.4: binary vectors, one vector field per collection, no sparse vectors and no
+    ``hybrid_search``; 2.4+ (or an unparseable version, assumed recent): everything."""
+    if server_version.startswith("milvus_lite"):
+        return replace(MILVUS, binary=False, ivf_pq=False, sharding=False)
+    m = re.match(r"v?(\d+)\.(\d+)", server_version)
+    if m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4):
+        return MILVUS
+    return replace(MILVUS, sparse=False, multiple_vector_fields=False, hybrid_search=False,
+                   native_fusion=frozenset(), weighted_fusion=frozenset())
 
 
 def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
@@ -228,7 +220,7 @@ class MilvusConnector(Connector):
         self.client = client
         self.server_version = str(self._connect(self.client.get_server_version))
         self.is_lite = self.server_version.startswith("milvus_lite")
-        self.capabilities = MilvusCapabilities.detect(self.server_version)
+        self.capabilities = milvus_capabilities(self.server_version)
         self.ivf_nlist, self.ivf_nprobe = int(ivf_nlist), int(ivf_nprobe)
         self.consistency_level = consistency_level
         self.engine = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
@@ -564,10 +556,8 @@ class MilvusConnector(Connector):
 
     def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
-        if not self.capabilities.hybrid_search:
-            return None  # Milvus 2.3: per-field searches, fused client-side
-        if fusion.kind == "dbsf" or (fusion.kind == "rrf" and not fusion.equal_weights):
-            return None  # Milvus' RRFRanker has no weights; it has no DBSF
+        if not self.capabilities.fuses_natively(fusion):
+            return None  # Milvus 2.3, DBSF, weighted RRF: per-field searches, fused here
         if any(isinstance(b.field, MultiVectorField) for b in branches) or \
                 (rescore is not None and rescore.mode == "fuse"):
             return None  # token vectors live in companion collections; exact branches fuse here
@@ -682,4 +672,4 @@ def _score(f: FieldType | None, distance: float) -> float:
     return float(distance)
 
 
-__all__ = ["MilvusCapabilities", "MilvusConnector", "companion", "index_for"]
+__all__ = ["MilvusConnector", "milvus_capabilities", "companion", "index_for"]

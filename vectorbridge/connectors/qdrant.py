@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from vectorbridge.connectors.base import Branch, Connector, Hit, Record, Rescore
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.filters import Filter, pinned_values
+from vectorbridge.connectors.engine import QDRANT, Capabilities
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant_edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant_filter import to_qdrant
@@ -308,6 +310,14 @@ class QdrantConnector(Connector):
             self._aclient = AsyncEdgeClient(self.client) if self.edge else async_twin(self.client)
         return self._aclient
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """Qdrant's, as this deployment applies them: local mode ignores quantization
+        configs (exact search), embedded engines apply no sharding."""
+        if self.edge:
+            return QDRANT
+        return replace(QDRANT, quantization=False) if self.embedded else replace(QDRANT, sharding=True)
+
     def optimize(self, collection: str) -> None:
         """Build indexes now. On Qdrant Edge this runs the segment optimizer (HNSW graphs and
         quantized copies of the points written so far); a server optimizes by itself and
@@ -442,8 +452,8 @@ class QdrantConnector(Connector):
 
     def _op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
-        if fusion.kind == "weighted":
-            return None  # Qdrant fuses by rank (RRF) or distribution (DBSF) only
+        if not self.capabilities.fuses_natively(fusion):
+            return None  # weighted sums, weighted DBSF: per-branch searches, fused here
         qf, route = to_qdrant(flt), self._routing(spec, flt)
         prefetch = [models.Prefetch(query=_to_engine(b.field, b.query), using=b.name,
                                     limit=b.depth, filter=qf, params=_search_params(b.field))
@@ -452,8 +462,6 @@ class QdrantConnector(Connector):
             fq: Any = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=list(fusion.weights)
                                                      if fusion.weights else None))
         else:
-            if not fusion.equal_weights:
-                return None  # Qdrant's DBSF has no weights
             fq = models.FusionQuery(fusion=models.Fusion.DBSF)
         if rescore is None:
             res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,

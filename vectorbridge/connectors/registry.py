@@ -1,0 +1,138 @@
+"""The engines vectorbridge runs on, listed once: name -> :class:`EngineEntry`.
+
+The tests' backend matrix, ``vectorbridge bench --engines`` and the demo read this mapping
+(one naming scheme everywhere); each entry says what the engine can do
+(:class:`~vectorbridge.connectors.engine.Capabilities`) and how to open it. A server's own
+capabilities are detected when a connector attaches (``connector.capabilities``); an entry's
+are what that kind of engine has.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from vectorbridge.connectors.base import Connector
+from vectorbridge.connectors.engine import QDRANT, Capabilities
+from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
+from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.errors import InvalidInputError
+
+Where = Literal["embedded", "local server", "server"]
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    """One engine: what it is, what it can do, and how to reach it.
+
+    Attributes:
+        name: The one name tests, bench and docs use.
+        family: ``"qdrant"`` or ``"milvus"``.
+        where: ``"embedded"`` (in this process), ``"local server"`` (a process this machine
+            starts) or ``"server"`` (reached by URL).
+        summary: One line for docs and ``--help``.
+        capabilities: What this kind of engine holds and runs natively.
+        connect: A connector from a location: a scratch folder for embedded engines, a
+            server's URL or URI otherwise.
+        server: For local servers, starts one under a folder (an object with ``uri`` and
+            ``stop()``).
+    """
+
+    name: str
+    family: Literal["qdrant", "milvus"]
+    where: Where
+    summary: str
+    capabilities: Capabilities
+    connect: Callable[[str], Connector]
+    server: Callable[[Path], Any] | None = None
+
+    def open(self, workdir: Path, servers: list[Any], url: str | None = None) -> Connector:
+        """A connector on this engine: embedded data in a new folder under ``workdir``, a local
+        server started there (appended to ``servers``, which the caller stops), or ``url``."""
+        if self.where == "embedded":
+            return self.connect(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
+        if self.where == "local server":
+            assert self.server is not None
+            servers.append(self.server(Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))))
+            return self.connect(servers[-1].uri)
+        if not url:
+            raise InvalidInputError(f"engine {self.name!r} is a server: give its URL "
+                                    f"({self.name}=URL).")
+        return self.connect(url)
+
+
+def _milvus_lite_server(folder: Path) -> Any:
+    from vectorbridge.local_servers import MilvusLiteServer
+
+    return MilvusLiteServer(folder)
+
+
+def _milvus23_server(folder: Path) -> Any:
+    from vectorbridge.local_servers import Milvus23Server
+
+    return Milvus23Server(folder)
+
+
+_ENTRIES = [
+    EngineEntry("qdrant-edge", "qdrant", "embedded",
+                "Qdrant Edge: the real Qdrant engine in-process, data in a folder",
+                QDRANT, lambda where: QdrantConnector(path=where)),
+    EngineEntry("qdrant-local", "qdrant", "embedded",
+                "qdrant-client's local mode: a Python emulation in memory (exact search, "
+                "quantization ignored)",
+                replace(QDRANT, quantization=False),
+                lambda where: QdrantConnector(location=":memory:")),
+    EngineEntry("milvus-lite-file", "milvus", "embedded", "Milvus Lite on a file",
+                milvus_capabilities("milvus_lite"),
+                lambda where: MilvusConnector(uri=str(Path(where) / "milvus.db"))),
+    EngineEntry("milvus-lite-server", "milvus", "local server",
+                "Milvus Lite as a gRPC server on 127.0.0.1 (the path real Milvus uses)",
+                milvus_capabilities("milvus_lite"), lambda uri: MilvusConnector(uri=uri),
+                _milvus_lite_server),
+    EngineEntry("milvus-2.3-server", "milvus", "local server",
+                "the real Milvus 2.3.5 server binary of PyPI's `milvus` package on 127.0.0.1",
+                milvus_capabilities("v2.3.5"), lambda uri: MilvusConnector(uri=uri),
+                _milvus23_server),
+    EngineEntry("qdrant-server", "qdrant", "server", "a Qdrant server or cluster by URL",
+                replace(QDRANT, sharding=True),
+                lambda url: QdrantConnector(url=url)),
+    EngineEntry("milvus-server", "milvus", "server", "a Milvus server by URI (2.4+ assumed)",
+                milvus_capabilities(""), lambda uri: MilvusConnector(uri=uri)),
+]
+
+#: Every engine vectorbridge runs on, by name.
+ENGINES: Mapping[str, EngineEntry] = {e.name: e for e in _ENTRIES}
+
+
+def capability_table() -> str:
+    """The README's engine table (Markdown), made from the registry: docs cannot drift."""
+    from dataclasses import fields
+
+    def cell(value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "—"
+        if isinstance(value, frozenset):
+            return ", ".join(sorted(value)) or "—"
+        return str(value)
+
+    names = list(ENGINES)
+    lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "|---|" + "---|" * len(names),
+             "| where | " + " | ".join(ENGINES[n].where for n in names) + " |"]
+    for f in fields(Capabilities):
+        label = f.name.replace("_", " ")
+        lines.append(f"| {label} | " + " | ".join(cell(getattr(ENGINES[n].capabilities, f.name))
+                                                  for n in names) + " |")
+    return "\n".join(lines)
+
+
+def engine(name: str) -> EngineEntry:
+    """The entry called ``name``, or an error listing the names."""
+    if name not in ENGINES:
+        raise InvalidInputError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}.")
+    return ENGINES[name]
+
+
+__all__ = ["ENGINES", "EngineEntry", "engine", "capability_table"]
