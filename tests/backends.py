@@ -90,7 +90,7 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
         return Backend(name, lambda: entry.connect(str(folder)),
-                       reopenable=name != "qdrant-local")
+                       reopenable=name not in ("qdrant-local", "reference"))
     if entry is not None and entry.where == "local server":  # one server per test session
         server = request.getfixturevalue(SERVER_FIXTURES[name])
         return Backend(name, lambda: entry.connect(server.uri), reopenable=True)

@@ -50,7 +50,7 @@ def test_hybrid_retriever_end_to_end(conn, dense):
     kept = r.invoke("what causes scurvy?", k=10, filter=F("topic") == "other")
     assert kept and all(d.metadata["topic"] == "other" for d in kept)
     # where the engine has no IDF for client vectors (Milvus), BM25 moved IDF into the queries
-    if conn.engine.startswith("milvus"):
+    if not conn.capabilities.engine_idf:
         assert bm25.idf == "client" and bm25.n_docs == len(TEXTS)
     else:
         assert bm25.idf == "engine" and conn.spec(r.collection).sparse["sparse"].idf

@@ -5,6 +5,7 @@
 - :class:`MilvusConnector`: Milvus server (``uri="http://..."``) or Milvus Lite (``uri="x.db"``).
 - :class:`F` / :class:`Filter`: a portable payload filter compiled per engine.
 - :class:`Fusion`: how ``hybrid_search`` fuses branches (RRF, DBSF, weighted).
+- :class:`ReferenceConnector`: exact numpy search in memory (the tests' oracle).
 - :data:`ENGINES`: every engine by name, with its :class:`Capabilities` and how to open it.
 - :class:`RetryPolicy`: backoff for servers that drop out; :class:`IngestJournal`: resumable
   ingests (``upsert(..., journal=path)``).
@@ -17,6 +18,7 @@ from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.journal import IngestJournal
 from vectorbridge.connectors.milvus import MilvusConnector
 from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.connectors.reference import ReferenceConnector
 from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.spec import (
@@ -25,7 +27,7 @@ from vectorbridge.connectors.spec import (
 
 __all__ = [
     "CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField", "Metric",
-    "Connector", "QdrantConnector", "MilvusConnector", "Hit", "Record",
+    "Connector", "QdrantConnector", "MilvusConnector", "ReferenceConnector", "Hit", "Record",
     "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "Fusion",
     "RetryPolicy", "IngestJournal", "ENGINES", "EngineEntry", "Capabilities",
 ]

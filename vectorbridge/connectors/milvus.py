@@ -18,7 +18,7 @@ them exactly with the float vectors Milvus keeps beside it (Qdrant's rescore, do
 Milvus has no binary quantization of float vectors; Milvus Lite accepts IVF indexes but
 searches exactly.
 
-What the engine can hold is detected from its version (:class:`MilvusCapabilities`): Milvus
+What the engine can hold is detected from its version (:func:`milvus_capabilities`): Milvus
 Lite has no BINARY_VECTOR; Milvus 2.3 has one vector field per collection, no sparse vectors
 and no ``hybrid_search`` (fusion then runs client-side over per-field searches).
 

@@ -18,6 +18,7 @@ from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.engine import QDRANT, Capabilities
 from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
 from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.connectors.reference import REFERENCE, ReferenceConnector
 from vectorbridge.errors import InvalidInputError
 
 Where = Literal["embedded", "local server", "server"]
@@ -29,7 +30,7 @@ class EngineEntry:
 
     Attributes:
         name: The one name tests, bench and docs use.
-        family: ``"qdrant"`` or ``"milvus"``.
+        family: ``"reference"``, ``"qdrant"`` or ``"milvus"``.
         where: ``"embedded"`` (in this process), ``"local server"`` (a process this machine
             starts) or ``"server"`` (reached by URL).
         summary: One line for docs and ``--help``.
@@ -41,7 +42,7 @@ class EngineEntry:
     """
 
     name: str
-    family: Literal["qdrant", "milvus"]
+    family: Literal["reference", "qdrant", "milvus"]
     where: Where
     summary: str
     capabilities: Capabilities
@@ -76,6 +77,9 @@ def _milvus23_server(folder: Path) -> Any:
 
 
 _ENTRIES = [
+    EngineEntry("reference", "reference", "embedded",
+                "exact numpy brute force in memory: the tests' oracle, and the smallest engine",
+                REFERENCE, lambda where: ReferenceConnector()),
     EngineEntry("qdrant-edge", "qdrant", "embedded",
                 "Qdrant Edge: the real Qdrant engine in-process, data in a folder",
                 QDRANT, lambda where: QdrantConnector(path=where)),

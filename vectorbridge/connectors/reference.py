@@ -1,0 +1,170 @@
+"""The reference engine: exact search over numpy arrays in memory.
+
+Two uses. It is the oracle the property tests compare every engine against (brute force:
+no index, no approximation, the filter evaluated by :meth:`Filter.matches`), and it shows
+what a new engine costs: this module (a store with a handful of methods, and the hooks that
+call it) plus one line in :mod:`vectorbridge.connectors.registry`. Everything else —
+validation, batching, fusion, rescoring, the async twins — comes from
+:class:`~vectorbridge.connectors.base.Connector`.
+
+Not for production data: nothing is persisted, and every search scores every point.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+from vectorbridge.connectors.base import Connector, Hit, Record, exact_score
+from vectorbridge.connectors.calls import Op, call
+from vectorbridge.connectors.engine import QDRANT, Capabilities
+from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
+from vectorbridge.connectors.validation import Rows
+
+#: Everything a spec can describe, held exactly: fusion always client-side (the reference
+#: formulas), quantization configs stored but searched exactly, no engine IDF.
+REFERENCE = replace(QDRANT, engine_idf=False, native_maxsim=False, hybrid_search=False,
+                    native_fusion=frozenset(), weighted_fusion=frozenset(), quantization=False)
+
+
+class ReferenceStore:
+    """Collections as dicts ``{id: (payload, {field: vector})}``; the "client" of
+    :class:`ReferenceConnector`, whose calls name these methods."""
+
+    def __init__(self) -> None:
+        self.collections: dict[str, tuple[CollectionSpec, dict[str, tuple[dict, dict]]]] = {}
+
+    def exists(self, name: str) -> bool:
+        return name in self.collections
+
+    def spec(self, name: str) -> CollectionSpec:
+        return self.collections[name][0]
+
+    def create(self, spec: CollectionSpec) -> None:
+        self.collections[spec.name] = (spec, {})
+
+    def drop(self, name: str) -> None:
+        self.collections.pop(name, None)
+
+    def upsert(self, name: str, rows: Rows) -> None:
+        points = self.collections[name][1]
+        for i, pid in enumerate(rows.ids):
+            points[pid] = (copy.deepcopy(rows.payloads[i]),
+                           {f: v[i] for f, v in rows.vectors.items()})
+
+    def points(self, name: str, flt: Filter | None = None) -> list[tuple[str, dict, dict]]:
+        return [(pid, payload, vectors) for pid, (payload, vectors)
+                in self.collections[name][1].items() if flt is None or flt.matches(payload)]
+
+    def get(self, name: str, ids: list[str]) -> list[tuple[str, dict, dict]]:
+        points = self.collections[name][1]
+        return [(pid, *points[pid]) for pid in ids if pid in points]
+
+    def delete(self, name: str, ids: list[str] | None, flt: Filter | None) -> None:
+        points = self.collections[name][1]
+        gone = set(ids or []) | {pid for pid, payload, _ in self.points(name, flt)} \
+            if flt is not None else set(ids or [])
+        for pid in gone:
+            points.pop(pid, None)
+
+
+class AsyncReferenceStore:
+    """The same store behind coroutines: what the async driver awaits."""
+
+    def __init__(self, store: ReferenceStore) -> None:
+        self._store = store
+
+    def __getattr__(self, method: str) -> Any:
+        fn = getattr(self._store, method)
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return run
+
+
+class ReferenceConnector(Connector):
+    """Exact, in-memory, every field kind; see the module docstring.
+
+    Example:
+        >>> import numpy as np
+        >>> ref = ReferenceConnector()
+        >>> _ = ref.create_collection(CollectionSpec(name="docs", dense={"v": 2}))
+        >>> ref.upsert("docs", ["a", "b"], {"v": np.array([[1, 0], [0, 1]], np.float32)})
+        2
+        >>> [h.id for h in ref.search("docs", "v", np.array([0.9, 0.1], np.float32), k=2)]
+        ['a', 'b']
+    """
+
+    capabilities: Capabilities = REFERENCE
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = "reference"
+        self.client = ReferenceStore()
+        self._aclient = AsyncReferenceStore(self.client)
+
+    def _async_client(self) -> Any:
+        return self._aclient
+
+    def unsupported(self, spec: CollectionSpec) -> list[str]:
+        return [f"field {name!r}: the reference engine applies no IDF of its own; use "
+                "SparseField(idf=False) with BM25Encoder(idf='client')"
+                for name, f in spec.fields.items() if isinstance(f, SparseField) and f.idf]
+
+    def _op_exists(self, name: str) -> Op[bool]:
+        return (yield call("exists", name))
+
+    def _op_spec(self, name: str) -> Op[CollectionSpec]:
+        return (yield call("spec", name))
+
+    def _op_create(self, spec: CollectionSpec) -> Op[None]:
+        yield call("create", spec)
+
+    def _op_drop(self, name: str) -> Op[None]:
+        yield call("drop", name)
+
+    def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+        yield call("upsert", spec.name, rows)
+
+    def _op_get(self, spec: CollectionSpec, ids: list[str],
+                with_vectors: bool | list[str]) -> Op[list[Record]]:
+        found = yield call("get", spec.name, ids)
+        return [Record(pid, copy.deepcopy(payload), _selected(vectors, with_vectors))
+                for pid, payload, vectors in found]
+
+    def _op_delete(self, spec: CollectionSpec, ids: list[str] | None,
+                   flt: Filter | None) -> Op[None]:
+        yield call("delete", spec.name, ids, flt)
+
+    def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
+        return len((yield call("points", spec.name, flt)))
+
+    def _op_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
+        return [pid for pid, _, _ in (yield call("points", spec.name, flt))]
+
+    def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                   k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
+        scored = [(exact_score(f, query, vectors[field_name]), pid, payload, vectors)
+                  for pid, payload, vectors in (yield call("points", spec.name, flt))
+                  if field_name in vectors]
+        if isinstance(f, SparseField):  # an engine returns only points sharing a term
+            terms = set(query.indices.tolist())
+            scored = [s for s in scored if terms.intersection(s[3][field_name].indices.tolist())]
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return [Hit(pid, score, copy.deepcopy(payload),
+                    {field_name: vectors[field_name]} if with_vectors else {})
+                for score, pid, payload, vectors in scored[:k]]
+
+
+def _selected(vectors: dict[str, Any], with_vectors: bool | list[str]) -> dict[str, Any]:
+    if with_vectors is True:
+        return dict(vectors)
+    if not with_vectors:
+        return {}
+    return {f: v for f, v in vectors.items() if f in with_vectors}
+
+
+__all__ = ["ReferenceConnector", "ReferenceStore", "REFERENCE"]
