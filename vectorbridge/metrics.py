@@ -6,15 +6,17 @@ import math
 from typing import Mapping, Sequence
 
 
+def query_ndcg(ranked: Sequence[str], rel: Mapping[str, int], k: int = 10) -> float:
+    """nDCG@k of one query's ranking with graded gains (0 when nothing is relevant)."""
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(list(ranked)[:k]))
+    ideal = sorted(rel.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
 def ndcg_at_k(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], k: int = 10) -> float:
     """Mean nDCG@k with graded gains; queries without judgements are ignored."""
-    scores = []
-    for qid, rel in qrels.items():
-        ranked = list(run.get(qid, []))[:k]
-        dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked))
-        ideal = sorted(rel.values(), reverse=True)[:k]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        scores.append(dcg / idcg if idcg > 0 else 0.0)
+    scores = [query_ndcg(run.get(qid, []), rel, k) for qid, rel in qrels.items()]
     return sum(scores) / len(scores) if scores else 0.0
 
 

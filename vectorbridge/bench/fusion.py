@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vectorbridge.connectors.fusion import Fusion, fuse
+from vectorbridge.metrics import query_ndcg
 
 #: Fusion kinds each engine family runs in the engine (the rest fuse client-side).
 NATIVE = {"qdrant": ("rrf", "dbsf"), "milvus": ("rrf", "weighted")}
@@ -55,15 +56,8 @@ def settings(depths: Sequence[int] = DEPTHS) -> list[Setting]:
 
 def ndcg_per_query(ranked: Sequence[Sequence[str]], qrels: Sequence[dict[str, int]],
                    k: int = 10) -> np.ndarray:
-    """nDCG@k of each query (graded gains, pytrec_eval's formula)."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    out = np.zeros(len(ranked))
-    for i, (run, rel) in enumerate(zip(ranked, qrels)):
-        dcg = sum(rel.get(d, 0) * discounts[r] for r, d in enumerate(run[:k]))
-        ideal = sorted(rel.values(), reverse=True)[:k]
-        idcg = sum(g * discounts[r] for r, g in enumerate(ideal))
-        out[i] = dcg / idcg if idcg > 0 else 0.0
-    return out
+    """nDCG@k of each query, in order."""
+    return np.array([query_ndcg(run, rel, k) for run, rel in zip(ranked, qrels)])
 
 
 def paired_ci(diff: np.ndarray, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
