@@ -275,8 +275,8 @@ class HybridRetriever(BaseRetriever):
         # The retriever first: every option is checked before anything is encoded or written.
         refuse_unknown(f"{cls.__name__}.from_texts", kwargs,
                        [*cls.model_fields, "ids", "metadatas", "recreate", "batch_size"])
-        retriever = cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
-                        multivector=multivector, k=k, text_key=text_key, **kwargs)
+        r = cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
+                multivector=multivector, k=k, text_key=text_key, **kwargs)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         if not isinstance(recreate, bool):
@@ -284,7 +284,6 @@ class HybridRetriever(BaseRetriever):
         texts = list(texts)
         if not texts:
             raise InvalidInputError("from_texts needs at least one text.")
-        r = retriever
         names = {"dense": r.dense_field, "sparse": r.sparse_field, "multivector": r.multivector_field,
                  "codes": r.codes_field, "fde": r.fde_field}
         quantizer, fde, codec = r.quantizer, r.fde, r.token_codec
@@ -330,7 +329,7 @@ class HybridRetriever(BaseRetriever):
         connector.create_collection(spec, recreate=recreate)
         connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
         connector.optimize(collection)  # a bulk load: build the engine's indexes now
-        return retriever
+        return r
 
     def _check_encodings(self, spec: CollectionSpec) -> None:
         """Refuse a quantizer or FDE configuration other than the one the collection holds
