@@ -6,7 +6,6 @@ BM25 encoding, upsert, index build)."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
