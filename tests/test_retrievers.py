@@ -383,3 +383,40 @@ async def test_store_asks_the_engine_to_index_after_bulk_writes(conn):
     await store.aadd_texts(TEXTS[:3])
     assert calls == [name, name]  # 6 >= 5 (the async path runs optimize in a worker thread)
     assert len(store.similarity_search("scurvy", k=20)) == 9
+
+
+@pytest.mark.parametrize("codes", [False, True], ids=["float", "pq-codes"])
+async def test_retriever_collection_grows_and_shrinks_with_its_own_encoders(conn, dense, codes):
+    """``add_texts`` / ``delete`` (and their async twins) write through the retriever's
+    layout: after growing in two steps the collection answers exactly like one built whole,
+    and the PQ codes the retriever caches follow both changes."""
+    from vectorbridge.encoders import ProductQuantizer
+
+    texts = TEXTS * 30
+    ids = [f"{i}-{j}" for j in range(30) for i in IDS]
+    metas = [{"copy": j} for j in range(30) for _ in IDS]
+    pq = ProductQuantizer(m=48, nbits=4) if codes else None
+    grown = unless_refused(conn, lambda: HybridRetriever.from_texts(
+        texts[:150], ids=ids[:150], metadatas=metas[:150], connector=conn,
+        collection=unique_name("grow"), dense=dense, quantizer=pq, oversample=3, k=5),
+        dense={"dense": 8}, **({"binary": {"codes": 8}} if codes else {}))
+    q = "insulin and beta cells"
+    assert all(d.metadata["copy"] < 15 for d in grown.invoke(q, k=20))  # codes cached here
+    assert grown.add_texts(texts[150:250], ids=ids[150:250], metadatas=metas[150:250]) == ids[150:250]
+    assert await grown.aadd_texts(texts[250:], ids=ids[250:], metadatas=metas[250:]) == ids[250:]
+    whole = HybridRetriever.from_texts(
+        texts, ids=ids, metadatas=metas, connector=conn, collection=unique_name("whole"),
+        dense=dense, quantizer=pq, oversample=3, k=5)
+    assert conn.count(grown.collection) == conn.count(whole.collection) == len(texts)
+    for flt in (None, F("copy") >= 20):
+        got, want = grown.invoke(q, filter=flt), whole.invoke(q, filter=flt)
+        assert [(d.page_content, d.metadata[SCORE_KEY]) for d in got] == \
+            [(d.page_content, d.metadata[SCORE_KEY]) for d in want]
+    assert any(d.metadata["copy"] >= 15 for d in grown.invoke(q, k=20))  # new codes seen
+    grown.delete(ids=[i for i in ids if i.endswith("-29")])
+    await grown.adelete(filter=F("copy") >= 20)
+    assert conn.count(grown.collection) == 200
+    assert all(d.metadata["copy"] < 20 for d in grown.invoke(q, k=50))
+    with pytest.raises(InvalidInputError, match="texts\\[0\\] is empty"):
+        grown.add_texts([" "])
+    assert conn.count(grown.collection) == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -72,6 +74,11 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed documents (with the model's document prompt, if any) -> ``(n, dim)`` float32."""
         return self._encode(texts, "document")
+
+    async def aencode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Async :meth:`encode_documents`: the model runs in a worker thread, so the event
+        loop keeps serving while a batch is embedded."""
+        return await asyncio.to_thread(self.encode_documents, texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries: ``encode_documents`` with the model's query prompt, if any."""

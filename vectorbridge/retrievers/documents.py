@@ -15,6 +15,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers.twins import Flow, twin
 
 #: Default payload key of a document's text.
 TEXT_KEY = "page_content"
@@ -67,9 +68,9 @@ def to_document(pid: str, payload: Mapping[str, Any], text_key: str,
     return Document(id=pid, page_content=str(payload.get(text_key, "")), metadata=meta)
 
 
-def embed_texts(embedding: Any, texts: list[str]) -> np.ndarray:
+def embed_documents(embedding: Any, texts: list[str]) -> Flow[np.ndarray]:
     """Document vectors as float32 ``(n, dim)``: a vectorbridge encoder's ``encode_documents``
-    (no list round trip) or any LangChain ``Embeddings.embed_documents``."""
-    if hasattr(embedding, "encode_documents"):
-        return np.asarray(embedding.encode_documents(texts), dtype=np.float32)
-    return np.asarray(embedding.embed_documents(texts), dtype=np.float32)
+    (no list round trip) or any LangChain ``Embeddings.embed_documents``; async through their
+    ``a``-prefixed twins."""
+    method = "encode_documents" if hasattr(embedding, "aencode_documents") else "embed_documents"
+    return np.asarray((yield twin(embedding, method, texts)), dtype=np.float32)

@@ -10,27 +10,25 @@ LangChain ``BaseDocumentCompressor`` (a cross-encoder, :class:`MaxSimReranker`, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
-import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
     CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit, RescoreMode, \
-    rank_key
+from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
-from vectorbridge.connectors.spec import (
-    ENGINE_QUANTIZATIONS, BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField,
-    SparseField, check_name,
-)
+from vectorbridge.connectors.spec import ENGINE_QUANTIZATIONS, check_name
 from vectorbridge.connectors.validation import check_k
-from vectorbridge.errors import InvalidInputError, SpecMismatchError, UnsupportedFeatureError
+from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
 from vectorbridge.options import describe_validation_error, refuse_unknown
-from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
+from vectorbridge.retrievers.documents import TEXT_KEY
+from vectorbridge.retrievers.layout import FieldNames, Layout
+from vectorbridge.retrievers.pipeline import Pipeline
+from vectorbridge.retrievers.stages import Memo, Scope
+from vectorbridge.retrievers.twins import Flow, arun, run, twin
 
 #: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
 SCORE_KEY = "score"
@@ -120,9 +118,8 @@ class HybridRetriever(BaseRetriever):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
-    _codes: "_CodeTable | None" = PrivateAttr(default=None)
-    # (spec, encoder ids) whose encodings matched: a model_copy with another encoder re-checks
-    _checked: tuple[Any, ...] | None = PrivateAttr(default=None)
+    # PQ codes loaded from the collection, and the spec the encoders were checked against
+    _memo: Memo = PrivateAttr(default_factory=Memo)
 
     connector: Connector
     collection: str
@@ -246,160 +243,24 @@ class HybridRetriever(BaseRetriever):
             raise UnsupportedFeatureError("prf= with a client-side quantizer object is not "
                                           "supported; use an engine quantization (a string).")
 
-    # -- building a collection ------------------------------------------------------------
-    @classmethod
-    def from_texts(
-        cls,
-        texts: Sequence[str],
-        ids: Sequence[str | None] | None = None,
-        metadatas: Sequence[dict[str, Any] | None] | None = None,
-        *,
-        connector: Connector,
-        collection: str,
-        dense: Any = None,
-        sparse: Any = None,
-        multivector: Any = None,
-        k: int = 10,
-        recreate: bool = False,
-        batch_size: int = 256,
-        text_key: str = TEXT_KEY,
-        **kwargs: Any,
-    ) -> "HybridRetriever":
-        """Encode ``texts`` with every encoder given, store them, return the retriever.
+    # -- the pipeline --------------------------------------------------------------------
+    def _layout(self) -> Layout:
+        return Layout(
+            self.collection, FieldNames(self.dense_field, self.sparse_field,
+                                        self.multivector_field, self.codes_field, self.fde_field),
+            dense=self.dense, sparse=self.sparse, multivector=self.multivector,
+            quantizer=self.quantizer, oversample=self.oversample, fde=self.fde,
+            fde_quantization=self.fde_quantization, pooling=self.pooling,
+            token_codec=self.token_codec, text_key=self.text_key)
 
-        A :class:`~vectorbridge.encoders.BM25Encoder` is fitted on ``texts`` when it needs
-        statistics. Its IDF runs in the engine where the engine has it (Qdrant); otherwise
-        (Milvus) the encoder is switched to ``idf="client"`` and fitted, so its query
-        weights carry IDF: save it (``BM25Encoder.save``) to query the collection later.
-        """
-        # The retriever first: every option is checked before anything is encoded or written.
-        refuse_unknown(f"{cls.__name__}.from_texts", kwargs,
-                       [*cls.model_fields, "ids", "metadatas", "recreate", "batch_size"])
-        r = cls(connector=connector, collection=collection, dense=dense, sparse=sparse,
-                multivector=multivector, k=k, text_key=text_key, **kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
-        if not isinstance(recreate, bool):
-            raise InvalidInputError(f"recreate must be True or False, got {recreate!r}.")
-        texts = list(texts)
-        if not texts:
-            raise InvalidInputError("from_texts needs at least one text.")
-        names = {"dense": r.dense_field, "sparse": r.sparse_field, "multivector": r.multivector_field,
-                 "codes": r.codes_field, "fde": r.fde_field}
-        quantizer, fde, codec = r.quantizer, r.fde, r.token_codec
-        id_list = fill_ids(ids, len(texts))
-        payloads = to_payloads(texts, metadatas, text_key)
-        dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
-        if dense is not None:
-            vectors[names["dense"]] = X = embed_texts(dense, texts)
-            dense_spec[names["dense"]] = DenseField(X.shape[1])
-            if isinstance(quantizer, str):  # the engine compresses and rescores
-                dense_spec[names["dense"]] = DenseField(
-                    X.shape[1], quantization=quantizer, oversampling=float(r.oversample))
-            elif quantizer is not None:
-                if not _is_fitted(quantizer):
-                    quantizer.fit(X)
-                vectors[names["codes"]] = codes = quantizer.encode(X)
-                bin_spec[names["codes"]] = BinaryField(codes.shape[1] * 8,
-                                                       encoding=quantizer.fingerprint())
-        if sparse is not None:
-            idf = _prepare_sparse(sparse, texts, connector, collection, names["sparse"])
-            sparse_spec[names["sparse"]] = SparseField(idf=idf)
-            vectors[names["sparse"]] = sparse.encode_documents(texts)
-        if multivector is not None:
-            toks = multivector.encode_documents(texts)
-            if r.pooling is not None:
-                toks = r.pooling.pool(toks)
-            if fde is not None:  # from the float tokens, before any compression
-                vectors[names["fde"]] = F = fde.encode_documents(toks)
-                dense_spec[names["fde"]] = DenseField(
-                    F.shape[1], Metric.DOT, encoding=fde.to_json(),
-                    quantization=r.fde_quantization, oversampling=float(r.oversample))
-            if codec is not None:
-                if codec.centroids is None:
-                    codec.fit(toks)
-                vectors[names["multivector"]] = [codec.to_bytes(t) for t in toks]
-                mv_spec[names["multivector"]] = MultiVectorField(
-                    codec.bytes_per_token, dtype="uint8", encoding=codec.fingerprint())
-            else:
-                vectors[names["multivector"]] = toks
-                mv_spec[names["multivector"]] = MultiVectorField(toks[0].shape[1])
-        spec = CollectionSpec(name=collection, dense=dense_spec, sparse=sparse_spec,
-                              multivector=mv_spec, binary=bin_spec, text_key=text_key)
-        connector.create_collection(spec, recreate=recreate)
-        connector.upsert(collection, id_list, vectors, payloads, batch_size=batch_size)
-        connector.optimize(collection)  # a bulk load: build the engine's indexes now
-        return r
-
-    def _check_encodings(self, spec: CollectionSpec) -> None:
-        """Refuse a quantizer or FDE configuration other than the one the collection holds
-        (once per spec: fingerprints hash the codebooks, too slow to repeat per query)."""
-        key = (spec, id(self.quantizer), id(self.fde), id(self.token_codec))
-        if self._checked is not None and all(a is b for a, b in zip(key, self._checked)):
-            return
-        if isinstance(self.quantizer, str):
-            stored = getattr(spec.field(self.dense_field), "quantization", None)
-            if stored != self.quantizer:
-                raise SpecMismatchError(
-                    f"collection {spec.name!r} field {self.dense_field!r} has engine quantization "
-                    f"{stored!r}, not {self.quantizer!r}; rebuild it (recreate=True) to change it."
-                )
-        for name, enc, what in ((self.codes_field, self.quantizer, "quantizer"),
-                                (self.fde_field, self.fde, "fde"),
-                                (self.multivector_field, self.token_codec, "token_codec")):
-            if enc is None or isinstance(enc, str):
-                continue
-            if what == "token_codec" and not getattr(spec.field(name), "codes", False):
-                raise SpecMismatchError(f"collection {spec.name!r} field {name!r} holds float "
-                                        "tokens, not codes: query it without token_codec=.")
-            mine = enc.to_json() if what == "fde" else enc.fingerprint()
-            stored = getattr(spec.field(name), "encoding", None)
-            if stored != mine:
-                raise SpecMismatchError(
-                    f"collection {spec.name!r} field {name!r} was encoded by {stored}, not by this "
-                    f"{what} ({mine}); codes from different configurations are not comparable. "
-                    "Load the quantizer / FDE config the collection was built with."
-                )
-        self._checked = key
-
-    # -- querying -------------------------------------------------------------------------
-    def _plan(self, query: str, dense_q: Any, k: int | None, flt: Any) -> "_Plan":
-        """The connector call for ``query``: fields, queries and stage sizes."""
-        k = check_k(self.k if k is None else k)
-        first_k = max(self.rerank_k, k) if self.rerank is not None else k
-        if self.calibrator is not None:  # its input includes the query's top scores
-            first_k = max(first_k, self.calibrator.score_features)
-        queries: dict[str, Any] = {}
-        plan = _Plan(queries, first_k, k, self.filter if flt is None else flt)
-        if dense_q is not None:
-            q = np.asarray(dense_q, dtype=np.float32)
-            if self.quantizer is None or isinstance(self.quantizer, str):
-                queries[self.dense_field] = q  # engine quantization rescores by itself
-            elif self._pq:  # client-side ADC over the codes finds candidates
-                plan.pq, plan.rescore_k = q, int(np.ceil(self.oversample * first_k))
-            else:  # codes find candidates in the engine, the float vectors rank them
-                queries[self.codes_field] = self.quantizer.encode(q[None])[0]
-                plan.rescore = (self.dense_field, q)
-                plan.rescore_k = int(np.ceil(self.oversample * first_k))
-        if self.sparse is not None:
-            queries[self.sparse_field] = self.sparse.encode_queries([query])[0]
-        if self.multivector is not None:
-            tokens = self.multivector.encode_queries([query])[0]
-            if self.fde is not None:
-                queries[self.fde_field] = self.fde.encode_queries([tokens])[0]
-            if self.token_codec is not None:  # codes: fetched, decoded, MaxSim client-side
-                plan.decode, plan.decode_k = tokens, first_k
-                plan.k = max(self.rerank_k, first_k)
-                return plan
-            plan.rescore = (self.multivector_field, tokens)
-            plan.rescore_k = max(self.rerank_k, first_k)
-            plan.rescore_mode = self.maxsim or ("replace" if self.fde is not None else "fuse")
-        return plan
-
-    def _call_kwargs(self, plan: "_Plan") -> dict[str, Any]:
-        return dict(k=plan.k, filter=plan.filter, prefetch_k=self.prefetch_k,
-                    fusion=self._fusion, rescore=plan.rescore,
-                    rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode)
+    def _pipeline(self) -> Pipeline:
+        """The stages these options switch on (built per call: a copy of the retriever with
+        other options gets its own)."""
+        scope = Scope(self.connector, self._layout(), self._fusion, self.prefetch_k)
+        return Pipeline(scope, self._memo, k=self.k, filter=self.filter, maxsim=self.maxsim,
+                        prf=self.prf, rerank=self.rerank, rerank_k=self.rerank_k,
+                        calibrator=self.calibrator, score_threshold=self.score_threshold,
+                        relevance_key=self.relevance_key, score_key=self.score_key)
 
     @property
     def _fusion(self) -> Fusion:
@@ -410,233 +271,93 @@ class HybridRetriever(BaseRetriever):
             return Fusion("rrf", self.rrf_k, self.weights)
         return self.connector.default_fusion
 
-    @property
-    def _pq(self) -> bool:
-        return hasattr(self.quantizer, "centroids")
-
     def refresh(self) -> None:
-        """Forget the PQ codes loaded from the collection (after it changed)."""
-        self._codes = None
-        self._checked = None
+        """Forget what was loaded from the collection (PQ codes, the checked spec): call it
+        after the collection was changed by anything but this retriever."""
+        self._memo.clear()
 
-    def _pq_candidates(self, plan: "_Plan", allowed: list[str] | None) -> list[str]:
-        """Top ``rescore_k`` ids by ADC over the cached codes; with a filter, over the codes
-        of the ids the engine says match it only (candidates are chosen filtered, so a
-        selective filter still yields min(k, matching) results)."""
-        table = self._codes
-        assert table is not None
-        if allowed is None:
-            ids, codes = table.ids, table.codes
-        else:
-            rows = [table.row[d] for d in allowed if d in table.row]
-            ids, codes = [table.ids[i] for i in rows], table.codes[rows]
-        if not ids:
-            return []
-        _, idx = self.quantizer.search(codes, plan.pq[None], min(len(ids), plan.rescore_k))
-        return [ids[i] for i in idx[0] if i >= 0]
+    # -- writing ----------------------------------------------------------------------------
+    @classmethod
+    def _build(cls, texts: Sequence[str], options: dict[str, Any]) -> tuple["HybridRetriever", list[str]]:
+        """The retriever first: every option is checked before anything is encoded or written."""
+        refuse_unknown(f"{cls.__name__}.from_texts", options, cls.model_fields)
+        options.setdefault("text_key", TEXT_KEY)
+        r = cls(**options)
+        texts = list(texts)
+        if not texts:
+            raise InvalidInputError("from_texts needs at least one text.")
+        return r, texts
 
-    def _pq_hits(self, plan: "_Plan") -> list[Hit]:
-        if self._codes is None:
-            records = self.connector.get(self.collection, self.connector.ids(self.collection),
-                                         with_vectors=[self.codes_field])
-            self._codes = _CodeTable.of(records, self.codes_field)
-        allowed = None if plan.filter is None else \
-            self.connector.ids(self.collection, filter=plan.filter)
-        cand = self._pq_candidates(plan, allowed)
-        if not cand:
-            return []
-        return self.connector.rescore(self.collection, self.dense_field, plan.pq, cand,
-                                      plan.k, filter=plan.filter)
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], ids: Sequence[str | None] | None = None,
+                   metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+                   connector: Connector, collection: str, recreate: bool = False,
+                   batch_size: int = 256, **options: Any) -> "HybridRetriever":
+        """Encode ``texts`` with every encoder given, store them, return the retriever.
 
-    async def _apq_hits(self, plan: "_Plan") -> list[Hit]:
-        if self._codes is None:
-            ids = await self.connector.aids(self.collection)
-            records = await self.connector.aget(self.collection, ids,
-                                                with_vectors=[self.codes_field])
-            self._codes = _CodeTable.of(records, self.codes_field)
-        allowed = None if plan.filter is None else \
-            await self.connector.aids(self.collection, filter=plan.filter)
-        cand = self._pq_candidates(plan, allowed)
-        if not cand:
-            return []
-        return await self.connector.arescore(self.collection, self.dense_field, plan.pq, cand,
-                                             plan.k, filter=plan.filter)
+        ``options`` are the retriever's (``dense=``, ``sparse=``, ``k=``, ...);
+        ``recreate=True`` drops an existing collection first; ``batch_size``: points per
+        request. A :class:`~vectorbridge.encoders.BM25Encoder` is fitted on ``texts`` when it
+        needs statistics. Its IDF runs in the engine where the engine has it
+        (``capabilities.engine_idf``); otherwise the encoder is switched to ``idf="client"``
+        and fitted, so its query weights carry IDF: save it (``BM25Encoder.save``) to query
+        the collection later. The engine's indexes are built at the end (``optimize``).
+        """
+        r, texts = cls._build(texts, dict(options, connector=connector, collection=collection))
+        run(r._write(texts, ids, metadatas, batch_size, recreate))
+        return r
 
-    # -- compressed tokens ------------------------------------------------------------------
-    def _decoded_maxsim(self, plan: "_Plan", hits: list[Hit], records: list[Any]) -> list[Hit]:
-        """The first stage's hits re-ranked by exact MaxSim over their decoded token codes."""
-        from vectorbridge.encoders.scoring import maxsim
+    @classmethod
+    async def afrom_texts(cls, texts: Sequence[str], ids: Sequence[str | None] | None = None,
+                          metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+                          connector: Connector, collection: str, recreate: bool = False,
+                          batch_size: int = 256, **options: Any) -> "HybridRetriever":
+        """Async :meth:`from_texts`."""
+        r, texts = cls._build(texts, dict(options, connector=connector, collection=collection))
+        await arun(r._write(texts, ids, metadatas, batch_size, recreate))
+        return r
 
-        codes = {r.id: r.vectors.get(self.multivector_field) for r in records}
-        scored = [replace(h, score=maxsim(plan.decode, self.token_codec.from_bytes(codes[h.id])))
-                  for h in hits if codes.get(h.id) is not None and len(codes[h.id])]
-        scored.sort(key=rank_key)  # the connectors' order: ties by id
-        return scored[: plan.decode_k]
+    def _write(self, texts: list[str], ids: Any, metadatas: Any, batch_size: int,
+               recreate: bool) -> Flow[None]:
+        yield from self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
+                                        recreate=recreate)
+        yield twin(self.connector, "optimize", self.collection)  # a bulk load: index it now
 
-    # -- pseudo-relevance feedback (the methods: retrievers/feedback.py) ---------------------
-    def _feedback_plan(self, plan: "_Plan") -> tuple[list[Any], list[str] | bool]:
-        from vectorbridge.retrievers.feedback import feedback_rounds
+    def add_texts(self, texts: Sequence[str], ids: Sequence[str | None] | None = None,
+                  metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+                  batch_size: int = 256) -> list[str]:
+        """Encode ``texts`` with this retriever's encoders and upsert them (the collection is
+        created if it does not exist; ``None`` ids get a uuid4). Fitted encoders are not
+        refitted: a client-side BM25 IDF keeps the statistics of its ``fit``. Returns the ids."""
+        return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size))
 
-        rounds = feedback_rounds(self.prf, plan.queries, self.dense_field, self.sparse_field)
-        fields = [self.dense_field] if any(self.dense_field in r.fed for r in rounds) else False
-        return rounds, fields
+    async def aadd_texts(self, texts: Sequence[str], ids: Sequence[str | None] | None = None,
+                         metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+                         batch_size: int = 256) -> list[str]:
+        """Async :meth:`add_texts`."""
+        return await arun(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size))
 
-    def _feedback_kwargs(self, plan: "_Plan", k: int) -> dict[str, Any]:
-        return dict(k=k, filter=plan.filter, prefetch_k=max(self.prefetch_k, k),
-                    fusion=self._fusion)
+    def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> None:
+        """Delete documents by id and / or by filter (a document matching either goes)."""
+        run(self._pipeline().delete(ids, filter))
 
-    def _expand(self, query: str, plan: "_Plan", rounds: list[Any], results: list[list[Hit]],
-                records: list[Any], spec: CollectionSpec) -> None:
-        from vectorbridge.retrievers.feedback import expand_queries
+    async def adelete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> None:
+        """Async :meth:`delete`."""
+        await arun(self._pipeline().delete(ids, filter))
 
-        expand_queries(self.prf, query, plan.queries, rounds, results, records,
-                       dense_field=self.dense_field, sparse_field=self.sparse_field,
-                       sparse=self.sparse, text_key=self._text_key(spec))
-
-    def _feedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
-        rounds, fields = self._feedback_plan(plan)
-        results = [self.connector.search(self.collection, *next(iter(r.queries.items())), r.depth,
-                                         filter=plan.filter)
-                   if len(r.queries) == 1 else
-                   self.connector.hybrid_search(self.collection, r.queries,
-                                                **self._feedback_kwargs(plan, r.depth))
-                   for r in rounds]
-        ids = list(dict.fromkeys(h.id for hits in results for h in hits))
-        records = self.connector.get(self.collection, ids, with_vectors=fields) if ids else []
-        self._expand(query, plan, rounds, results, records, spec)
-
-    async def _afeedback(self, query: str, plan: "_Plan", spec: CollectionSpec) -> None:
-        rounds, fields = self._feedback_plan(plan)
-        results = [await self.connector.asearch(self.collection, *next(iter(r.queries.items())),
-                                                r.depth, filter=plan.filter)
-                   if len(r.queries) == 1 else
-                   await self.connector.ahybrid_search(self.collection, r.queries,
-                                                       **self._feedback_kwargs(plan, r.depth))
-                   for r in rounds]
-        ids = list(dict.fromkeys(h.id for hits in results for h in hits))
-        records = await self.connector.aget(self.collection, ids, with_vectors=fields) if ids else []
-        self._expand(query, plan, rounds, results, records, spec)
-
-    def _single(self, plan: "_Plan") -> tuple[str, Any] | None:
-        """The one branch to search plainly (no fusion needed), or None."""
-        if len(plan.queries) == 1 and plan.rescore is None:
-            return next(iter(plan.queries.items()))
-        return None
-
-    def _text_key(self, spec: CollectionSpec) -> str:
-        return self.text_key or spec.text_key or TEXT_KEY
-
-    def _documents(self, hits: list[Hit], spec: CollectionSpec, dense_q: Any) -> list[Document]:
-        key = self._text_key(spec)
-        docs = [to_document(h.id, h.payload, key, {self.score_key: h.score}) for h in hits]
-        if self.calibrator is None or not hits:
-            return docs
-        scores = [h.score for h in hits]
-        scores += scores[-1:] * (self.calibrator.score_features - len(scores))  # few hits: pad
-        rel = self.calibrator.calibrate(np.asarray(dense_q, np.float32)[None],
-                                        np.asarray(scores)[None])[0]
-        for d, p in zip(docs, rel):
-            d.metadata[self.relevance_key] = float(p)
-        if self.score_threshold is None:
-            return docs
-        return [d for d, p in zip(docs, rel) if p >= self.score_threshold]
-
+    # -- reading ----------------------------------------------------------------------------
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: Any = None,
                                 **kwargs: Any) -> list[Document]:
         refuse_unknown("HybridRetriever.invoke", kwargs, _CALL_OPTIONS)
-        spec = self.connector.spec(self.collection)
-        self._check_encodings(spec)
-        dense_q = self.dense.embed_query(query) if self.dense is not None else None
-        plan = self._plan(query, dense_q, k, filter)
-        if self.prf is not None:
-            self._feedback(query, plan, spec)
-        single = self._single(plan)
-        if plan.pq is not None:
-            hits = self._pq_hits(plan)
-        elif single is not None:
-            hits = self.connector.search(self.collection, single[0], single[1], plan.k,
-                                         filter=plan.filter)
-        else:
-            hits = self.connector.hybrid_search(self.collection, plan.queries,
-                                                **self._call_kwargs(plan))
-        if plan.decode is not None and hits:
-            records = self.connector.get(self.collection, [h.id for h in hits],
-                                         with_vectors=[self.multivector_field])
-            hits = self._decoded_maxsim(plan, hits, records)
-        docs = self._documents(hits, spec, dense_q)
-        if self.rerank is not None and docs:
-            docs = list(self.rerank.compress_documents(docs, query,
-                                                       callbacks=run_manager.get_child()))
-        return docs[: plan.final_k]
+        return run(self._pipeline().retrieve(query, k, filter, run_manager.get_child()))
 
     async def _aget_relevant_documents(self, query: str, *,
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, filter: Any = None,
                                        **kwargs: Any) -> list[Document]:
         refuse_unknown("HybridRetriever.ainvoke", kwargs, _CALL_OPTIONS)
-        spec = await self.connector.aspec(self.collection)
-        self._check_encodings(spec)
-        dense_q = await self.dense.aembed_query(query) if self.dense is not None else None
-        plan = self._plan(query, dense_q, k, filter)
-        if self.prf is not None:
-            await self._afeedback(query, plan, spec)
-        single = self._single(plan)
-        if plan.pq is not None:
-            hits = await self._apq_hits(plan)
-        elif single is not None:
-            hits = await self.connector.asearch(self.collection, single[0], single[1], plan.k,
-                                                filter=plan.filter)
-        else:
-            hits = await self.connector.ahybrid_search(self.collection, plan.queries,
-                                                       **self._call_kwargs(plan))
-        if plan.decode is not None and hits:
-            records = await self.connector.aget(self.collection, [h.id for h in hits],
-                                                with_vectors=[self.multivector_field])
-            hits = self._decoded_maxsim(plan, hits, records)
-        docs = self._documents(hits, spec, dense_q)
-        if self.rerank is not None and docs:
-            docs = list(await self.rerank.acompress_documents(docs, query,
-                                                              callbacks=run_manager.get_child()))
-        return docs[: plan.final_k]
-
-
-@dataclass
-class _Plan:
-    """One query's connector call: branches, stage sizes, and the candidate source."""
-
-    queries: dict[str, Any]
-    k: int  # first-stage results (rerank_k when a compressor follows)
-    final_k: int
-    filter: Any
-    rescore: tuple[str, Any] | None = None
-    rescore_k: int | None = None
-    rescore_mode: RescoreMode = "replace"
-    pq: np.ndarray | None = None  # a float query whose candidates come from client-side ADC
-    decode: np.ndarray | None = None  # query tokens for MaxSim over decoded token codes
-    decode_k: int = 0  # candidates kept after that MaxSim
-
-
-def _is_fitted(quantizer: Any) -> bool:
-    return getattr(quantizer, "thresholds", None) is not None or \
-        getattr(quantizer, "centroids", None) is not None
-
-
-@dataclass(frozen=True)
-class _CodeTable:
-    """Ids and their stored PQ codes as one uint8 matrix, for client-side ADC; ``row`` maps an
-    id to its row (to restrict the search to the ids a filter keeps)."""
-
-    ids: list[str]
-    codes: np.ndarray
-    row: dict[str, int]
-
-    @classmethod
-    def of(cls, records: list[Any], field_name: str) -> "_CodeTable":
-        ids = [r.id for r in records]
-        codes = np.stack([r.vectors[field_name] for r in records]) if records else \
-            np.zeros((0, 0), np.uint8)
-        return cls(ids, codes, {d: i for i, d in enumerate(ids)})
+        return await arun(self._pipeline().retrieve(query, k, filter, run_manager.get_child()))
 
 
 def _check_pooling(pooling: Any, multivector: Any) -> None:
@@ -659,23 +380,6 @@ def _check_codec(codec: Any, multivector: Any, fde: Any, dense: Any, sparse: Any
     if fde is None and dense is None and sparse is None:
         raise InvalidInputError("the engine cannot search token codes: with token_codec= give a "
                                 "first stage, fde=FDEEncoder() (or dense= / sparse=).")
-
-
-def _prepare_sparse(sparse: Any, texts: list[str], connector: Connector, collection: str,
-                    field_name: str) -> bool:
-    """Fit a BM25 encoder as the engine needs; returns whether the engine applies IDF."""
-    from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
-
-    if not isinstance(sparse, BM25Encoder):
-        return False  # learned sparse models (SPLADE) carry their own term weights
-    if sparse.idf == "engine":
-        probe = CollectionSpec(name=collection, sparse={field_name: SparseField(idf=True)})
-        if not connector.unsupported(probe):
-            return True
-        sparse.idf = "client"  # this engine has no IDF for client vectors: put it in queries
-    if not sparse.n_docs:
-        sparse.fit(texts)
-    return False
 
 
 __all__ = ["HybridRetriever", "SCORE_KEY"]

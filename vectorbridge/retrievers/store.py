@@ -21,7 +21,9 @@ from vectorbridge.connectors.base import Connector, Hit
 from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, check_name
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import checked_keywords
-from vectorbridge.retrievers.documents import TEXT_KEY, embed_texts, fill_ids, to_document, to_payloads
+from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents, fill_ids, to_document, \
+    to_payloads
+from vectorbridge.retrievers.twins import Flow, arun, run, twin
 
 
 class VectorBridgeStore(VectorStore):
@@ -109,27 +111,22 @@ class VectorBridgeStore(VectorStore):
                 f"(its fields: {sorted(spec.fields)}); pass vector_field=... to the store."
             )
 
-    # -- writing --------------------------------------------------------------------------
-    def _prepare(self, texts: Iterable[str], metadatas: Sequence[Mapping[str, Any]] | None,
-                 ids: Sequence[str | None] | None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    # -- writing (each operation is one flow, run sync or async: retrievers/twins.py) ------
+    def _add(self, texts: Iterable[str], metadatas: Sequence[Mapping[str, Any]] | None,
+             ids: Sequence[str | None] | None) -> Flow[list[str]]:
         texts = list(texts)
-        return texts, fill_ids(ids, len(texts)), to_payloads(texts, metadatas, self.text_key)
-
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
-                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
-        """Embed and upsert ``texts``; ids from ``ids`` (``None`` entries get a uuid4).
-        Re-adding an id replaces that document."""
-        texts, id_list, payloads = self._prepare(texts, metadatas, ids)
+        id_list, payloads = fill_ids(ids, len(texts)), to_payloads(texts, metadatas, self.text_key)
         if not texts:
             return []
-        vectors = embed_texts(self.embedding, texts)
-        if not self.connector.has_collection(self.collection):
-            self.connector.create_collection(self._new_spec(vectors.shape[1]))
-        self._check_existing(self.connector.spec(self.collection))
-        self.connector.upsert(self.collection, id_list, {self.vector_field: vectors}, payloads,
-                              batch_size=self.batch_size)
+        vectors = yield from embed_documents(self.embedding, texts)
+        conn, name = self.connector, self.collection
+        if not (yield twin(conn, "has_collection", name)):
+            yield twin(conn, "create_collection", self._new_spec(vectors.shape[1]))
+        self._check_existing((yield twin(conn, "spec", name)))
+        yield twin(conn, "upsert", name, id_list, {self.vector_field: vectors}, payloads,
+                   batch_size=self.batch_size)
         if self._count_unindexed(len(id_list)):
-            self.connector.optimize(self.collection)
+            yield twin(conn, "optimize", name)
         return id_list
 
     def _count_unindexed(self, written: int, force: bool = False) -> bool:
@@ -140,59 +137,69 @@ class VectorBridgeStore(VectorStore):
             return True
         return False
 
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
+                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
+        """Embed and upsert ``texts``; ids from ``ids`` (``None`` entries get a uuid4).
+        Re-adding an id replaces that document."""
+        return run(self._add(texts, metadatas, ids))
+
     async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
                          ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Async :meth:`add_texts` on the engine's async client."""
-        texts, id_list, payloads = self._prepare(texts, metadatas, ids)
-        if not texts:
-            return []
-        vectors = np.asarray(await self.embedding.aembed_documents(texts), dtype=np.float32)
-        if not await self.connector.ahas_collection(self.collection):
-            await self.connector.acreate_collection(self._new_spec(vectors.shape[1]))
-        self._check_existing(await self.connector.aspec(self.collection))
-        await self.connector.aupsert(self.collection, id_list, {self.vector_field: vectors},
-                                     payloads, batch_size=self.batch_size)
-        if self._count_unindexed(len(id_list)):
-            await self.connector.aoptimize(self.collection)
-        return id_list
+        return await arun(self._add(texts, metadatas, ids))
+
+    def _delete(self, ids: list[str] | None, flt: Any) -> Flow[bool]:
+        conn, name = self.connector, self.collection
+        if not (yield twin(conn, "has_collection", name)):
+            return True
+        if ids is None and flt is None:
+            yield twin(conn, "drop_collection", name)
+        else:
+            yield twin(conn, "delete", name, ids, filter=flt)
+        return True
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (missing ids are ignored), or by ``filter=``; with neither,
         every document (the collection is dropped and recreated on the next write)."""
-        if not self.connector.has_collection(self.collection):
-            return True
-        if ids is None and kwargs.get("filter") is None:
-            self.connector.drop_collection(self.collection)
-        else:
-            self.connector.delete(self.collection, ids, filter=kwargs.get("filter"))
-        return True
+        return run(self._delete(ids, kwargs.get("filter")))
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Async :meth:`delete`."""
-        if not await self.connector.ahas_collection(self.collection):
-            return True
-        if ids is None and kwargs.get("filter") is None:
-            await self.connector.adrop_collection(self.collection)
-        else:
-            await self.connector.adelete(self.collection, ids, filter=kwargs.get("filter"))
-        return True
+        return await arun(self._delete(ids, kwargs.get("filter")))
 
-    # -- reading --------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------
+    def _get(self, ids: Sequence[str]) -> Flow[list[Document]]:
+        if not (yield twin(self.connector, "has_collection", self.collection)):
+            return []
+        records = yield twin(self.connector, "get", self.collection, list(ids))
+        return [to_document(r.id, r.payload, self.text_key) for r in records]
+
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Documents for ``ids`` in the order asked; missing ids are left out."""
-        if not self.connector.has_collection(self.collection):
-            return []
-        return [to_document(r.id, r.payload, self.text_key)
-                for r in self.connector.get(self.collection, list(ids))]
+        return run(self._get(ids))
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Async :meth:`get_by_ids`."""
-        if not await self.connector.ahas_collection(self.collection):
-            return []
-        return [to_document(r.id, r.payload, self.text_key)
-                for r in await self.connector.aget(self.collection, list(ids))]
+        return await arun(self._get(ids))
 
-    def _hits(self, hits: list[Hit]) -> list[tuple[Document, float]]:
+    def _query_vector(self, query: str | None, embedding: Any) -> Flow[np.ndarray]:
+        if query is not None:
+            embedding = yield twin(self.embedding, "embed_query", query)
+        return np.asarray(embedding, np.float32)
+
+    def _search(self, query: str | None, embedding: Any, k: int, flt: Any,
+                with_vectors: bool = False) -> Flow[tuple[np.ndarray, list[Hit]]]:
+        """The query vector (embedded from ``query`` unless given) and its ``k`` nearest."""
+        q = yield from self._query_vector(query, embedding)
+        if not (yield twin(self.connector, "has_collection", self.collection)):
+            return q, []
+        hits = yield twin(self.connector, "search", self.collection, self.vector_field, q, k,
+                          filter=flt, with_vectors=with_vectors)
+        return q, hits
+
+    def _scored(self, query: str | None, embedding: Any, k: int,
+                flt: Any) -> Flow[list[tuple[Document, float]]]:
+        _, hits = yield from self._search(query, embedding, k, flt)
         return [(to_document(h.id, h.payload, self.text_key), h.score) for h in hits]
 
     def similarity_search_with_score_by_vector(
@@ -200,53 +207,43 @@ class VectorBridgeStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """Documents nearest to ``embedding`` with their similarity (higher is better;
         negated distance for euclid). ``filter``: a vectorbridge filter or filter dict."""
-        if not self.connector.has_collection(self.collection):
-            return []
-        return self._hits(self.connector.search(self.collection, self.vector_field,
-                                                np.asarray(embedding, np.float32), k, filter=filter))
+        return run(self._scored(None, embedding, k, filter))
 
     async def asimilarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, filter: Any = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_with_score_by_vector`."""
-        if not await self.connector.ahas_collection(self.collection):
-            return []
-        hits = await self.connector.asearch(self.collection, self.vector_field,
-                                            np.asarray(embedding, np.float32), k, filter=filter)
-        return self._hits(hits)
+        return await arun(self._scored(None, embedding, k, filter))
 
     def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                      **kwargs: Any) -> list[tuple[Document, float]]:
         """Documents most similar to ``query`` with their similarity scores."""
-        return self.similarity_search_with_score_by_vector(
-            self.embedding.embed_query(query), k, filter=filter)
+        return run(self._scored(query, None, k, filter))
 
     async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                             **kwargs: Any) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_with_score`."""
-        return await self.asimilarity_search_with_score_by_vector(
-            await self.embedding.aembed_query(query), k, filter=filter)
+        return await arun(self._scored(query, None, k, filter))
 
     def similarity_search(self, query: str, k: int = 4, filter: Any = None,
                           **kwargs: Any) -> list[Document]:
         """Documents most similar to ``query``, best first."""
-        return [d for d, _ in self.similarity_search_with_score(query, k, filter=filter)]
+        return [d for d, _ in run(self._scored(query, None, k, filter))]
 
     async def asimilarity_search(self, query: str, k: int = 4, filter: Any = None,
                                  **kwargs: Any) -> list[Document]:
         """Async :meth:`similarity_search`."""
-        return [d for d, _ in await self.asimilarity_search_with_score(query, k, filter=filter)]
+        return [d for d, _ in await arun(self._scored(query, None, k, filter))]
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
                                     **kwargs: Any) -> list[Document]:
         """Documents nearest to ``embedding``, best first."""
-        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter=filter)]
+        return [d for d, _ in run(self._scored(None, embedding, k, filter))]
 
     async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
                                            filter: Any = None, **kwargs: Any) -> list[Document]:
         """Async :meth:`similarity_search_by_vector`."""
-        pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter=filter)
-        return [d for d, _ in pairs]
+        return [d for d, _ in await arun(self._scored(None, embedding, k, filter))]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Similarity -> [0, 1]: cosine (and dot on unit vectors) ``(1 + s) / 2``; euclid
@@ -255,13 +252,14 @@ class VectorBridgeStore(VectorStore):
             return lambda s: max(0.0, 1.0 + s / 2.0)
         return lambda s: min(1.0, max(0.0, (1.0 + s) / 2.0))
 
-    # -- MMR ------------------------------------------------------------------------------
-    def _mmr(self, query: list[float], hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
+    # -- MMR --------------------------------------------------------------------------------
+    def _mmr(self, query: str | None, embedding: Any, k: int, fetch_k: int, lambda_mult: float,
+             flt: Any) -> Flow[list[Document]]:
+        q, hits = yield from self._search(query, embedding, max(fetch_k, k), flt, True)
         if not hits:
             return []
         vectors = [h.vectors[self.vector_field] for h in hits]
-        keep = maximal_marginal_relevance(np.asarray(query, np.float32), vectors,
-                                          lambda_mult=lambda_mult, k=k)
+        keep = maximal_marginal_relevance(q, vectors, lambda_mult=lambda_mult, k=k)
         return [to_document(hits[i].id, hits[i].payload, self.text_key) for i in keep]
 
     def max_marginal_relevance_search_by_vector(
@@ -270,40 +268,34 @@ class VectorBridgeStore(VectorStore):
     ) -> list[Document]:
         """Maximal marginal relevance over the ``fetch_k`` nearest documents, LangChain's
         meaning: ``lambda_mult=1`` is pure relevance, ``0`` is maximum diversity."""
-        if not self.connector.has_collection(self.collection):
-            return []
-        hits = self.connector.search(self.collection, self.vector_field,
-                                     np.asarray(embedding, np.float32), max(fetch_k, k),
-                                     filter=filter, with_vectors=True)
-        return self._mmr(embedding, hits, k, lambda_mult)
+        return run(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter))
 
     async def amax_marginal_relevance_search_by_vector(
         self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
         filter: Any = None, **kwargs: Any
     ) -> list[Document]:
         """Async :meth:`max_marginal_relevance_search_by_vector`."""
-        if not await self.connector.ahas_collection(self.collection):
-            return []
-        hits = await self.connector.asearch(self.collection, self.vector_field,
-                                            np.asarray(embedding, np.float32), max(fetch_k, k),
-                                            filter=filter, with_vectors=True)
-        return self._mmr(embedding, hits, k, lambda_mult)
+        return await arun(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter))
 
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                       lambda_mult: float = 0.5, filter: Any = None,
                                       **kwargs: Any) -> list[Document]:
         """MMR for a text query (see :meth:`max_marginal_relevance_search_by_vector`)."""
-        return self.max_marginal_relevance_search_by_vector(
-            self.embedding.embed_query(query), k, fetch_k, lambda_mult, filter=filter)
+        return run(self._mmr(query, None, k, fetch_k, lambda_mult, filter))
 
     async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                              lambda_mult: float = 0.5, filter: Any = None,
                                              **kwargs: Any) -> list[Document]:
         """Async :meth:`max_marginal_relevance_search`."""
-        return await self.amax_marginal_relevance_search_by_vector(
-            await self.embedding.aembed_query(query), k, fetch_k, lambda_mult, filter=filter)
+        return await arun(self._mmr(query, None, k, fetch_k, lambda_mult, filter))
 
-    # -- construction ---------------------------------------------------------------------
+    # -- construction -----------------------------------------------------------------------
+    def _load(self, texts: list[str], metadatas: Any, ids: Any) -> Flow["VectorBridgeStore"]:
+        yield from self._add(texts, metadatas, ids)
+        if self._count_unindexed(0, force=True):  # a bulk load: index what is left now
+            yield twin(self.connector, "optimize", self.collection)
+        return self
+
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings,
                    metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
@@ -312,10 +304,7 @@ class VectorBridgeStore(VectorStore):
         """A store holding ``texts``; without ``connector``, an in-memory Qdrant."""
         store = cls(connector=connector or _memory_connector(), collection=collection,
                     embedding=embedding, **kwargs)
-        store.add_texts(texts, metadatas, ids=ids)
-        if store._count_unindexed(0, force=True):  # a bulk load: index what is left now
-            store.connector.optimize(store.collection)
-        return store
+        return run(store._load(texts, metadatas, ids))
 
     @classmethod
     async def afrom_texts(cls, texts: list[str], embedding: Embeddings,
@@ -325,10 +314,7 @@ class VectorBridgeStore(VectorStore):
         """Async :meth:`from_texts`."""
         store = cls(connector=connector or _memory_connector(), collection=collection,
                     embedding=embedding, **kwargs)
-        await store.aadd_texts(texts, metadatas, ids=ids)
-        if store._count_unindexed(0, force=True):
-            await store.connector.aoptimize(store.collection)
-        return store
+        return await arun(store._load(texts, metadatas, ids))
 
 
 def _memory_connector() -> Connector:

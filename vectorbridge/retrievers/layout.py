@@ -1,0 +1,174 @@
+"""What a retriever's encoders imply for storage: fields, the collection spec, fingerprints.
+
+:class:`Layout` is built once from a retriever's options. Writing (``from_texts``,
+``add_texts``) asks it for the vectors and the spec of a batch of texts; reading asks it to
+check that the collection was built by the same quantizer / FDE / codec configuration. So the
+mapping "encoder -> field" lives in one place, and a new field kind is one more branch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
+    MultiVectorField, SparseField
+from vectorbridge.errors import SpecMismatchError
+from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents
+from vectorbridge.retrievers.twins import Flow
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """The collection's field names, one per encoder role."""
+
+    dense: str = "dense"
+    sparse: str = "sparse"
+    multivector: str = "tokens"
+    codes: str = "codes"
+    fde: str = "fde"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The encoders of a retriever and the fields they fill (see ``HybridRetriever`` for
+    what each option means)."""
+
+    collection: str
+    names: FieldNames = field(default_factory=FieldNames)
+    dense: Any = None
+    sparse: Any = None
+    multivector: Any = None
+    quantizer: Any = None
+    oversample: float = 4.0
+    fde: Any = None
+    fde_quantization: str | None = None
+    pooling: Any = None
+    token_codec: Any = None
+    text_key: str | None = None
+
+    @property
+    def client_pq(self) -> bool:
+        """Candidates come from client-side ADC over product-quantized codes."""
+        return hasattr(self.quantizer, "centroids")
+
+    @property
+    def engine_quantized(self) -> bool:
+        """The engine compresses the dense field itself (a quantization name)."""
+        return isinstance(self.quantizer, str)
+
+    def write_key(self) -> str:
+        """The payload key texts are written under."""
+        return self.text_key or TEXT_KEY
+
+    def read_key(self, spec: CollectionSpec) -> str:
+        """The payload key texts are read from: the option, else the collection's."""
+        return self.text_key or spec.text_key or TEXT_KEY
+
+    # -- writing --------------------------------------------------------------------------
+    def encode(self, texts: list[str], engine_idf: bool) -> Flow[tuple[CollectionSpec, dict[str, Any]]]:
+        """The collection spec and the vectors of ``texts``, fitting what is not fitted yet
+        (quantizer, BM25 statistics, token codec) on these texts. ``engine_idf``: whether the
+        engine applies IDF to sparse vectors (its capability)."""
+        n = self.names
+        dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
+        if self.dense is not None:
+            vectors[n.dense] = X = yield from embed_documents(self.dense, texts)
+            dense_spec[n.dense] = DenseField(X.shape[1])
+            if self.engine_quantized:  # the engine compresses and rescores
+                dense_spec[n.dense] = DenseField(X.shape[1], quantization=self.quantizer,
+                                                 oversampling=float(self.oversample))
+            elif self.quantizer is not None:
+                if not _is_fitted(self.quantizer):
+                    self.quantizer.fit(X)
+                vectors[n.codes] = codes = self.quantizer.encode(X)
+                bin_spec[n.codes] = BinaryField(codes.shape[1] * 8,
+                                                encoding=self.quantizer.fingerprint())
+        if self.sparse is not None:
+            sparse_spec[n.sparse] = SparseField(idf=_prepare_sparse(self.sparse, texts, engine_idf))
+            vectors[n.sparse] = self.sparse.encode_documents(texts)
+        if self.multivector is not None:
+            self._encode_tokens(texts, dense_spec, mv_spec, vectors)
+        spec = CollectionSpec(name=self.collection, dense=dense_spec, sparse=sparse_spec,
+                              multivector=mv_spec, binary=bin_spec, text_key=self.write_key())
+        return spec, vectors
+
+    def _encode_tokens(self, texts: list[str], dense_spec: dict[str, Any],
+                       mv_spec: dict[str, Any], vectors: dict[str, Any]) -> None:
+        n, codec = self.names, self.token_codec
+        toks = self.multivector.encode_documents(texts)
+        if self.pooling is not None:
+            toks = self.pooling.pool(toks)
+        if self.fde is not None:  # from the float tokens, before any compression
+            vectors[n.fde] = F = self.fde.encode_documents(toks)
+            dense_spec[n.fde] = DenseField(F.shape[1], Metric.DOT, encoding=self.fde.to_json(),
+                                           quantization=self.fde_quantization,
+                                           oversampling=float(self.oversample))
+        if codec is not None:
+            if codec.centroids is None:
+                codec.fit(toks)
+            vectors[n.multivector] = [codec.to_bytes(t) for t in toks]
+            mv_spec[n.multivector] = MultiVectorField(codec.bytes_per_token, dtype="uint8",
+                                                      encoding=codec.fingerprint())
+        else:
+            vectors[n.multivector] = toks
+            mv_spec[n.multivector] = MultiVectorField(toks[0].shape[1])
+
+    # -- reading --------------------------------------------------------------------------
+    def identity(self, spec: CollectionSpec) -> tuple[Any, ...]:
+        """What :meth:`check` depends on: a spec and the encoder objects, by identity
+        (fingerprints hash codebooks, too slow to recompute per query)."""
+        return (spec, id(self.quantizer), id(self.fde), id(self.token_codec))
+
+    def check(self, spec: CollectionSpec) -> None:
+        """Refuse a quantizer or FDE configuration other than the one the collection holds."""
+        n = self.names
+        if self.engine_quantized:
+            stored = getattr(spec.field(n.dense), "quantization", None)
+            if stored != self.quantizer:
+                raise SpecMismatchError(
+                    f"collection {spec.name!r} field {n.dense!r} has engine quantization "
+                    f"{stored!r}, not {self.quantizer!r}; rebuild it (recreate=True) to change it."
+                )
+        for name, enc, what in ((n.codes, self.quantizer, "quantizer"), (n.fde, self.fde, "fde"),
+                                (n.multivector, self.token_codec, "token_codec")):
+            if enc is None or isinstance(enc, str):
+                continue
+            if what == "token_codec" and not getattr(spec.field(name), "codes", False):
+                raise SpecMismatchError(f"collection {spec.name!r} field {name!r} holds float "
+                                        "tokens, not codes: query it without token_codec=.")
+            mine = enc.to_json() if what == "fde" else enc.fingerprint()
+            stored = getattr(spec.field(name), "encoding", None)
+            if stored != mine:
+                raise SpecMismatchError(
+                    f"collection {spec.name!r} field {name!r} was encoded by {stored}, not by this "
+                    f"{what} ({mine}); codes from different configurations are not comparable. "
+                    "Load the quantizer / FDE config the collection was built with."
+                )
+
+
+def _is_fitted(quantizer: Any) -> bool:
+    return getattr(quantizer, "thresholds", None) is not None or \
+        getattr(quantizer, "centroids", None) is not None
+
+
+def _prepare_sparse(sparse: Any, texts: list[str], engine_idf: bool) -> bool:
+    """Fit a BM25 encoder as the engine needs; returns whether the engine applies IDF.
+
+    With ``idf="engine"`` on an engine that has no IDF for client vectors, the encoder is
+    switched to ``idf="client"`` and fitted, so its query weights carry IDF (save it with
+    ``BM25Encoder.save`` to query the collection later)."""
+    from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
+
+    if not isinstance(sparse, BM25Encoder):
+        return False  # learned sparse models (SPLADE) carry their own term weights
+    if sparse.idf == "engine":
+        if engine_idf:
+            return True
+        sparse.idf = "client"
+    if not sparse.n_docs:
+        sparse.fit(texts)
+    return False
+
+
+__all__ = ["FieldNames", "Layout"]

@@ -1,0 +1,80 @@
+"""Sync and async retrieval from one body: flows of twin calls.
+
+A retrieval step talks to objects that each come as a sync/async pair of methods named by
+LangChain's convention: ``connector.search`` / ``asearch``, ``embeddings.embed_query`` /
+``aembed_query``, ``compressor.compress_documents`` / ``acompress_documents``. A *flow* is a
+generator that yields :class:`Twin` calls (an object, the sync method's name, arguments)
+and receives each result back; :func:`run` makes the sync calls, :func:`arun` awaits the
+``a``-prefixed twins. So every stage is written once, and the async path is native awaits on
+the engines' async clients, not a thread pool. (:mod:`vectorbridge.connectors.calls` does the
+same one level down, for the engines' client calls.)
+
+Example:
+    >>> class Doubler:
+    ...     def double(self, x): return 2 * x
+    ...     async def adouble(self, x): return 2 * x
+    >>> def flow(d):
+    ...     y = yield Twin(d, "double", (20,))
+    ...     return y + 2
+    >>> run(flow(Doubler()))
+    42
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generator, TypeVar
+
+T = TypeVar("T")
+
+#: A step of a retrieval: yields :class:`Twin` calls, receives their results, returns ``T``.
+Flow = Generator["Twin", Any, T]
+
+
+@dataclass(frozen=True)
+class Twin:
+    """One call that has a sync and an async form: ``target.method(...)`` or
+    ``await target.a<method>(...)``."""
+
+    target: Any
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def twin(target: Any, method: str, *args: Any, **kwargs: Any) -> Twin:
+    """Shorthand: ``hits = yield twin(connector, "search", name, field, q, k)``."""
+    return Twin(target, method, args, kwargs)
+
+
+def run(flow: Flow[T]) -> T:
+    """Drive ``flow`` with the sync methods; their errors are raised inside the flow."""
+    try:
+        c = next(flow)
+        while True:
+            try:
+                result = getattr(c.target, c.method)(*c.args, **c.kwargs)
+            except Exception as e:  # the flow handles or re-raises it
+                c = flow.throw(e)
+            else:
+                c = flow.send(result)
+    except StopIteration as done:
+        return done.value
+
+
+async def arun(flow: Flow[T]) -> T:
+    """Drive ``flow`` with the async twins (``a`` + the method's name)."""
+    try:
+        c = next(flow)
+        while True:
+            try:
+                result = await getattr(c.target, "a" + c.method)(*c.args, **c.kwargs)
+            except Exception as e:
+                c = flow.throw(e)
+            else:
+                c = flow.send(result)
+    except StopIteration as done:
+        return done.value
+
+
+__all__ = ["Flow", "Twin", "twin", "run", "arun"]
