@@ -3,7 +3,7 @@
 # on the newest versions pyproject.toml allows (a separate .venv-latest); `make lock` records
 # the newest versions in the lock.
 SHELL := /bin/bash
-.PHONY: setup demo test lock test-latest bench-ingest bench-encode
+.PHONY: setup demo test docs lock test-latest bench-ingest
 
 setup:
 	bash scripts/setup.sh
@@ -13,6 +13,9 @@ demo: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -rs
+
+docs: setup
+	.venv/bin/mkdocs build --strict --quiet
 
 lock:
 	bash scripts/lock.sh
@@ -24,7 +27,4 @@ test-latest:
 	HF_HUB_OFFLINE=1 .venv-latest/bin/python -m pytest -q -rs
 
 bench-ingest: setup
-	.venv/bin/python benchmarks/ingest.py
-
-bench-encode: setup
-	.venv/bin/python benchmarks/encode.py
+	.venv/bin/vectorbridge bench ingest

@@ -1,7 +1,7 @@
 """`vectorbridge bench` mechanics on a tiny BEIR folder built from the shipped sample: every
 engine x pipeline row is measured (or says why not), the numbers are the right kind of
 numbers, the reports are written, and the embedding cache is reused. (The figures
-themselves are benchmarks, not tests: see benchmarks/RESULTS.md.)"""
+themselves are benchmarks, not tests: see docs/benchmarks.md.)"""
 
 from __future__ import annotations
 
@@ -161,3 +161,31 @@ def test_bench_encoder_variants_speed_and_quality(beir, tmp_path, minilm_path, m
     assert any((tmp_path / "exports" / "onnx").rglob("model-int8.onnx"))
     md = (out / f"bench_{beir.name}_test.md").read_text()
     assert "| onnx-int8 (onnx int8) |" in md
+
+
+def test_every_study_is_a_subcommand_listed_in_help(capsys):
+    from vectorbridge.bench.studies import STUDIES
+
+    with pytest.raises(SystemExit) as done:
+        cli(["bench", "--help"])
+    assert done.value.code == 0
+    listed = capsys.readouterr().out
+    for name in ["pipelines", *STUDIES]:
+        assert f"\n  {name} " in listed, name
+    for name in STUDIES:  # each parses its own options under its own name
+        with pytest.raises(SystemExit) as done:
+            cli(["bench", name, "--help"])
+        assert done.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: vectorbridge bench {name} ")
+
+
+def test_studies_run_on_a_beir_folder(beir, tmp_path, minilm_path, capsys):
+    """Two studies end to end on the tiny folder: the ingest floor over registry engines, and
+    pseudo-relevance feedback through HybridRetriever with its report written."""
+    cli(["bench", "ingest", "--n", "300", "--repeats", "1", "--engines", "reference,qdrant-local"])
+    out = capsys.readouterr().out
+    assert "reference" in out and "qdrant-local" in out and "points/s" in out
+    cli(["bench", "prf", str(beir), "--split", "test", "--model", minilm_path,
+         "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    report = (tmp_path / "out" / f"prf_{beir.name}_test.md").read_text()
+    assert "Rocchio" in report and "nDCG@10" in report

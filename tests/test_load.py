@@ -1,6 +1,6 @@
 """Load held: 1,000 queries from 16 threads and from 64 asyncio tasks on every engine this
 machine runs (embedded and server), sharing one connector: zero errors, and every answer
-identical to the sequential run's. Throughput is reported by ``benchmarks/load.py``."""
+identical to the sequential run's. Throughput is reported by ``vectorbridge bench load``."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ class Milvus23Server:
 class TcpProxy:
     """127.0.0.1:``port`` forwarded to 127.0.0.1:``target``, with an off switch.
 
-    Example:
+    Examples:
         >>> import socket, threading
         >>> srv = socket.create_server(("127.0.0.1", 0))
         >>> proxy = TcpProxy(srv.getsockname()[1])

@@ -1,9 +1,11 @@
-"""``vectorbridge bench DATA``: every pipeline on every chosen engine over a BEIR folder, the
-LangChain anchors side by side, encoder throughput and async concurrency, in one run.
+"""``vectorbridge bench [pipelines] DATA``: every pipeline on every chosen engine over a BEIR
+folder, the LangChain anchors side by side, encoder throughput and async concurrency, in one
+run. ``vectorbridge bench <study> DATA`` runs one of the other studies (``--help`` lists them).
 
     vectorbridge bench ../shared/datasets/scifact     # defaults: ~5 minutes once the corpus is cached
     vectorbridge bench DATA --engines qdrant-edge,milvus-lite-file --pipelines dense,hybrid-rrf,pq-x16
     vectorbridge bench DATA --anchors --encoders --concurrency 1,4,16 --out bench-results
+    vectorbridge bench prf DATA --grid
 
 Dense vectors come from an on-disk cache keyed by model, precision and a hash of the texts
 (``--cache``): the first run encodes the corpus (minutes with MiniLM on 2 CPU cores), reruns
@@ -30,8 +32,19 @@ from vectorbridge.bench.pipelines import DEFAULT_PIPELINES, ENGINES, PIPELINES, 
 from vectorbridge.bench.report import ratios_table, rows_table, write
 
 
+def _epilog() -> str:
+    from vectorbridge.bench.studies import STUDIES
+
+    width = max(map(len, STUDIES))
+    lines = [f"  {name:<{width}}  {what}" for name, (_, what) in STUDIES.items()]
+    return ("studies (vectorbridge bench <study> DATA ...; <study> -h for its options):\n"
+            f"  {'pipelines':<{width}}  this command (the default): every pipeline x engine, "
+            "and the flags below\n" + "\n".join(lines))
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="vectorbridge bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="vectorbridge bench [pipelines]", description=__doc__,
+                                 epilog=_epilog(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", help="a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)")
     ap.add_argument("--split", default="train", help="qrels split (default: train)")
@@ -88,7 +101,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``vectorbridge bench [pipelines] DATA ...`` or ``vectorbridge bench <study> ...``."""
+    from vectorbridge.bench.studies import STUDIES, study_main
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in STUDIES:
+        study_main(argv[0])(argv[1:])
+        return 0
+    if argv and argv[0] == "pipelines":
+        argv = argv[1:]
+    return pipelines_main(argv)
+
+
+def pipelines_main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from tqdm.auto import tqdm
 
@@ -189,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "queries": len(c.subset), "seed": args.seed, "k": args.k, "model": _model_name(model),
             "precision": args.precision, "cpu": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs", "python": platform.python_version(),
-            "command": "vectorbridge bench " + " ".join(shlex.quote(a) for a in
-                                                        (argv if argv is not None else sys.argv[1:]))}
+            "command": "vectorbridge bench " + " ".join(shlex.quote(a) for a in argv)}
     print("\n" + rows_table(rows))
     if ratios:
         print("\n" + ratios_table(ratios))

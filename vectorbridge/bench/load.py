@@ -2,7 +2,7 @@
 connector; every answer compared with the sequential one.
 
 Used by ``tests/test_load.py`` (zero errors, identical results on every engine) and by
-``benchmarks/load.py`` (throughput of each mode, the sequential run as the anchor). One
+``vectorbridge bench load`` (throughput of each mode, the sequential run as the anchor). One
 connector is shared by all threads and tasks, as a web service shares one client.
 """
 

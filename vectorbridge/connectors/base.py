@@ -118,7 +118,7 @@ class Connector(ABC):
     #: Calls cross a network, so transient failures are retried (embedded engines: False).
     remote: bool = False
     #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told: the best fusion
-    #: the engine runs natively on SciFact train (README, *Fusion defaults*; engines override).
+    #: the engine runs natively on SciFact train (docs: Retrievers, *Fusion defaults*; engines override).
     default_fusion: Fusion = Fusion("rrf", k=2)
     #: What this engine holds and runs natively (set by each engine's connector).
     capabilities: Capabilities

@@ -55,6 +55,33 @@ class Capabilities:
         return fusion.equal_weights or fusion.kind in self.weighted_fusion
 
 
+#: What happens where an engine lacks a capability: the docs' answer to "why was my call
+#: refused?" (every field of :class:`Capabilities` has an entry; a test keeps them in step).
+WITHOUT: dict[str, str] = {
+    "sparse": "sparse fields are refused at `create_collection`, with the engines that have them",
+    "engine_idf": "`SparseField(idf=True)` is refused; `BM25Encoder(idf=\"client\").fit(corpus)` "
+                  "puts IDF into the queries (`HybridRetriever.from_texts` switches to it itself)",
+    "multivector": "multi-vector fields are refused",
+    "native_maxsim": "MaxSim runs client-side over the stored token vectors (Milvus: a companion "
+                     "collection with one row per token)",
+    "binary": "binary fields are refused (client `BinaryQuantizer` / `ProductQuantizer` codes "
+              "need one); use engine quantization or another engine",
+    "multiple_vector_fields": "a collection with more than one vector field is refused; use one "
+                              "collection per field or another engine",
+    "hybrid_search": "each branch is searched on its own and the connector fuses the rankings "
+                     "(one request per branch)",
+    "native_fusion": "fusion kinds not listed run client-side over per-branch searches, with the "
+                     "same formulas",
+    "weighted_fusion": "branch weights of kinds not listed are applied client-side",
+    "quantization": "engine quantization settings are accepted but not applied: searches stay "
+                    "exact over the float vectors",
+    "ivf_pq": "`pq-xN` engine quantization is refused; `scalar-int8` or client PQ codes instead",
+    "token_codes": "uint8 token-code fields (`ResidualCodec`) are refused; store float tokens or "
+                   "pool them (`TokenPooler`)",
+    "sharding": "`shards`, `replicas` and shard keys are stored in the spec, not applied",
+}
+
+
 #: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights.
 QDRANT = Capabilities(engine_idf=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True)
@@ -64,4 +91,4 @@ MILVUS = Capabilities(native_maxsim=False, native_fusion=frozenset({"rrf", "weig
                       weighted_fusion=frozenset({"weighted"}), sharding=True)
 
 
-__all__ = ["Capabilities", "QDRANT", "MILVUS"]
+__all__ = ["Capabilities", "QDRANT", "MILVUS", "WITHOUT"]

@@ -37,7 +37,7 @@ class Fusion:
         k: RRF rank constant (smaller = more weight on the top ranks).
         weights: One weight per branch in the order the branches are given; ``None`` = equal.
 
-    Example:
+    Examples:
         >>> Fusion("rrf", k=60, weights=(1.0, 0.5)).kind
         'rrf'
     """

@@ -160,12 +160,12 @@ class MilvusConnector(Connector):
         timeout: Request timeout in seconds.
         index_type: Vector index for dense fields; default ``FLAT`` (exact) on Milvus Lite
             and ``AUTOINDEX`` on servers. Fields with engine quantization use IVF indexes.
-        ivf_nlist, ivf_nprobe: Clusters of the IVF indexes behind engine quantization, and
-            clusters a search visits.
+        ivf_nlist: Clusters of the IVF indexes behind engine quantization.
+        ivf_nprobe: Clusters an unfiltered search visits (a filtered one visits all).
         consistency_level: Of collections created here; ``"Strong"`` (default) makes every
             read see the writes acknowledged before it (Milvus' own default, ``"Bounded"``,
             may miss the last second of writes). On a server a Strong read waits for the
-            next time tick (README, *Which engine serves what*); ``"Session"`` does not wait, but
+            next time tick (docs: Engines, *Which engine serves what*); ``"Session"`` does not wait, but
             the Milvus 2.3.5 server does not show this client's deletes under it.
         multivector_candidates: Tokens fetched per query token before exact MaxSim.
         client: An existing ``MilvusClient`` to wrap (``uri``/``token`` ignored).
@@ -177,7 +177,7 @@ class MilvusConnector(Connector):
             (``secure=True``, ``server_pem_path``, ``ca_pem_path``, ``client_pem_path``,
             ``client_key_path``, ``server_name``), ``db_name``, ...
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> milvus = MilvusConnector(uri=os.path.join(tempfile.mkdtemp(), "vb.db"))
         >>> milvus.create_collection(CollectionSpec(name="docs", dense={"dense": 3})).name

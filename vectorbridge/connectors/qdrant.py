@@ -229,14 +229,14 @@ class QdrantConnector(Connector):
         **client_kwargs: Passed to ``QdrantClient``: TLS (``https=True``, ``verify=`` a CA
             bundle path or ``False``, ``cert=``), ``port``, ``grpc_options``, ...
 
-    Example:
+    Examples:
         >>> qdrant = QdrantConnector(location=":memory:")
         >>> qdrant.create_collection(CollectionSpec(name="docs", dense={"dense": 3})).name
         'docs'
     """
 
     #: DBSF: on SciFact train at or above every RRF setting, with no constant tuned on the
-    #: data (README, *Fusion defaults*); Qdrant runs it in the engine (equal weights).
+    #: data (docs: Retrievers, *Fusion defaults*); Qdrant runs it in the engine (equal weights).
     default_fusion = Fusion("dbsf")
 
     def __init__(

@@ -180,15 +180,14 @@ class EdgeClient:
     Args:
         path: The folder; created if missing.
         search_threads: Threads Edge may use for one query. 1 by default: at embedded scale
-            a query is too small to split (SciFact, 5,183 docs, hybrid RRF p50: 0.76 ms with
-            one thread, 1.42 ms with Edge's CPU-count default on 2 cores); raise it for
-            shards of millions of points. ``None``: Edge's default.
+            a query is too small to split (one thread halved Edge's latency on SciFact:
+            docs, Benchmarks, *Embedded Qdrant engines*); raise it for shards of millions of
+            points. ``None``: Edge's default.
         index_threshold_kb: Vector data (KB per segment) above which a segment gets an HNSW
             graph and is searched through it; smaller ones are scanned exactly. Qdrant's
             server defaults (10,000 KB to index and to leave full scan) keep a SciFact-sized
-            shard (5,183 x 384-d = 7,800 KB) on full scan, which in Edge costs 0.45 ms per
-            query at limit 100 against 0.2 ms through the graph here (and the same nDCG@10).
-            Filtered searches whose filter keeps less than this much data are still exact.
+            shard on full scan, about twice as slow per query as through the graph, with
+            the same quality (docs, Benchmarks, *Embedded Qdrant engines*). Filtered searches whose filter keeps less than this much data are still exact.
 
     Edge builds HNSW graphs and quantized copies when its optimizer runs, which this client
     does on :meth:`optimize` (``QdrantConnector.optimize``, called by

@@ -88,7 +88,7 @@ class AsyncReferenceStore:
 class ReferenceConnector(Connector):
     """Exact, in-memory, every field kind; see the module docstring.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ref = ReferenceConnector()
         >>> _ = ref.create_collection(CollectionSpec(name="docs", dense={"v": 2}))

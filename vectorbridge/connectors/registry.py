@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from vectorbridge.connectors.base import Connector
-from vectorbridge.connectors.engine import QDRANT, Capabilities
+from vectorbridge.connectors.engine import QDRANT, WITHOUT, Capabilities
 from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
 from vectorbridge.connectors.qdrant import QdrantConnector
 from vectorbridge.connectors.reference import REFERENCE, ReferenceConnector
@@ -111,7 +111,7 @@ ENGINES: Mapping[str, EngineEntry] = {e.name: e for e in _ENTRIES}
 
 
 def capability_table() -> str:
-    """The README's engine table (Markdown), made from the registry: docs cannot drift."""
+    """The engine table of the README and the docs (Markdown), made from the registry."""
     from dataclasses import fields
 
     def cell(value: Any) -> str:
@@ -132,6 +132,21 @@ def capability_table() -> str:
     return "\n".join(lines)
 
 
+def capability_notes() -> str:
+    """What each capability means and what happens without it (Markdown), from
+    :class:`Capabilities`' docstring and :data:`WITHOUT`."""
+    import re
+    from dataclasses import fields
+
+    doc = Capabilities.__doc__ or ""
+    lines = ["| capability | what it means | without it |", "|---|---|---|"]
+    for f in fields(Capabilities):
+        m = re.search(rf"{f.name}: (.*?)(?=\n\s+\w+: |\Z)", doc, re.S)
+        meaning = " ".join(m.group(1).split()) if m else ""
+        lines.append(f"| {f.name.replace('_', ' ')} | {meaning} | {WITHOUT[f.name]} |")
+    return "\n".join(lines)
+
+
 def engine(name: str) -> EngineEntry:
     """The entry called ``name``, or an error listing the names."""
     if name not in ENGINES:
@@ -139,4 +154,4 @@ def engine(name: str) -> EngineEntry:
     return ENGINES[name]
 
 
-__all__ = ["ENGINES", "EngineEntry", "engine", "capability_table"]
+__all__ = ["ENGINES", "EngineEntry", "engine", "capability_table", "capability_notes"]

@@ -42,7 +42,7 @@ class RetryPolicy:
         multiplier: Growth of the pause per failed try.
         jitter: Fraction of each pause that is randomised, in [0, 1].
 
-    Example:
+    Examples:
         >>> [round(d, 2) for d in RetryPolicy(attempts=4, jitter=0).delays()]
         [0.25, 0.5, 1.0]
     """

@@ -186,7 +186,7 @@ class CollectionSpec:
             partition value then cannot change on re-upsert (it would live in two shards):
             delete it first. ``None`` / ``"auto"``: the engine places points.
 
-    Example:
+    Examples:
         >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
         >>> sorted(spec.fields)
         ['bm25', 'dense']

@@ -49,8 +49,8 @@ def load_model(model: Any, cls: type[M], device: str | None, **kwargs: Any) -> M
 @lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16 on Linux): there
-    bfloat16 inference is ~2.6x faster than float32 for MiniLM (cosine 0.9999 to float32);
-    without it torch emulates bfloat16, 5-7x slower than float32 on an AVX2 AMD EPYC."""
+    bfloat16 inference is faster than float32 at nearly equal vectors; without it torch
+    emulates bfloat16, several times slower (docs, Benchmarks, *Dense encoder throughput*)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -38,7 +38,7 @@ class BinaryQuantizer:
         bits: Bits per dimension: 1 (sign), 2 or 4 (thermometer code over quantile levels).
         center: 1-bit only: threshold each dimension at its fitted mean instead of 0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> X = np.random.default_rng(0).normal(size=(100, 16)).astype("float32")
         >>> bq = BinaryQuantizer(bits=1).fit(X)

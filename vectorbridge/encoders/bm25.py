@@ -66,7 +66,7 @@ class BM25Encoder:
             (queries carry ``count * idf`` from statistics this encoder was fitted on).
         avg_doc_len: Fix the average document length instead of learning it in :meth:`fit`.
 
-    Example:
+    Examples:
         >>> enc = BM25Encoder(idf="client").fit(["a cat sat", "a dog ran", "cats and dogs"])
         >>> docs = enc.encode_documents(["a cat sat", "a dog ran", "cats and dogs"])
         >>> q = enc.encode_queries(["cat"])[0]
@@ -113,8 +113,7 @@ class BM25Encoder:
         """Stemmed, stopword-free tokens of each text, equal to ``bm25s.tokenize``'s.
 
         Re-stated rather than called: bm25s builds three tqdm bars and a vocabulary per call,
-        which for a single query cost more (~0.2 ms) than the whole Qdrant Edge search it
-        feeds. Here the stopword set is resolved once and stems are memoised per token.
+        which for a single query cost more than the whole Qdrant Edge search it feeds. Here the stopword set is resolved once and stems are memoised per token.
         (Tested equal to ``bm25s.tokenize`` on SciFact-like text.)"""
         return [self._tokens(t) for t in check_texts(texts)]
 

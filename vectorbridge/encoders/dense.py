@@ -39,13 +39,13 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
             locally from the same weights (no hub) and cached on disk; float32 vectors match
             torch's to 1e-5. CPU only.
         quantize: ``"int8"`` with ``backend="onnx"``: per-channel int8 weights, activations
-            quantized per batch. On SciFact with MiniLM, 2 AVX2 cores: 1.30x torch's docs/s,
-            nDCG@10 0.6576 vs 0.6602 (``vectorbridge bench --encoders --encoder-quality``).
+            quantized per batch: faster, at a small quality cost (measured by
+            ``vectorbridge bench DATA --encoders --encoder-quality``; docs, Benchmarks).
         onnx_cache: Folder of the exports (default ``~/.cache/vectorbridge/onnx``, or
             ``$VECTORBRIDGE_CACHE/onnx``), keyed by a hash of the weights.
         **model_kwargs: Passed to ``SentenceTransformer`` (e.g. ``trust_remote_code=True``).
 
-    Example:
+    Examples:
         >>> enc = DenseEncoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
         >>> enc.encode_documents(["a cat", "a dog"]).shape  # doctest: +SKIP
         (2, 384)

@@ -70,7 +70,7 @@ class FDEEncoder:
         seed: Seeds every random matrix (repetition ``r`` uses ``seed + r``).
         final_dim: Optional count-sketch projection of the whole FDE to this many dims.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> fde = FDEEncoder(k_sim=3, d_proj=4, reps=2, seed=1)
         >>> docs = [np.random.default_rng(0).normal(size=(5, 8)).astype("float32")]

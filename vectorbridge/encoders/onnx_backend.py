@@ -13,9 +13,8 @@ Exports are cached on disk under a key made of the weights' SHA-256, the input n
 quantization, so a changed model never reuses a stale export and a second load skips the
 export (seconds for MiniLM).
 
-Measured on SciFact with all-MiniLM-L6-v2 on 2 AVX2 cores (``vectorbridge bench --encoders``):
-int8 1.30x the docs/s of torch float32 with nDCG@10 0.6576 vs 0.6602; float32 0.97x with equal
-vectors. CPUs with VNNI / AMX have int8 instructions AVX2 lacks; that was not measured here.
+Speed and quality against torch float32: ``vectorbridge bench DATA --encoders`` (docs,
+Benchmarks). CPUs with VNNI / AMX have int8 instructions AVX2 lacks.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Performance Impact via Token Pooling" (Clavié et al., 2024) that CRISP ("Cluste
 Multi-Vector Representations for Denoising and Pruning", 2025) compares against: cluster each
 document's tokens into ``ceil(n / pool_factor)`` groups, store the normalised group means.
 CRISP learns the clustering during training; this module is the training-free version, and
-``benchmarks/multivector_compression.py`` measures what it costs on SciFact.
+``vectorbridge bench multivector`` measures what it costs on SciFact.
 
 Queries are never pooled (their tokens are few, and each one is a term of the question).
 

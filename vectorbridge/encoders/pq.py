@@ -37,7 +37,7 @@ class ProductQuantizer:
         train_threads: faiss threads during k-means (1 was 5x faster than 2 on 2 cores here).
         seed: k-means seed.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> X = np.random.default_rng(0).normal(size=(1000, 32)).astype("float32")
         >>> pq = ProductQuantizer(m=8, nbits=4).fit(X)

@@ -53,7 +53,7 @@ class ResidualCodec:
         seed: Sampling and k-means seed.
         train_threads: faiss threads for k-means.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> docs = [rng.normal(size=(30, 16)).astype("float32") for _ in range(20)]

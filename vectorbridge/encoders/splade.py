@@ -27,7 +27,7 @@ class SpladeEncoder(STEncoder[SparseEncoder]):
         max_active_dims: Keep at most this many highest-weight terms per vector (``None``: all).
         **model_kwargs: Passed to ``SparseEncoder``.
 
-    Example:
+    Examples:
         >>> sp = SpladeEncoder("naver/splade-v3")  # doctest: +SKIP
         >>> sp.encode_queries(["protein folding"])[0]  # doctest: +SKIP
         SparseVector(nnz=..., {...})

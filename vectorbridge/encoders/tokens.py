@@ -25,10 +25,12 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
         device: Torch device; ``None`` lets sentence-transformers pick.
         progress: tqdm bar; ``None`` shows one for 256 texts or more.
         precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``, as for ``DenseEncoder``.
-        backend, quantize, onnx_cache: ONNX Runtime (optionally int8), as for ``DenseEncoder``.
+        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime), as for ``DenseEncoder``.
+        quantize: ``"int8"`` with the ONNX backend, as for ``DenseEncoder``.
+        onnx_cache: Folder of exported ONNX models, as for ``DenseEncoder``.
         **model_kwargs: Passed to ``SentenceTransformer``.
 
-    Example:
+    Examples:
         >>> tok = TokenEncoder("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
         >>> [m.shape for m in tok.encode_documents(["hello world"])]  # doctest: +SKIP
         [(4, 384)]

@@ -28,7 +28,7 @@ class SparseVector:
         indices: (nnz,) uint32 term ids, strictly increasing.
         values: (nnz,) float32 weights, finite and >= 0.
 
-    Example:
+    Examples:
         >>> v = SparseVector([7, 3], [0.5, 1.0])
         >>> v.indices.tolist(), v.values.tolist()
         ([3, 7], [1.0, 0.5])

@@ -17,7 +17,7 @@ whether anything relevant is there; ``0`` is the paper's embedding-only input). 
 binary cross-entropy (torch, CPU, seconds) on the top-``depth`` candidates of labelled
 queries; inference is numpy. Persisted as ``.npz`` + JSON, no pickle.
 
-Measured on SciFact train with 5-fold cross-validation in ``benchmarks/relevance_filter.py``.
+Measured on SciFact train with 5-fold cross-validation by ``vectorbridge bench calibration`` (docs: Benchmarks).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class ScoreCalibrator:
         weight_decay: L2 on the network's weights (few labelled queries: keep it).
         seed: Initialisation seed.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> Q = rng.normal(size=(50, 8)).astype("float32")

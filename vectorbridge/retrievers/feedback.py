@@ -21,7 +21,7 @@ Interpolate: PRF, Dense and Sparse Retrievers" (Li et al., SIGIR 2022):
   the fused top-k (better feedback documents, one ranking); the expanded branches are fused
   again.
 
-Which helps on SciFact train is measured in ``benchmarks/prf.py`` (README, RESULTS.md).
+Which helps on SciFact train is measured by ``vectorbridge bench prf`` (docs: Benchmarks).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class PseudoRelevanceFeedback:
         interpolate: ``"after"`` (each branch's own feedback) or ``"before"`` (feedback from
             the fused ranking); see the module docstring.
 
-    Defaults are the best settings of the grid in ``benchmarks/prf.py`` on SciFact train
+    Defaults are the best settings of the grid of ``vectorbridge bench prf --grid`` on SciFact train
     (tuned there, so optimistic figures). Even so, alone neither method raised nDCG@10 on
     SciFact (RM3 lowered BM25's, raising its recall@100); in hybrid, feedback from the fused
     ranking added +0.006 (95% interval including 0) and beat each branch's own feedback.

@@ -49,7 +49,7 @@ class HybridRetriever(BaseRetriever):
             multi-vector field scores the branches' candidates (in Qdrant's engine; on Milvus
             over the stored token vectors).
         maxsim: ``"fuse"`` (default without ``fde``): MaxSim's ranking of the candidates joins
-            the fusion as one more branch (SciFact train, MiniLM tokens: 0.735 nDCG@10);
+            the fusion as one more branch (the better of the two on SciFact: docs, Benchmarks);
             ``"replace"`` (default with ``fde``): MaxSim re-sorts the top ``rerank_k``.
         quantizer: The name of an engine quantization (``"binary-1bit"``, ``"scalar-int8"``,
             ``"pq-x16"``, ... see :data:`~vectorbridge.connectors.spec.ENGINE_QUANTIZATIONS`):
@@ -74,7 +74,7 @@ class HybridRetriever(BaseRetriever):
         pooling: A :class:`~vectorbridge.encoders.pooling.TokenPooler` (needs
             ``multivector``): ``from_texts`` stores each document's tokens pooled by
             clustering (and builds the FDE from them), ~``pool_factor`` times fewer vectors.
-            Queries are not pooled. Measured in ``benchmarks/multivector_compression.py``.
+            Queries are not pooled. Measured by ``vectorbridge bench multivector``.
         token_codec: A :class:`~vectorbridge.encoders.ResidualCodec` (needs ``multivector``
             and a first stage: ``fde``, ``dense`` or ``sparse``): ``from_texts`` stores each
             document's tokens as ColBERTv2 residual codes (a centroid id + 1-2 bits per
@@ -87,7 +87,7 @@ class HybridRetriever(BaseRetriever):
             feedback round first, then the dense query moved towards its top documents'
             stored vectors (Rocchio) and the BM25 query expanded by RM3 from their texts;
             ``interpolate=`` says whether feedback comes from the fused ranking or from each
-            branch's own. Measured in ``benchmarks/prf.py``.
+            branch's own. Measured by ``vectorbridge bench prf``.
         calibrator: A fitted :class:`~vectorbridge.retrievers.calibration.ScoreCalibrator`
             (needs ``dense``): maps each first-stage score to a calibrated relevance
             probability, stored in metadata under ``relevance_key``. Fit it on this
@@ -99,7 +99,7 @@ class HybridRetriever(BaseRetriever):
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
         fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``; ``None`` (default): the connector's
             ``default_fusion``, the best fusion its engine runs natively, chosen on SciFact
-            train (README, *Fusion defaults*): DBSF on Qdrant, RRF with k=2 on Milvus. RRF
+            train (docs: Retrievers, *Fusion defaults*): DBSF on Qdrant, RRF with k=2 on Milvus. RRF
             when ``rrf_k`` or ``weights`` is given.
         rrf_k: RRF rank constant; small values trust each branch's top ranks.
         weights: Branch weights, ``(dense, sparse)`` order (then MaxSim with ``maxsim="fuse"``);
@@ -110,7 +110,7 @@ class HybridRetriever(BaseRetriever):
         filter: A vectorbridge filter applied to every branch (``invoke(..., filter=)`` too).
         score_key: Metadata key of the first-stage score.
 
-    Example:
+    Examples:
         >>> retriever = HybridRetriever.from_texts(  # doctest: +SKIP
         ...     texts, ids=ids, connector=QdrantConnector(path="./q"), collection="docs",
         ...     dense=DenseEncoder("all-MiniLM-L6-v2"), sparse=BM25Encoder(), k=10)

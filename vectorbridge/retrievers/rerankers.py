@@ -4,7 +4,7 @@ Both rescore the (query, document) pairs a first stage returned and sort by the 
 which goes into ``metadata["rerank_score"]`` (the first-stage score stays where it was).
 With ``blend=Fusion("rrf", k, weights)`` they instead fuse the incoming order (weight first)
 with their own: a reranker weaker than the first stage on its own can still add to it
-(MiniLM token MaxSim on SciFact: alone 0.711 nDCG@10, blended into hybrid RRF 0.728).
+(measured with MiniLM token MaxSim on SciFact: docs, Benchmarks, *Hybrid retrieval quality*).
 
 - :class:`CrossEncoderReranker`: a sentence-transformers ``CrossEncoder`` reads query and
   document together (most accurate, one forward pass per pair, batched);
@@ -69,7 +69,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
         batch_size: Pairs per forward pass.
         blend: Fuse the incoming order with the model's (RRF) instead of replacing it.
 
-    Example:
+    Examples:
         >>> rr = CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L6-v2", top_n=5)  # doctest: +SKIP
         >>> rr.compress_documents(docs, "what causes scurvy?")  # doctest: +SKIP
     """

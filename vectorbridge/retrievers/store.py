@@ -47,7 +47,7 @@ class VectorBridgeStore(VectorStore):
             graph). ``from_texts`` always does it once at the end. 0: never (call
             ``connector.optimize`` yourself).
 
-    Example:
+    Examples:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
         >>> from vectorbridge.connectors import QdrantConnector
         >>> store = VectorBridgeStore(connector=QdrantConnector(location=":memory:"),

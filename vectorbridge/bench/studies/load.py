@@ -1,7 +1,7 @@
 """Load: throughput of 1,000 dense queries, sequential vs 16 threads vs 64 asyncio tasks,
 on every engine this machine runs; every concurrent answer checked against the sequential one.
 
-    python benchmarks/load.py [--data ../shared/datasets/scifact] [--queries 1000] \
+    vectorbridge bench load DATA [--queries 1000] \
         [--engines edge,qdrant-local,milvus-lite,milvus-lite-server,milvus-2.3] [--out DIR]
 
 SciFact's cached MiniLM vectors (5,183 docs; queries cycle through the 809 train queries),
@@ -14,35 +14,26 @@ the index covers every row.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus, write_report  # noqa: E402
-from vectorbridge.bench.load import load  # noqa: E402
-from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector  # noqa: E402
-from vectorbridge.local_servers import Milvus23Server, MilvusLiteServer  # noqa: E402
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
+from vectorbridge.bench.load import load
+from vectorbridge.connectors import CollectionSpec, Connector, MilvusConnector
+from vectorbridge.bench.pipelines import open_engine as open_registry_engine
 
 
-def open_engine(name: str, work: Path, servers: list):
-    if name == "edge":
-        return QdrantConnector(path=str(work / "edge"))
-    if name == "qdrant-local":
-        return QdrantConnector(location=":memory:")
-    if name == "milvus-lite":
-        return MilvusConnector(uri=str(work / "vb.db"), consistency_level="Bounded")
-    if name == "milvus-lite-server":
-        servers.append(MilvusLiteServer(work / "lite-server"))
-    elif name == "milvus-2.3":
-        servers.append(Milvus23Server(work / "m23"))
-    else:
-        raise SystemExit(f"unknown engine {name!r}")
-    return MilvusConnector(uri=servers[-1].uri, consistency_level="Bounded")
+def open_engine(name: str, work: Path, servers: list) -> Connector:
+    """A registry engine; Milvus with Bounded consistency (the data is static, and Strong
+    would time Milvus 2.3's 200 ms time tick)."""
+    conn = open_registry_engine(name, work, servers)
+    if isinstance(conn, MilvusConnector):
+        conn.consistency_level = "Bounded"
+    return conn
 
 
 def wait_indexed(conn: MilvusConnector, name: str, timeout: float = 300) -> None:
@@ -59,14 +50,15 @@ def wait_indexed(conn: MilvusConnector, name: str, timeout: float = 300) -> None
     raise SystemExit(f"index of {name!r} not built within {timeout} s: {info}")
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--tasks", type=int, default=64)
-    ap.add_argument("--engines", default="edge,qdrant-local,milvus-lite,milvus-lite-server,milvus-2.3")
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument("--engines", default="qdrant-edge,qdrant-local,milvus-lite-file,"
+                    "milvus-lite-server,milvus-2.3-server")
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     queries = Q[np.arange(args.queries) % len(Q)]
@@ -97,12 +89,9 @@ def main() -> None:
             for s in servers:
                 s.stop()
     lines = [f"# Load: {args.queries} queries, SciFact {args.split} ({len(ids)} docs, MiniLM), k=10",
-             "", f"Command: `python benchmarks/load.py --queries {args.queries} --engines {args.engines}`",
+             "", f"Command: `vectorbridge bench load DATA --queries {args.queries} --engines {args.engines}`",
              "", "| engine | mode | workers | errors | answers differing from sequential | QPS | vs sequential |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {e} | {m} | {w} | {er} | {mm} | {q:.1f} | {r:.2f}x |" for e, m, w, er, mm, q, r in rows]
     write_report(Path(args.out) / f"load_{Path(args.data).name}_{args.split}.md", lines)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Upsert throughput: N precomputed dense vectors into each embedded/local engine.
 
-    python benchmarks/ingest.py [--n 5000] [--dim 384] [--batch-size 256] [--repeats 3]
+    vectorbridge bench ingest [--n 5000] [--dim 384] [--batch-size 256] [--repeats 3] [--engines LIST]
 
 Vectors are seeded random unit vectors with a small payload (text, lang, year): only the
 database path is timed, not encoding. Each engine gets a fresh collection per repeat; the
@@ -9,19 +9,16 @@ median points/s is reported, with the run-to-run spread.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.backends import MilvusLiteServer  # noqa: E402  (the same server fixture the tests use)
-from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector  # noqa: E402
+from vectorbridge.bench.pipelines import open_engine
+from vectorbridge.bench.studies.common import study_parser
+from vectorbridge.connectors import CollectionSpec
 
 
 def run(conn, n: int, dim: int, batch: int, X, payloads) -> float:
@@ -34,38 +31,31 @@ def run(conn, n: int, dim: int, batch: int, X, payloads) -> float:
     return n / secs
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = study_parser(__doc__, __name__)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--engines", default="qdrant-local,qdrant-edge,milvus-lite-file,milvus-lite-server",
+                    help="comma list of registry names (vectorbridge.connectors.ENGINES)")
+    args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.n, args.dim)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     payloads = [{"text": f"document {i}", "lang": ["en", "de"][i % 2], "year": 1990 + i % 30}
                 for i in range(args.n)]
     work = Path(tempfile.mkdtemp(prefix="vb-ingest-"))
-    server = MilvusLiteServer(work / "server")
+    servers: list = []
+    print(f"upsert of {args.n} x {args.dim}-d float32 vectors, batch {args.batch_size}, "
+          f"median of {args.repeats}")
     try:
-        engines = {
-            "qdrant :memory:": lambda: QdrantConnector(location=":memory:"),
-            "qdrant edge (path)": lambda: QdrantConnector(path=str(work / "qdrant")),
-            "milvus-lite file": lambda: MilvusConnector(uri=str(work / "milvus.db")),
-            "milvus-lite server (gRPC, 127.0.0.1)": lambda: MilvusConnector(uri=server.uri),
-        }
-        print(f"upsert of {args.n} x {args.dim}-d float32 vectors, batch {args.batch_size}, "
-              f"median of {args.repeats}")
-        for label, make in engines.items():
-            conn = make()
+        for name in args.engines.split(","):
+            conn = open_engine(name, work, servers)
             rates = [run(conn, args.n, args.dim, args.batch_size, X, payloads) for _ in range(args.repeats)]
             conn.close()
-            print(f"  {label:40s} {statistics.median(rates):8.0f} points/s "
+            print(f"  {name:40s} {statistics.median(rates):8.0f} points/s "
                   f"(min {min(rates):.0f}, max {max(rates):.0f})")
     finally:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()
+        for s in servers:
+            s.stop()

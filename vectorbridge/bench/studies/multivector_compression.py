@@ -1,8 +1,8 @@
 """Multi-vector compression on SciFact: token pooling, PQ'd FDEs, ColBERTv2 residuals (issue 9).
 
-    python benchmarks/multivector_compression.py [--data ../shared/datasets/scifact] \
+    vectorbridge bench multivector DATA \
         [--factors 2,3,4] [--methods hierarchical,kmeans] [--fde-pq] \
-        [--residual 1,2 --centroids 1024,4096] [--out benchmarks/results]
+        [--residual 1,2 --centroids 1024,4096] [--out DIR]
 
 For each pooling setting, from the cached all-MiniLM-L6-v2 token vectors of the 5,183
 documents (queries are never pooled): vectors and bytes per document, nDCG@10 / recall@100 of
@@ -13,31 +13,29 @@ unpooled pipeline in the same run. Pooled tokens are cached next to the token ca
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from vectorbridge.bench.studies.common import (
     beir_parser, cache_key, cached, exact_maxsim_top, load_corpus, maxsim_rerank, split_tokens,
     write_report,
 )
-from benchmarks.common import quality as common_quality  # noqa: E402
-from vectorbridge.encoders import FDEEncoder, ProductQuantizer  # noqa: E402
-from vectorbridge.encoders.pooling import TokenPooler  # noqa: E402
-from vectorbridge.encoders.residual import ResidualCodec  # noqa: E402
+from vectorbridge.bench.studies.common import quality as common_quality
+from vectorbridge.encoders import FDEEncoder, ProductQuantizer
+from vectorbridge.encoders.pooling import TokenPooler
+from vectorbridge.encoders.residual import ResidualCodec
 
 K = 100
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--factors", default="2,3,4")
     ap.add_argument("--methods", default="hierarchical,kmeans")
-    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--out", default="bench-results")
     ap.add_argument("--exact", action="store_true",
                     help="also exact MaxSim over every document (~15 min per setting on 2 cores)")
     ap.add_argument("--fde-pq", action="store_true",
@@ -49,7 +47,7 @@ def main() -> None:
                          "per dimension, e.g. 1,2; the FDE first stage stays float")
     ap.add_argument("--centroids", default="4096",
                     help="residual codec centroids (comma-separated to compare)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     ds = c.ds
     tok_key = cache_key(c.model, c.texts, "tokens")
@@ -120,7 +118,7 @@ def main() -> None:
         + (f" --residual {args.residual} --centroids {args.centroids}" if args.residual else "")
     lines = [f"# Multi-vector compression: token pooling, SciFact {args.split} "
              f"({len(doc_tok)} docs, {len(q_tok)} queries, all-MiniLM-L6-v2 tokens)", "",
-             f"Command: `python benchmarks/multivector_compression.py {flags}`", "",
+             f"Command: `vectorbridge bench multivector DATA {flags}`", "",
              "| pooling | vectors/doc | KiB/doc (float32) | "
              + ("exact MaxSim nDCG@10 | vs none | " if args.exact else "")
              + "FDE top-100 + MaxSim nDCG@10 | vs none | recall@100 (FDE+MaxSim) |",
@@ -157,6 +155,3 @@ def main() -> None:
                          f"{t_code:.0f} |")
     write_report(Path(args.out) / f"multivector_compression_{Path(args.data).name}_{args.split}.md", lines)
 
-
-if __name__ == "__main__":
-    main()

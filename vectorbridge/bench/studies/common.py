@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmark scripts: BEIR loading arguments and the embedding cache."""
+"""Shared pieces of the studies: BEIR loading arguments, the embedding cache, quality."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ from pathlib import Path
 import numpy as np
 
 from vectorbridge.bench.data import Corpus as BenchCorpus
-from vectorbridge.bench.data import cache_key, cached, sparse_matrices  # noqa: F401  (re-exported)
+from vectorbridge.bench.data import cache_key, cached
 from vectorbridge.bench.data import load_corpus as bench_corpus
 from vectorbridge.demo import default_model
 
-DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared/datasets/scifact")
+
+def study_parser(doc: str | None, module: str) -> argparse.ArgumentParser:
+    """The parser of the study in ``module``, named as it is called."""
+    from vectorbridge.bench.studies import study_of
+
+    return argparse.ArgumentParser(prog=f"vectorbridge bench {study_of(module)}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def beir_parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser with --data, --split, --model and --cache."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=DEFAULT_DATA, help="a BEIR-format folder")
+def beir_parser(doc: str | None, module: str) -> argparse.ArgumentParser:
+    """A study's parser with DATA (a BEIR folder), --split, --model and --cache."""
+    ap = study_parser(doc, module)
+    ap.add_argument("data", help="a BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)")
     ap.add_argument("--split", default="train")
     ap.add_argument("--model", default=None, help="sentence-transformers name or folder")
     ap.add_argument("--cache", default=".cache", help="embedding cache folder")
@@ -28,7 +34,7 @@ def beir_parser(doc: str | None) -> argparse.ArgumentParser:
 
 @dataclass
 class Corpus(BenchCorpus):
-    """``vectorbridge bench``'s corpus (every query) plus the model and cache the scripts use."""
+    """``vectorbridge bench``'s corpus (every query) plus the model and cache the studies use."""
 
     model: str = ""
     cache: Path = Path(".cache")

@@ -1,7 +1,7 @@
 """Quantizers on a BEIR folder (default SciFact train): bytes, quality with and without
 rescoring, and speed against each one's anchor in the same run.
 
-    python benchmarks/quantizers.py [--data DIR] [--plot quantizers.png]
+    vectorbridge bench quantizers DATA [--plot quantizers.png]
     (anchors need `pip install -e ".[bench]"`: fastembed, loguru, matplotlib)
 
 - BinaryQuantizer(1 / 1 centred / 2 / 4 bits): candidates by Hamming distance; rescored with
@@ -20,23 +20,21 @@ Quality is nDCG@10 and recall@100 of the final top 100 per query; "oversample x"
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import (  # noqa: E402
+from vectorbridge.bench.studies.common import (
     beir_parser, cache_key, dense_embeddings, exact_maxsim_top, load_corpus, maxsim_rerank,
     split_tokens,
 )
-from benchmarks.common import quality as common_quality  # noqa: E402
-from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer  # noqa: E402
-from vectorbridge.encoders._codes import topk  # noqa: E402
+from vectorbridge.bench.studies.common import quality as common_quality
+from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer
+from vectorbridge.encoders._codes import topk
 
 K = 100
 
@@ -58,8 +56,8 @@ def rescore(cand: np.ndarray, Q: np.ndarray, D: np.ndarray, k: int = K) -> np.nd
     return np.take_along_axis(cand, order, axis=1)
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--plot", default=None, help="write quality vs bytes/vector to this PNG")
     ap.add_argument("--fde-docs", type=int, default=2000, help="docs for the FDE speed anchor")
     ap.add_argument("--engine-queries", type=int, default=300,
@@ -73,7 +71,7 @@ def main() -> None:
                     help="only the FDE encoding speed against fastembed's Muvera")
     ap.add_argument("--engine-only", action="store_true",
                     help="skip the client-side sections; float anchor + engine path only")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
     D, Q = dense_embeddings(c)
@@ -243,7 +241,7 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
     import statistics
     import tempfile
 
-    from benchmarks.hybrid_quality import CachedEmbeddings
+    from vectorbridge.bench.data import CachedEmbeddings
     from vectorbridge.connectors import MilvusConnector, QdrantConnector
     from vectorbridge.retrievers import HybridRetriever
 
@@ -312,6 +310,3 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
     finally:
         server.stop()
 
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,7 @@ Qdrant Edge (the real engine in-process, what ``QdrantConnector(path=...)`` uses
 qdrant-client's local mode (``":memory:"``, a Python emulation) through vectorbridge, and
 langchain-qdrant's ``QdrantVectorStore`` on local mode (what it uses embedded).
 
-    python benchmarks/qdrant_engines.py [--data DIR] [--queries 300] [--repeat 2]
+    vectorbridge bench qdrant-engines DATA [--queries 300] [--repeat 2]
     (langchain-qdrant needs `pip install -e ".[bench]"`)
 
 Everyone gets the same precomputed MiniLM vectors (an ``Embeddings`` serving the on-disk
@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -39,17 +38,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus  # noqa: E402
-from vectorbridge.bench.data import CachedEmbeddings  # noqa: E402
-from vectorbridge.connectors import QdrantConnector  # noqa: E402
-from vectorbridge.connectors.fusion import Fusion  # noqa: E402
-from vectorbridge.encoders import BM25Encoder  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k  # noqa: E402
-from vectorbridge.retrievers import HybridRetriever  # noqa: E402
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus
+from vectorbridge.bench.data import CachedEmbeddings
+from vectorbridge.connectors import QdrantConnector
+from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.encoders import BM25Encoder
+from vectorbridge.metrics import ndcg_at_k
+from vectorbridge.retrievers import HybridRetriever
 
 K = 10
 
@@ -60,12 +58,12 @@ def percentiles(lat: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=2, help="timed passes over the queries")
     ap.add_argument("--out", default=None, help="also write the table to this Markdown file")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     ds, texts, qids, qtexts = c.ds, c.texts, c.qids, c.qtexts
     D, Q = dense_embeddings(c)
@@ -201,6 +199,3 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(text + "\n")
 
-
-if __name__ == "__main__":
-    main()

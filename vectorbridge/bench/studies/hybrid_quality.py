@@ -1,6 +1,6 @@
 """Hybrid retrieval quality and latency on a BEIR folder, both engines (default: SciFact train).
 
-    python benchmarks/hybrid_quality.py [--data ../shared/datasets/scifact] [--queries 300]
+    vectorbridge bench hybrid DATA [--queries 300]
         [--engines qdrant,milvus] [--tune]
 
 Two parts:
@@ -25,24 +25,22 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, cache_key, cached, load_corpus, sparse_matrices  # noqa: E402
-from vectorbridge.bench.data import CachedEmbeddings  # noqa: E402,F401  (re-exported)
-from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
-from vectorbridge.connectors.fusion import Fusion, fuse  # noqa: E402
-from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from vectorbridge.retrievers import HybridRetriever, MaxSimReranker  # noqa: E402
+from vectorbridge.bench.data import cache_key, cached, sparse_matrices
+from vectorbridge.bench.studies.common import beir_parser, load_corpus
+from vectorbridge.bench.data import CachedEmbeddings
+from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
+from vectorbridge.connectors.fusion import Fusion, fuse
+from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder
+from vectorbridge.metrics import ndcg_at_k, recall_at_k
+from vectorbridge.retrievers import HybridRetriever, MaxSimReranker
 
 
 #: How the MaxSim stage blends with the hybrid order (tuned on SciFact train with --tune).
@@ -68,14 +66,14 @@ def top(scores: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
     return [(ids[i], float(scores[i])) for i in idx if scores[i] > -np.inf]
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--queries", type=int, default=300, help="queries for the engine runs")
     ap.add_argument("--engines", default="qdrant,milvus")
     ap.add_argument("--depth", type=int, default=100, help="candidates per branch")
     ap.add_argument("--rerank-k", type=int, default=100)
     ap.add_argument("--tune", action="store_true", help="print the fusion grid (reference)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
@@ -226,6 +224,3 @@ def _split(z: dict[str, np.ndarray]) -> list[np.ndarray]:
     vecs = z["vecs"].astype(np.float32)
     return np.split(vecs, np.cumsum(z["lens"])[:-1])
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Calibrated relevance filtering on SciFact: precision / recall of the kept set (issue 9).
 
-    python benchmarks/relevance_filter.py [--data ../shared/datasets/scifact] [--folds 5]
-        [--out benchmarks/results]
+    vectorbridge bench calibration DATA [--folds 5]
+        [--out DIR]
 
 Dense retrieval (cached all-MiniLM-L6-v2 vectors), top-``depth`` candidates per query. Every
 cutoff is chosen on the training folds and scored on the held-out fold (``--folds``-fold
@@ -25,22 +25,20 @@ printed).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus, write_report  # noqa: E402
-from vectorbridge.bench.data import embeddings_for  # noqa: E402
-from vectorbridge.connectors import CollectionSpec, QdrantConnector  # noqa: E402
-from vectorbridge.encoders._codes import topk  # noqa: E402
-from vectorbridge.retrievers import HybridRetriever  # noqa: E402
-from vectorbridge.retrievers.calibration import ScoreCalibrator, relevance_labels  # noqa: E402
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
+from vectorbridge.bench.data import embeddings_for
+from vectorbridge.connectors import CollectionSpec, QdrantConnector
+from vectorbridge.encoders._codes import topk
+from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers.calibration import ScoreCalibrator, relevance_labels
 
 
 def pooled(keep: np.ndarray, labels: np.ndarray, n_rel: np.ndarray) -> dict[str, float]:
@@ -64,12 +62,12 @@ def size_threshold(values: np.ndarray, size: float) -> float:
     return float(flat[min(int(round(size * len(values))) - 1, len(flat) - 1)])
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--depth", type=int, default=100)
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     S, idx = topk(Q @ D.T, args.depth)
@@ -139,7 +137,7 @@ def main() -> None:
     conn.close()
 
     lines = [f"# Calibrated relevance filtering on SciFact {args.split}", "",
-             f"Command: `python benchmarks/relevance_filter.py --folds {args.folds}`; "
+             f"Command: `vectorbridge bench calibration DATA --folds {args.folds}`; "
              f"{len(c.texts)} docs, {len(c.qids)} queries with qrels ({int(n_rel.sum())} relevant "
              f"pairs, {(Y.sum(axis=1) > 0).mean():.1%} of queries with one in the dense top "
              f"{args.depth}), all-MiniLM-L6-v2 cosine. {args.folds}-fold cross-validation: every "
@@ -164,8 +162,5 @@ def main() -> None:
               f"{len(Q)} kept sets differ from the numpy figures above; p50 "
               f"{np.median(lat) * 1000:.1f} ms per query (top {args.depth} + calibration)."]
     print("\n".join(lines))
-    write_report(Path(args.out) / f"relevance_filter_scifact_{args.split}.md", lines)
+    write_report(Path(args.out) / f"relevance_filter_{Path(args.data).name}_{args.split}.md", lines)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Token vectors in the engine: float32 vs ColBERTv2 residual codes, on Qdrant Edge (issue 9).
 
-    python benchmarks/token_storage.py [--data ../shared/datasets/scifact] [--queries 300]
-        [--centroids 4096] [--nbits 2] [--docs 1000] [--out benchmarks/results]
+    vectorbridge bench token-storage DATA [--queries 300]
+        [--centroids 4096] [--nbits 2] [--docs 1000] [--out DIR]
 
 Four collections of the same documents (cached all-MiniLM-L6-v2 token vectors; by default
 1,000 of SciFact's: the scored queries' relevant ones and random others), each with the
@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, cache_key, load_corpus, split_tokens, write_report  # noqa: E402
-from benchmarks.hybrid_quality import CachedTokens  # noqa: E402
-from vectorbridge.connectors import QdrantConnector  # noqa: E402
-from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from vectorbridge.retrievers import HybridRetriever  # noqa: E402
+from vectorbridge.bench.data import cache_key
+from vectorbridge.bench.studies.common import beir_parser, load_corpus, split_tokens, write_report
+from vectorbridge.bench.studies.hybrid_quality import CachedTokens
+from vectorbridge.connectors import QdrantConnector
+from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler
+from vectorbridge.metrics import ndcg_at_k, recall_at_k
+from vectorbridge.retrievers import HybridRetriever
 
 K = 100
 
@@ -42,8 +41,8 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--centroids", type=int, default=4096)
     ap.add_argument("--nbits", type=int, default=2)
@@ -51,8 +50,8 @@ def main() -> None:
                     help="documents stored: the scored queries' relevant ones plus random others "
                          "(0 = all; the float collection's HNSW build over all 1.24 M SciFact "
                          "tokens ran > 20 min here)")
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     doc_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz"))
     q_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
@@ -104,7 +103,7 @@ def main() -> None:
         conn.close()
     n_tok = sum(len(d) for d in doc_tok)
     lines = [f"# Token vectors in Qdrant Edge: float32 vs residual codes, SciFact {args.split}", "",
-             f"Command: `python benchmarks/token_storage.py --queries {args.queries} --centroids "
+             f"Command: `vectorbridge bench token-storage DATA --queries {args.queries} --centroids "
              f"{args.centroids} --nbits {args.nbits} --docs {args.docs}`; {len(texts)} docs "
              f"({n_tok:,} tokens: the scored queries' relevant documents and random others), "
              f"{len(subset)} queries (seed 0); FDE top {K} then MaxSim. Codec fit: {fit_s:.0f} s. "
@@ -114,8 +113,5 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {n} | {i:.0f} | {s / 2 ** 20:.0f} | {p50:.1f} | {p95:.1f} | {nd:.4f} | {rc:.4f} |"
               for n, i, s, p50, p95, nd, rc in rows]
-    write_report(Path(args.out) / f"token_storage_scifact_{args.split}.md", lines)
+    write_report(Path(args.out) / f"token_storage_{Path(args.data).name}_{args.split}.md", lines)
 
-
-if __name__ == "__main__":
-    main()

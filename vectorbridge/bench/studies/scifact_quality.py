@@ -1,6 +1,6 @@
 """Retrieval quality of the foundation's pipelines on a BEIR folder (default: SciFact train).
 
-    python benchmarks/scifact_quality.py [--data ../shared/datasets/scifact] [--cache .cache]
+    vectorbridge bench exact-quality DATA [--cache .cache]
 
 Pipelines: dense (DenseEncoder -> Qdrant Edge search), BM25 (BM25Encoder vectors, scored
 for the full query set with a sparse dot product and checked against Milvus Lite's sparse
@@ -14,24 +14,22 @@ encoding. Prints nDCG@10 and recall@100 per pipeline.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, cache_key, cached, load_corpus, sparse_matrices  # noqa: E402
-from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField  # noqa: E402
-from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from vectorbridge.bench.data import cache_key, cached, sparse_matrices
+from vectorbridge.bench.studies.common import beir_parser, load_corpus
+from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
+from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder
+from vectorbridge.metrics import ndcg_at_k, recall_at_k
 
 
-def main() -> None:
-    args = beir_parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = beir_parser(__doc__, __name__).parse_args(argv)
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
 
@@ -102,6 +100,3 @@ def main() -> None:
     for name, run in runs.items():
         print(f"{name:42s} {ndcg_at_k(run, ds.qrels, 10):.4f}   {recall_at_k(run, ds.qrels, 100):.4f}")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Pseudo-relevance feedback on SciFact: Rocchio (dense), RM3 (BM25), and where to fuse (issue 9).
 
-    python benchmarks/prf.py [--data ../shared/datasets/scifact] [--grid] [--out benchmarks/results]
+    vectorbridge bench prf DATA [--grid] [--out DIR]
 
 The corpus goes into Qdrant Edge (cached all-MiniLM-L6-v2 vectors, BM25 with engine IDF;
 exact search, no HNSW graph, so rows differ by method only) and
@@ -16,33 +16,31 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus, write_report  # noqa: E402
-from vectorbridge.bench.data import embeddings_for  # noqa: E402
-from vectorbridge.connectors import CollectionSpec, QdrantConnector, SparseField  # noqa: E402
-from vectorbridge.connectors.qdrant_edge import EdgeClient  # noqa: E402
-from vectorbridge.encoders import BM25Encoder  # noqa: E402
-from vectorbridge.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from vectorbridge.retrievers import HybridRetriever  # noqa: E402
-from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback as PRF  # noqa: E402
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
+from vectorbridge.bench.data import embeddings_for
+from vectorbridge.connectors import CollectionSpec, QdrantConnector, SparseField
+from vectorbridge.connectors.qdrant_edge import EdgeClient
+from vectorbridge.encoders import BM25Encoder
+from vectorbridge.metrics import ndcg_at_k, recall_at_k
+from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback as PRF
 
 K = 100
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--grid", action="store_true", help="also the parameter grid")
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     emb = embeddings_for(c.texts, D, c.qtexts, Q)
@@ -118,14 +116,11 @@ def main() -> None:
         return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] vs {a}"
 
     lines = ["# Pseudo-relevance feedback on SciFact " + args.split,
-             "", f"Command: `python benchmarks/prf.py{' --grid' if args.grid else ''}`; "
+             "", f"Command: `vectorbridge bench prf DATA{' --grid' if args.grid else ''}`; "
              f"{len(c.texts)} docs, {len(c.qids)} queries, Qdrant Edge (exact search), HybridRetriever(k={K}).", "",
              "| pipeline | nDCG@10 | paired difference, bootstrap 95% CI | recall@100 | p50 ms |",
              "|---|---|---|---|---|"]
     lines += [f"| {n} | {a:.4f} | {delta(n)} | {b:.4f} | {p:.1f} |" for n, a, b, p in rows]
-    write_report(Path(args.out) / f"prf_scifact_{args.split}.md", lines)
+    write_report(Path(args.out) / f"prf_{Path(args.data).name}_{args.split}.md", lines)
     conn.close()
 
-
-if __name__ == "__main__":
-    main()

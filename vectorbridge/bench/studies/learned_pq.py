@@ -1,7 +1,7 @@
 """Learned PQ (Distill-VQ-style centroid distillation) vs k-means PQ at the same code size (issue 9).
 
-    python benchmarks/learned_pq.py [--data ../shared/datasets/scifact] [--m 24,48,96]
-        [--epochs 20] [--out benchmarks/results]
+    vectorbridge bench learned-pq DATA [--m 24,48,96]
+        [--epochs 20] [--out DIR]
 
 Cached all-MiniLM-L6-v2 vectors of the corpus. The queries are split in two halves (seed 0);
 each half's *unlabelled* query vectors train :meth:`ProductQuantizer.distill` and the other
@@ -14,24 +14,22 @@ codes' size, fitted the same way, in the same run; exact float search is listed 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import beir_parser, dense_embeddings, load_corpus, quality, write_report  # noqa: E402
-from vectorbridge.encoders import ProductQuantizer  # noqa: E402
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, quality, write_report
+from vectorbridge.encoders import ProductQuantizer
 
 
-def main() -> None:
-    ap = beir_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = beir_parser(__doc__, __name__)
     ap.add_argument("--m", default="24,48,96")
     ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args(argv)
     c = load_corpus(args)
     D, Q = dense_embeddings(c)
     exact = np.argsort(-(Q @ D.T), axis=1, kind="stable")[:, :100]
@@ -59,7 +57,7 @@ def main() -> None:
             print(f"  {name}: overlap@10 {overlap:.4f}, ADC nDCG@10 {n10:.4f}, R@100 {r100:.4f}, "
                   f"rescored nDCG@10 {rows[-1][6]:.4f}", flush=True)
     lines = [f"# Learned PQ (Distill-VQ-style) vs k-means PQ, SciFact {args.split}", "",
-             f"Command: `python benchmarks/learned_pq.py --m {args.m} --epochs {args.epochs}`; "
+             f"Command: `vectorbridge bench learned-pq DATA --m {args.m} --epochs {args.epochs}`; "
              f"{len(D)} docs, {len(Q)} queries, each scored with the centroids distilled on the other "
              "half's unlabelled queries.", "",
              "| codes | bytes/vector | overlap@10 with exact | ADC nDCG@10 | ADC recall@100 | "
@@ -67,8 +65,5 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     for name, nbytes, ov, n10, r100, _, resc, t in rows:
         lines.append(f"| {name} | {nbytes} | {ov:.4f} | {n10:.4f} | {r100:.4f} | {resc:.4f} | {t:.1f} |")
-    write_report(Path(args.out) / f"learned_pq_scifact_{args.split}.md", lines)
+    write_report(Path(args.out) / f"learned_pq_{Path(args.data).name}_{args.split}.md", lines)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,48 @@
+"""The studies of ``vectorbridge bench``: one module each, one shared layer.
+
+Each study module has ``main(argv)``; :data:`STUDIES` names them for the command line
+(``vectorbridge bench <study> DATA ...``). They share :mod:`vectorbridge.bench.data` (corpus,
+embedding cache), :mod:`vectorbridge.metrics` and :mod:`.common`; their reports go to
+``--out`` (default ``bench-results/``, not source). The summaries the docs cite live in
+``docs/results/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+#: study name -> (module under vectorbridge.bench.studies, what it measures)
+STUDIES: dict[str, tuple[str, str]] = {
+    "hybrid": ("hybrid_quality", "fusion of dense + BM25 (+ MaxSim) in Qdrant and Milvus vs the "
+               "client-side reference, and the fusion grid"),
+    "quantizers": ("quantizers", "binary / scalar / PQ codes client-side and in the engines: "
+                   "bytes, recall, nDCG after rescoring"),
+    "learned-pq": ("learned_pq", "ProductQuantizer with codebooks fine-tuned on the ranking loss"),
+    "multivector": ("multivector_compression", "token pooling, FDE and residual codes against "
+                    "exact MaxSim"),
+    "token-storage": ("token_storage", "float token vectors vs residual codes in Qdrant Edge: size, "
+                      "latency, quality"),
+    "prf": ("prf", "pseudo-relevance feedback (Rocchio, RM3) against the same retriever without"),
+    "calibration": ("relevance_filter", "calibrated relevance and score thresholds, cross-validated"),
+    "exact-quality": ("scifact_quality", "exact dense, BM25 and MaxSim quality (the references)"),
+    "qdrant-engines": ("qdrant_engines", "Qdrant Edge vs local mode vs langchain-qdrant, and the "
+                       "Edge API floor"),
+    "load": ("load", "queries sequential vs threads vs asyncio tasks, answers checked"),
+    "ingest": ("ingest", "upsert points/s of precomputed vectors per engine"),
+}
+
+
+def study_of(module: str) -> str:
+    """The command-line name of a study module (``__name__`` of the module)."""
+    short = module.rsplit(".", 1)[-1]
+    return next((name for name, (mod, _) in STUDIES.items() if mod == short), short)
+
+
+def study_main(name: str) -> Callable[[list[str] | None], None]:
+    """The ``main(argv)`` of study ``name``."""
+    module = importlib.import_module(f"vectorbridge.bench.studies.{STUDIES[name][0]}")
+    return module.main
+
+
+__all__ = ["STUDIES", "study_of", "study_main"]
