@@ -351,10 +351,12 @@ def test_invalid_filters_are_refused_and_nothing_deleted(conn, corpus, bad):
 
 def test_milvus_paging_reads_everything(corpus, tmp_path, monkeypatch):
     """Milvus caps rows per query: id listings and token fetches must page, not truncate."""
-    import vectorbridge.connectors.milvus as milvus_mod
+    import vectorbridge.connectors.milvus.engine as milvus_mod
 
     monkeypatch.setattr(milvus_mod, "_MAX_QUERY_ROWS", 7)  # > 6 tokens per doc, < 40 docs
-    conn = milvus_mod.MilvusConnector(uri=str(tmp_path / "paging.db"))
+    from vectorbridge.connectors import MilvusConnector
+
+    conn = MilvusConnector(uri=str(tmp_path / "paging.db"))
     name = load(conn, corpus)
     got = conn.get(name, corpus["ids"], with_vectors=True)
     assert len(got) == N
@@ -521,7 +523,7 @@ def test_qdrant_create_request_carries_distribution():
     spec = CollectionSpec(name="c", dense={"v": 4}, shards=6, replicas=2, write_consistency=2,
                           partition_key="tenant")
     calls = []
-    op = QdrantConnector(location=":memory:")._op_create(spec)
+    op = QdrantConnector(location=":memory:").backend.op_create(spec)
     try:
         c = next(op)
         while True:

@@ -287,7 +287,7 @@ def test_tls_options_reach_both_clients(tmp_path, monkeypatch):
 
         def get_server_version(self):
             return "v2.4.0"
-    import vectorbridge.connectors.milvus as milvus_module
+    import vectorbridge.connectors.milvus.engine as milvus_module
     monkeypatch.setattr(milvus_module, "MilvusClient", Recorder)
     monkeypatch.setattr(milvus_module, "AsyncMilvusClient", Recorder)
     tls = {"secure": True, "server_pem_path": ca, "server_name": "db.internal"}
@@ -436,12 +436,12 @@ def test_sigkill_mid_ingest_keeps_every_acknowledged_batch(engine, tmp_path):
 
     # Resuming writes only what was not acknowledged, and ends complete.
     calls = []
-    original = conn._op_upsert
+    original = conn.backend.op_upsert
 
     def counting(spec, batch):
         calls.append(len(batch))
         return (yield from original(spec, batch))
-    conn._op_upsert = counting
+    conn.backend.op_upsert = counting
     assert conn.upsert("docs", ids, vectors, payloads, batch_size=20, journal=journal) == 3000
     assert len(calls) == 150 - n_acked
     assert_complete(conn, "docs", ids, vectors)

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from vectorbridge.connectors import CollectionSpec, F
 from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range
-from vectorbridge.connectors.milvus_filter import to_milvus
-from vectorbridge.connectors.qdrant_filter import to_qdrant
+from vectorbridge.connectors.milvus.filter import to_milvus
+from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.errors import InvalidInputError
 from tests.backends import unique_name
 

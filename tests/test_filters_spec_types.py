@@ -14,9 +14,9 @@ import vectorbridge
 import vectorbridge.connectors as connectors
 import vectorbridge.encoders as encoders
 from vectorbridge.connectors import CollectionSpec, DenseField, F, Filter, Metric
-from vectorbridge.connectors.milvus_filter import ids_expr, literal, to_milvus
+from vectorbridge.connectors.milvus.filter import ids_expr, literal, to_milvus
 from vectorbridge.connectors.qdrant import ID_NAMESPACE, point_id
-from vectorbridge.connectors.qdrant_filter import to_qdrant
+from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.encoders import SparseVector
 from vectorbridge.errors import InvalidInputError
 

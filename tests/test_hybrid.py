@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vectorbridge.connectors import F
-from vectorbridge.connectors import base as base_mod
+from vectorbridge.connectors import operations as ops_mod
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.encoders import SparseVector, maxsim
 from vectorbridge.errors import InvalidInputError
@@ -44,7 +44,7 @@ def test_hybrid_equals_reference_fusion(conn, corpus, fusion, monkeypatch):
     queries = {"dense": corpus["dense"][Q], "sparse": corpus["sparse"][Q]}
     ref = _reference(conn, name, queries, fusion, depth=15)
     if _engine_has(conn, fusion):  # prove the engine fused: the client-side path must not run
-        monkeypatch.setattr(base_mod, "fuse", lambda *a, **k: pytest.fail("fused client-side"))
+        monkeypatch.setattr(ops_mod, "fuse", lambda *a, **k: pytest.fail("fused client-side"))
     hits = conn.hybrid_search(name, queries, k=8, fusion=fusion, prefetch_k=15)
     assert len(hits) == 8
     got = [h.score for h in hits]

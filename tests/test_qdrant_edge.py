@@ -169,7 +169,7 @@ def test_index_threshold_builds_a_graph_that_finds_the_exact_neighbours(tmp_path
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "1000"])
 def test_index_threshold_must_be_positive_kb(tmp_path, bad):
-    from vectorbridge.connectors.qdrant_edge import EdgeClient
+    from vectorbridge.connectors.qdrant.edge import EdgeClient
 
     with pytest.raises(InvalidInputError, match="index_threshold_kb must be a positive int"):
         EdgeClient(tmp_path, index_threshold_kb=bad)

@@ -6,19 +6,21 @@
 - :class:`F` / :class:`Filter`: a portable payload filter compiled per engine.
 - :class:`Fusion`: how ``hybrid_search`` fuses branches (RRF, DBSF, weighted).
 - :class:`ReferenceConnector`: exact numpy search in memory (the tests' oracle).
+- :class:`Engine`: the protocol a connector drives (``Connector(engine)``); each connector
+  above is a :class:`Connector` on its engine (:class:`QdrantEngine`, ...).
 - :data:`ENGINES`: every engine by name, with its :class:`Capabilities` and how to open it.
 - :class:`RetryPolicy`: backoff for servers that drop out; :class:`IngestJournal`: resumable
   ingests (``upsert(..., journal=path)``).
 """
 
 from vectorbridge.connectors.base import Connector, Hit, Record
-from vectorbridge.connectors.engine import Capabilities
+from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import And, Eq, F, Filter, In, Not, Or, Range
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.journal import IngestJournal
-from vectorbridge.connectors.milvus import MilvusConnector
-from vectorbridge.connectors.qdrant import QdrantConnector
-from vectorbridge.connectors.reference import ReferenceConnector
+from vectorbridge.connectors.milvus import MilvusConnector, MilvusEngine
+from vectorbridge.connectors.qdrant import QdrantConnector, QdrantEngine
+from vectorbridge.connectors.reference import ReferenceConnector, ReferenceEngine
 from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.spec import (
@@ -30,4 +32,5 @@ __all__ = [
     "Connector", "QdrantConnector", "MilvusConnector", "ReferenceConnector", "Hit", "Record",
     "Filter", "F", "Eq", "In", "Range", "And", "Or", "Not", "Fusion",
     "RetryPolicy", "IngestJournal", "ENGINES", "EngineEntry", "Capabilities",
+    "Engine", "QdrantEngine", "MilvusEngine", "ReferenceEngine",
 ]

@@ -1,15 +1,32 @@
-"""What an engine can do, as data: :class:`Capabilities`.
+"""An engine: what it can do, as data (:class:`Capabilities`), and the small protocol a
+:class:`~vectorbridge.connectors.base.Connector` drives (:class:`Engine`).
 
-Each connector exposes ``connector.capabilities``; the registry
-(:mod:`vectorbridge.connectors.registry`) holds each known engine's, so tests, the bench, the
-demo and the docs ask the same value instead of re-deriving it from engine names.
+A connector *composes* an engine (as httpx's ``Client(transport=...)`` composes a transport):
+the connector owns everything that does not talk to a database (validation before any
+write, spec bookkeeping, batching, the journal, retries, the tie-safe order, client-side
+fusion and rescoring, the sync and async public API); the engine owns the clients and turns
+each operation into client calls. Engine operations are generators of client calls
+(:mod:`vectorbridge.connectors.calls`), so one body serves both the blocking and the async
+client. The registry (:mod:`vectorbridge.connectors.registry`) holds each known engine's
+capabilities, so tests, the bench, the demo and the docs ask the same value instead of
+re-deriving it from engine names.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from vectorbridge.connectors.fusion import Fusion
+
+if TYPE_CHECKING:
+    from vectorbridge.connectors.calls import Op
+    from vectorbridge.connectors.filters import Filter
+    from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
+    from vectorbridge.connectors.retry import Guard
+    from vectorbridge.connectors.spec import CollectionSpec, FieldType
+    from vectorbridge.connectors.validation import Rows
 
 
 @dataclass(frozen=True)
@@ -91,4 +108,135 @@ MILVUS = Capabilities(native_maxsim=False, native_fusion=frozenset({"rrf", "weig
                       weighted_fusion=frozenset({"weighted"}), sharding=True)
 
 
-__all__ = ["Capabilities", "QDRANT", "MILVUS", "WITHOUT"]
+class Engine(ABC):
+    """The protocol an engine implements for a connector: a few attributes, fault hooks, and
+    one generator of client calls per operation (``op_*``). Inputs arrive validated; ids are
+    the original strings; results are :class:`~vectorbridge.connectors.results.Hit` /
+    ``Record`` in higher-is-better scores. Only the ``abstractmethod``\ s are required."""
+
+    #: Short name used in messages ("qdrant-edge", "milvus-lite", ...).
+    name: str = "?"
+    #: Calls cross a network, so transient failures are retried (embedded engines: False).
+    remote: bool = False
+    #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told: the best fusion
+    #: the engine runs natively on SciFact train (docs: Retrievers, *Fusion defaults*).
+    default_fusion: Fusion = Fusion("rrf", k=2)
+    #: What this engine holds and runs natively.
+    capabilities: Capabilities
+    #: The blocking client the sync driver calls (``QdrantClient``, ``MilvusClient``, ...).
+    client: Any
+    #: Where it runs, for ``repr`` (never a credential).
+    where: str = ""
+
+    def open(self, guard: "Guard") -> None:
+        """Connect, once the connector exists: ``guard`` (the connector) retries a remote
+        server that is still starting, under its retry policy."""
+
+    @abstractmethod
+    def async_client(self) -> Any:
+        """The engine's async client (same method names as ``client``), made on first use."""
+
+    def transient(self, exc: BaseException) -> bool:
+        """Whether a client error may pass by itself; engines with a network override."""
+        return False
+
+    def recovery(self, exc: BaseException, method: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+        """A client call to make before the next try (e.g. reload what a restart released)."""
+        return None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials this engine holds, scrubbed from any text the connector produces."""
+        return ()
+
+    def unsupported(self, spec: "CollectionSpec") -> list[str]:
+        """Reasons this engine cannot hold ``spec`` (empty when it can), each naming the
+        alternatives: the text of ``create_collection``'s refusal."""
+        return []
+
+    def optimize(self, spec: "CollectionSpec") -> None:
+        """Build deferred indexes now (a blocking call; the connector runs it in a thread
+        for the async API)."""
+
+    def close(self) -> None:
+        """Release the clients (files are flushed for embedded engines)."""
+
+    async def aclose(self) -> None:
+        """Release the async client, then the sync one."""
+        self.close()
+
+    # -- operations: generators of client calls -------------------------------------------
+    @abstractmethod
+    def op_exists(self, name: str) -> "Op[bool]": ...
+
+    @abstractmethod
+    def op_spec(self, name: str) -> "Op[CollectionSpec]":
+        """The spec stored with an existing collection."""
+
+    @abstractmethod
+    def op_create(self, spec: "CollectionSpec") -> "Op[None]": ...
+
+    @abstractmethod
+    def op_drop(self, name: str) -> "Op[None]": ...
+
+    @abstractmethod
+    def op_upsert(self, spec: "CollectionSpec", rows: "Rows") -> "Op[None]": ...
+
+    def op_check_no_moves(self, spec: "CollectionSpec", rows: "Rows") -> "Op[None]":
+        """With ``sharding="custom"`` a point lives in its partition value's shards: an
+        upsert giving a stored point another value would leave its old copy behind. Refused
+        before the first batch is written, on every engine (so code tried embedded behaves
+        as it will on the cluster)."""
+        from vectorbridge.errors import InvalidInputError
+
+        pk = spec.partition_key
+        new = {pid: pl[pk] for pid, pl in zip(rows.ids, rows.payloads)}
+        for start in range(0, len(rows.ids), 1024):
+            for r in (yield from self.op_get(spec, rows.ids[start:start + 1024], False)):
+                if r.payload.get(pk) != new[r.id]:
+                    raise InvalidInputError(
+                        f"point {r.id!r} is stored under {pk}={r.payload.get(pk)!r} and this "
+                        f"upsert gives {pk}={new[r.id]!r}; with sharding='custom' each value "
+                        "has its own shards, so a point cannot move by re-upsert: delete it, "
+                        "then upsert it. Nothing was written.")
+
+    @abstractmethod
+    def op_get(self, spec: "CollectionSpec", ids: list[str],
+               with_vectors: bool | list[str]) -> "Op[list[Record]]": ...
+
+    @abstractmethod
+    def op_delete(self, spec: "CollectionSpec", ids: list[str] | None,
+                  flt: "Filter | None") -> "Op[None]": ...
+
+    @abstractmethod
+    def op_count(self, spec: "CollectionSpec", flt: "Filter | None") -> "Op[int]": ...
+
+    @abstractmethod
+    def op_ids(self, spec: "CollectionSpec", flt: "Filter | None") -> "Op[list[str]]":
+        """Every original id in the collection that matches ``flt`` (paged through the
+        engine, which evaluates the filter)."""
+
+    @abstractmethod
+    def op_search(self, spec: "CollectionSpec", field_name: str, f: "FieldType", query: Any,
+                  k: int, flt: "Filter | None", with_vectors: bool) -> "Op[list[Hit]]": ...
+
+    def op_hybrid(self, spec: "CollectionSpec", branches: "list[Branch]", fusion: Fusion, k: int,
+                  flt: "Filter | None", rescore: "Rescore | None") -> "Op[list[Hit] | None]":
+        """Fused (and rescored) search in the engine, or ``None`` where the engine cannot run
+        this combination; the connector then fuses per-branch results client-side."""
+        return None
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_rescore(self, spec: "CollectionSpec", rescore: "Rescore", ids: list[str],
+                   k: int) -> "Op[list[Hit]]":
+        """Exact scores of ``ids`` on ``rescore.name``, top ``k``. Default: fetch the stored
+        vectors and score them here (engines that rescore natively override this)."""
+        from vectorbridge.connectors.results import Hit, exact_score
+
+        records = yield from self.op_get(spec, ids, True)
+        scored = sorted(((exact_score(rescore.field, rescore.query, r.vectors[rescore.name]), r)
+                         for r in records), key=lambda t: (-t[0], t[1].id))[:k]
+        return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
+
+
+__all__ = ["Capabilities", "Engine", "QDRANT", "MILVUS", "WITHOUT"]

@@ -12,7 +12,7 @@ concatenation. Keys are checked against :data:`KEY_PATTERN` (letters, digits, ``
 dots for nested objects); values are typed (str, int, float, bool) and string values are
 escaped by the Milvus compiler, so a stored or queried value such as ``" or 1==1 or "``
 matches itself and nothing else. The compilers live beside the connectors
-(``qdrant_filter.py``, ``milvus_filter.py``).
+(``qdrant/filter.py``, ``milvus/filter.py``).
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Two uses. It is the oracle the property tests compare every engine against (brute force:
 no index, no approximation, the filter evaluated by :meth:`Filter.matches`), and it shows
-what a new engine costs: this module (a store with a handful of methods, and the hooks that
-call it) plus one line in :mod:`vectorbridge.connectors.registry`. Everything else —
-validation, batching, fusion, rescoring, the async twins — comes from
-:class:`~vectorbridge.connectors.base.Connector`.
+what a new engine costs: this module (a store with a handful of methods, and the
+:class:`~vectorbridge.connectors.engine.Engine` whose operations call it) plus one line in
+:mod:`vectorbridge.connectors.registry`. Everything else (validation, batching, fusion,
+rescoring, the async twins) comes from the :class:`~vectorbridge.connectors.base.Connector`
+that drives it.
 
 Not for production data: nothing is persisted, and every search scores every point.
 """
@@ -16,10 +17,11 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from vectorbridge.connectors.base import Connector, Hit, Record, exact_score
+from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.calls import Op, call
-from vectorbridge.connectors.engine import QDRANT, Capabilities
+from vectorbridge.connectors.engine import QDRANT, Capabilities, Engine
 from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.results import Hit, Record, exact_score
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
 from vectorbridge.connectors.validation import Rows
 
@@ -85,28 +87,18 @@ class AsyncReferenceStore:
         return run
 
 
-class ReferenceConnector(Connector):
-    """Exact, in-memory, every field kind; see the module docstring.
+class ReferenceEngine(Engine):
+    """Exact, in-memory, every field kind; see the module docstring."""
 
-    Examples:
-        >>> import numpy as np
-        >>> ref = ReferenceConnector()
-        >>> _ = ref.create_collection(CollectionSpec(name="docs", dense={"v": 2}))
-        >>> ref.upsert("docs", ["a", "b"], {"v": np.array([[1, 0], [0, 1]], np.float32)})
-        2
-        >>> [h.id for h in ref.search("docs", "v", np.array([0.9, 0.1], np.float32), k=2)]
-        ['a', 'b']
-    """
-
+    name = "reference"
+    where = "memory"
     capabilities: Capabilities = REFERENCE
 
     def __init__(self) -> None:
-        super().__init__()
-        self.engine = "reference"
         self.client = ReferenceStore()
         self._aclient = AsyncReferenceStore(self.client)
 
-    def _async_client(self) -> Any:
+    def async_client(self) -> Any:
         return self._aclient
 
     def unsupported(self, spec: CollectionSpec) -> list[str]:
@@ -114,38 +106,38 @@ class ReferenceConnector(Connector):
                 "SparseField(idf=False) with BM25Encoder(idf='client')"
                 for name, f in spec.fields.items() if isinstance(f, SparseField) and f.idf]
 
-    def _op_exists(self, name: str) -> Op[bool]:
+    def op_exists(self, name: str) -> Op[bool]:
         return (yield call("exists", name))
 
-    def _op_spec(self, name: str) -> Op[CollectionSpec]:
+    def op_spec(self, name: str) -> Op[CollectionSpec]:
         return (yield call("spec", name))
 
-    def _op_create(self, spec: CollectionSpec) -> Op[None]:
+    def op_create(self, spec: CollectionSpec) -> Op[None]:
         yield call("create", spec)
 
-    def _op_drop(self, name: str) -> Op[None]:
+    def op_drop(self, name: str) -> Op[None]:
         yield call("drop", name)
 
-    def _op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+    def op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
         yield call("upsert", spec.name, rows)
 
-    def _op_get(self, spec: CollectionSpec, ids: list[str],
+    def op_get(self, spec: CollectionSpec, ids: list[str],
                 with_vectors: bool | list[str]) -> Op[list[Record]]:
         found = yield call("get", spec.name, ids)
         return [Record(pid, copy.deepcopy(payload), _selected(vectors, with_vectors))
                 for pid, payload, vectors in found]
 
-    def _op_delete(self, spec: CollectionSpec, ids: list[str] | None,
+    def op_delete(self, spec: CollectionSpec, ids: list[str] | None,
                    flt: Filter | None) -> Op[None]:
         yield call("delete", spec.name, ids, flt)
 
-    def _op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
+    def op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         return len((yield call("points", spec.name, flt)))
 
-    def _op_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
+    def op_ids(self, spec: CollectionSpec, flt: Filter | None) -> Op[list[str]]:
         return [pid for pid, _, _ in (yield call("points", spec.name, flt))]
 
-    def _op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+    def op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
         scored = [(exact_score(f, query, vectors[field_name]), pid, payload, vectors)
                   for pid, payload, vectors in (yield call("points", spec.name, flt))
@@ -159,6 +151,23 @@ class ReferenceConnector(Connector):
                 for score, pid, payload, vectors in scored[:k]]
 
 
+
+class ReferenceConnector(Connector):
+    """A connector on a new :class:`ReferenceEngine`.
+
+    Examples:
+        >>> import numpy as np
+        >>> ref = ReferenceConnector()
+        >>> _ = ref.create_collection(CollectionSpec(name="docs", dense={"v": 2}))
+        >>> ref.upsert("docs", ["a", "b"], {"v": np.array([[1, 0], [0, 1]], np.float32)})
+        2
+        >>> [h.id for h in ref.search("docs", "v", np.array([0.9, 0.1], np.float32), k=2)]
+        ['a', 'b']
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ReferenceEngine())
+
 def _selected(vectors: dict[str, Any], with_vectors: bool | list[str]) -> dict[str, Any]:
     if with_vectors is True:
         return dict(vectors)
@@ -167,4 +176,4 @@ def _selected(vectors: dict[str, Any], with_vectors: bool | list[str]) -> dict[s
     return {f: v for f, v in vectors.items() if f in with_vectors}
 
 
-__all__ = ["ReferenceConnector", "ReferenceStore", "REFERENCE"]
+__all__ = ["ReferenceEngine", "ReferenceConnector", "ReferenceStore", "REFERENCE"]

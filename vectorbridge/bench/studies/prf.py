@@ -27,7 +27,7 @@ import numpy as np
 from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.bench.data import embeddings_for
 from vectorbridge.connectors import CollectionSpec, QdrantConnector, SparseField
-from vectorbridge.connectors.qdrant_edge import EdgeClient
+from vectorbridge.connectors.qdrant.edge import EdgeClient
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
 from vectorbridge.retrievers import HybridRetriever

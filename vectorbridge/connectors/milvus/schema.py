@@ -1,0 +1,171 @@
+"""Milvus' side of a :class:`CollectionSpec`: what each Milvus version holds
+(:func:`milvus_capabilities`), the index of a dense field (:func:`index_for`), the companion
+collection of a multi-vector field, and the reserved field names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import re
+
+from pymilvus import DataType, MilvusClient
+
+from vectorbridge.connectors.engine import MILVUS, Capabilities
+from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
+from vectorbridge.connectors.validation import MAX_ID_LENGTH
+from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
+    MultiVectorField, SparseField
+from vectorbridge.encoders.types import MAX_SPARSE_INDEX
+from vectorbridge.errors import InvalidInputError
+
+#: Collection property holding the spec JSON.
+SPEC_PROPERTY = "vectorbridge.spec"
+_EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
+_METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
+_MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
+_PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
+PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[partition_key]
+#: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
+GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
+
+
+def milvus_capabilities(server_version: str) -> Capabilities:
+    """What one Milvus engine supports, from ``get_server_version()``: Milvus Lite has
+    everything but binary vectors and IVF_PQ (it accepts the index and then fails to build
+    it, "reserved for a future phase", searching the raw vectors) and applies no sharding;
+    Milvus < 2.4: binary vectors, one vector field per collection, no sparse vectors and no
+    ``hybrid_search``; 2.4+ (or an unparseable version, assumed recent): everything."""
+    if server_version.startswith("milvus_lite"):
+        return replace(MILVUS, binary=False, ivf_pq=False, sharding=False)
+    m = re.match(r"v?(\d+)\.(\d+)", server_version)
+    if m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4):
+        return MILVUS
+    return replace(MILVUS, sparse=False, multiple_vector_fields=False, hybrid_search=False,
+                   native_fusion=frozenset(), weighted_fusion=frozenset())
+
+
+def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
+    """Index type and build parameters of a dense field (engine quantization -> IVF index)."""
+    q = f.quantization
+    if q is None:
+        return default, {}
+    if q == "scalar-int8":
+        return "IVF_SQ8", {"nlist": nlist}
+    if q.startswith("pq-x"):
+        ratio = int(q.removeprefix("pq-x"))
+        m = 4 * f.dim // ratio  # one byte per sub-vector: 4*dim bytes of float32 / ratio
+        if m < 1 or f.dim % m:
+            raise InvalidInputError(
+                f"quantization={q!r} on a {f.dim}-d field needs {4 * f.dim / ratio:g} sub-vectors "
+                f"that divide {f.dim}; pick another pq-x ratio (or scalar-int8)."
+            )
+        return "IVF_PQ", {"nlist": nlist, "m": m, "nbits": 8}
+    raise InvalidInputError(f"quantization={q!r} has no Milvus index; use scalar-int8 or pq-xN.")
+
+
+def companion(collection: str, field_name: str) -> str:
+    """Name of the token collection behind a multi-vector field."""
+    return f"{collection}__{field_name}"
+
+
+def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, index_type: str,
+                        nlist: int) -> list[str]:
+    """Why ``engine`` (with these capabilities) cannot hold ``spec``, each reason naming the
+    alternatives; empty when it can."""
+    out: list[str] = []
+    main = [n for n, f in spec.fields.items() if not isinstance(f, MultiVectorField)]
+    if len(main) > 1 and not caps.multiple_vector_fields:
+        out.append(
+            f"fields {main}: {engine} holds one vector field per collection (Milvus "
+            "2.4 added several). Split them into one collection per field, or use Milvus "
+            ">= 2.4, Milvus Lite or Qdrant"
+        )
+    for name, f in spec.fields.items():
+        if isinstance(f, BinaryField) and not caps.binary:
+            out.append(
+                f"field {name!r}: Milvus Lite has no BINARY_VECTOR type. Alternatives: keep "
+                "float vectors in a dense field and rescore binary candidates client-side, "
+                "use a Milvus server (Docker, or `pip install milvus==2.3.5`), or use Qdrant"
+            )
+        if isinstance(f, SparseField) and not caps.sparse:
+            out.append(
+                f"field {name!r}: {engine} has no SPARSE_FLOAT_VECTOR (Milvus 2.4 added "
+                "it); use Milvus >= 2.4, Milvus Lite or Qdrant for sparse and hybrid search"
+            )
+        elif isinstance(f, SparseField) and f.idf:
+            out.append(
+                f"field {name!r}: Milvus applies IDF only inside its own BM25 function on raw "
+                "text, not to client-made sparse vectors. Use SparseField(idf=False) with "
+                "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
+            )
+        if isinstance(f, DenseField) and f.quantization is not None:
+            if f.quantization.startswith("binary"):
+                out.append(
+                    f"field {name!r}: Milvus has no binary quantization of float vectors "
+                    f"({f.quantization}); use quantization='pq-x16' / 'scalar-int8' (IVF_PQ / "
+                    "IVF_SQ8 with exact rescoring), client-side BinaryQuantizer codes, or Qdrant"
+                )
+            elif f.quantization.startswith("pq-") and not caps.ivf_pq:
+                out.append(
+                    f"field {name!r}: {engine} cannot build IVF_PQ indexes ({f.quantization}"
+                    "); use quantization='scalar-int8' (IVF_SQ8), a Milvus server, or Qdrant "
+                    "(Edge applies product quantization in-process)"
+                )
+            else:
+                try:
+                    index_for(f, index_type, nlist)
+                except InvalidInputError as e:
+                    out.append(f"field {name!r}: {e}")
+        if isinstance(f, MultiVectorField) and f.codes:
+            out.append(
+                f"field {name!r}: compressed token codes (uint8 multi-vector) are stored on "
+                "Qdrant only; on Milvus store the float token vectors (or pool them: "
+                "TokenPooler), or use Qdrant for a token_codec"
+            )
+        if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
+            out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
+    return out
+
+
+def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any, Any]:
+    """The main collection's schema and index params (pymilvus builders: no I/O): ``id``
+    VARCHAR primary key holding the original id, ``payload`` JSON, one vector field per
+    dense / sparse / binary field, the partition-key copy, a pad vector when every field is
+    multi-vector (a collection needs one vector field)."""
+    c = MilvusClient  # schema and index builders are classmethods: local objects, no I/O
+    schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
+    schema.add_field(PAYLOAD_FIELD, DataType.JSON)
+    if spec.partition_key is not None:
+        schema.add_field(PARTITION_FIELD, DataType.VARCHAR, max_length=MAX_ID_LENGTH,
+                         is_partition_key=True)
+    index = c.prepare_index_params()
+    for name, f in spec.fields.items():
+        if isinstance(f, DenseField):
+            schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
+            itype, params = index_for(f, index_type, nlist)
+            index.add_index(name, index_type=itype, metric_type=_METRIC[f.metric], params=params)
+        elif isinstance(f, SparseField):
+            schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+            index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        elif isinstance(f, BinaryField):
+            schema.add_field(name, DataType.BINARY_VECTOR, dim=f.dim)
+            index.add_index(name, index_type="BIN_FLAT", metric_type="HAMMING")
+    if len(spec.multivector) == len(spec.fields):
+        schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
+        index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
+    return schema, index
+
+
+def token_schema(f: MultiVectorField, index_type: str) -> tuple[Any, Any]:
+    """Schema and index params of a multi-vector field's companion collection."""
+    c = MilvusClient
+    tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
+    tok.add_field("pk", DataType.INT64, is_primary=True)
+    tok.add_field("doc_id", DataType.VARCHAR, max_length=MAX_ID_LENGTH)
+    tok.add_field("pos", DataType.INT32)
+    tok.add_field("vec", DataType.FLOAT_VECTOR, dim=f.dim)
+    tidx = c.prepare_index_params()
+    tidx.add_index("vec", index_type=index_type, metric_type=_METRIC[f.metric])
+    return tok, tidx

@@ -1,0 +1,247 @@
+"""Every connector operation, written once as a generator of client calls.
+
+:class:`Operations` is the half of :class:`~vectorbridge.connectors.base.Connector` that
+validates a call completely, then drives the engine's ``op_*`` generators (so a bad call never
+writes anything), keeps the specs it has seen, cuts every result list in the one order
+(:func:`~vectorbridge.connectors.results.rank_key`) and fuses or rescores client-side where
+the engine cannot. The public sync and async methods run these bodies on the engine's
+blocking or async client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from vectorbridge.connectors.calls import Op
+from vectorbridge.connectors.engine import Engine
+from vectorbridge.connectors.filters import as_filter
+from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
+from vectorbridge.connectors.journal import as_journal, batch_digest
+from vectorbridge.connectors.results import (
+    DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore, rank_key,
+    tie_margin,
+)
+from vectorbridge.connectors.spec import CollectionSpec, Metric, check_name
+from vectorbridge.connectors.validation import check_ids, check_k, check_query, prepare_rows
+from vectorbridge.encoders.types import SparseVector
+from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
+    UnsupportedFeatureError
+
+
+class Operations:
+    """The operations of a connector over ``self.backend`` (an :class:`Engine`)."""
+
+    backend: Engine
+    engine: str
+    default_fusion: Fusion
+    _specs: dict[str, CollectionSpec]
+
+    def _tie_safe(self, fetch: Callable[[int], Op[list[Hit] | None]],
+                  k: int) -> Op[list[Hit] | None]:
+        """The top ``k`` of ``fetch(n)`` in :func:`rank_key` order, deterministic where the
+        engine's own order of ties is not.
+
+        The engine is asked for ``n = k + tie_margin(k)`` results; when the last one still
+        ties with the k-th, a tied result may have been left out at the engine's cut, so the
+        request is doubled (up to ``MAX_TIE_WIDENING`` times the first) until the tie ends
+        inside what came back or the engine has no more. ``None`` (the engine cannot run
+        the request) is passed through."""
+        n = first = k + tie_margin(k)
+        while True:
+            hits = yield from fetch(n)
+            if hits is None:
+                return None
+            ordered = sorted(hits, key=rank_key)
+            if len(hits) < n or len(ordered) <= k or ordered[-1].score < ordered[k - 1].score \
+                    or n >= first * MAX_TIE_WIDENING:
+                return ordered[:k]
+            n *= 2
+
+    # -- operations, written once for both twins ------------------------------------------
+    def _do_spec(self, name: str) -> Op[CollectionSpec]:
+        cached = self._specs.get(name)
+        if cached is not None:
+            return cached
+        check_name(name, "collection")
+        if not (yield from self.backend.op_exists(name)):
+            raise CollectionNotFoundError(
+                f"collection {name!r} does not exist on {self.engine}; create it with "
+                "create_collection(CollectionSpec(...))."
+            )
+        self._specs[name] = spec = yield from self.backend.op_spec(name)
+        return spec
+
+    def _do_has(self, name: str) -> Op[bool]:
+        return (yield from self.backend.op_exists(check_name(name, "collection")))
+
+    def _do_create(self, spec: CollectionSpec, recreate: bool) -> Op[CollectionSpec]:
+        if not isinstance(spec, CollectionSpec):
+            raise InvalidInputError(f"create_collection needs a CollectionSpec, got {type(spec).__name__}.")
+        problems = self.backend.unsupported(spec)
+        if problems:
+            raise UnsupportedFeatureError(f"{self.engine} cannot hold collection {spec.name!r}: "
+                                          + "; ".join(problems))
+        if (yield from self.backend.op_exists(spec.name)):
+            if recreate:
+                self._specs.pop(spec.name, None)
+                yield from self.backend.op_drop(spec.name)
+            else:
+                existing = yield from self.backend.op_spec(spec.name)
+                if not existing.same_fields(spec):
+                    raise SpecMismatchError(
+                        f"collection {spec.name!r} already exists on {self.engine} with "
+                        f"{existing.to_json()}, which differs from the spec given "
+                        f"{spec.to_json()}. Use another name, or recreate=True to drop it "
+                        "(its data is lost)."
+                    )
+                self._specs[spec.name] = existing
+                return existing
+        yield from self.backend.op_create(spec)
+        self._specs[spec.name] = spec
+        return spec
+
+    def _do_drop(self, name: str) -> Op[None]:
+        check_name(name, "collection")
+        self._specs.pop(name, None)
+        if (yield from self.backend.op_exists(name)):
+            yield from self.backend.op_drop(name)
+
+    def _do_upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
+                   payloads: Any, batch_size: int, journal: Any = None) -> Op[int]:
+        spec = yield from self._do_spec(collection)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+        rows = prepare_rows(spec, ids, vectors, payloads)
+        acked = as_journal(journal)
+        if spec.sharding == "custom":
+            yield from self.backend.op_check_no_moves(spec, rows)
+        for start in range(0, len(rows), batch_size):
+            batch = rows.slice(start, start + batch_size)
+            if acked is None:
+                yield from self.backend.op_upsert(spec, batch)
+                continue
+            digest = batch_digest(spec.name, batch)
+            if digest not in acked:
+                yield from self.backend.op_upsert(spec, batch)
+                acked.record(digest, len(batch))
+        return len(rows)
+
+    def _do_get(self, collection: str, ids: Sequence[str],
+                with_vectors: bool | Sequence[str]) -> Op[list[Record]]:
+        spec = yield from self._do_spec(collection)
+        id_list = check_ids(ids)
+        if not isinstance(with_vectors, bool):  # a selection of fields
+            with_vectors = [str(n) for n in with_vectors]
+            unknown = [n for n in with_vectors if n not in spec.fields]
+            if unknown or not with_vectors:
+                raise InvalidInputError(f"with_vectors={with_vectors!r}: give True, False or field "
+                                        f"names of collection {collection!r} ({sorted(spec.fields)}).")
+        if not id_list:
+            return []
+        found = {r.id: r for r in (yield from self.backend.op_get(spec, id_list, with_vectors))}
+        return [found[i] for i in id_list if i in found]
+
+    def _do_delete(self, collection: str, ids: Sequence[str] | None, filter: Any) -> Op[None]:
+        spec = yield from self._do_spec(collection)
+        if ids is None and filter is None:
+            raise InvalidInputError("delete needs ids=[...] or filter=...; to empty a collection, "
+                                    "drop and recreate it.")
+        id_list = check_ids(ids) if ids is not None else None
+        flt = as_filter(filter)
+        if id_list == [] and flt is None:
+            return
+        yield from self.backend.op_delete(spec, id_list or None, flt)
+
+    def _do_ids(self, collection: str, filter: Any) -> Op[list[str]]:
+        spec = yield from self._do_spec(collection)
+        return sorted((yield from self.backend.op_ids(spec, as_filter(filter))))
+
+    def _do_rescore(self, collection: str, field_name: str, query: Any, ids: Sequence[str],
+                    k: int, filter: Any) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        q = check_query(spec, field_name, query)
+        id_list, k, flt = check_ids(ids), check_k(k), as_filter(filter)
+        if flt is not None and id_list:  # the portable filter's Python evaluator on payloads
+            id_list = [r.id for r in (yield from self.backend.op_get(spec, id_list, False))
+                       if flt.matches(r.payload)]
+        if not id_list:
+            return []
+        rescore = Rescore(field_name, spec.field(field_name), q, len(id_list))
+        return (yield from self._tie_safe(lambda n: self.backend.op_rescore(spec, rescore, id_list, n), k))
+
+    def _do_count(self, collection: str, filter: Any) -> Op[int]:
+        spec = yield from self._do_spec(collection)
+        return (yield from self.backend.op_count(spec, as_filter(filter)))
+
+    def _do_search(self, collection: str, field_name: str, query: Any, k: int, filter: Any,
+                   with_vectors: bool) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        f = spec.field(field_name)
+        q = check_query(spec, field_name, query)
+        k, flt = check_k(k), as_filter(filter)
+        if isinstance(q, SparseVector) and not len(q):
+            return []  # no term to match: every engine would score all points 0
+        return (yield from self._tie_safe(
+            lambda n: self.backend.op_search(spec, field_name, f, q, n, flt, with_vectors), k))
+
+    def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
+                   prefetch_k: int | Mapping[str, int], filter: Any,
+                   rescore: tuple[str, Any] | None, rescore_k: int | None,
+                   rescore_mode: str) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        k, flt = check_k(k), as_filter(filter)
+        fusion = self.default_fusion if fusion is None else as_fusion(fusion)
+        if not isinstance(queries, Mapping) or not queries:
+            raise InvalidInputError("queries must be a non-empty dict {field name: query vector}.")
+        second = None
+        if rescore is not None:
+            if not isinstance(rescore, tuple) or len(rescore) != 2:
+                raise InvalidInputError("rescore must be a (field name, query) pair.")
+            if rescore_mode not in RESCORE_MODES:
+                raise InvalidInputError(f"rescore_mode {rescore_mode!r} is not one of {RESCORE_MODES}.")
+            rname, rquery = rescore
+            depth = check_k(rescore_k) if rescore_k is not None else max(DEFAULT_PREFETCH_K, k)
+            second = Rescore(rname, spec.field(rname), check_query(spec, rname, rquery), depth,
+                             rescore_mode)  # type: ignore[arg-type]
+        fuse_second = second is not None and second.mode == "fuse"
+        first_k = second.depth if second and not fuse_second else k
+        weights = fusion.weights_for(len(queries) + fuse_second)
+        branches, kept = [], []
+        for (name, query), w in zip(queries.items(), weights):
+            depth = prefetch_k.get(name, DEFAULT_PREFETCH_K) if isinstance(prefetch_k, Mapping) \
+                else prefetch_k
+            q = check_query(spec, name, query)
+            if isinstance(q, SparseVector) and not len(q):
+                continue  # a branch without terms adds nothing
+            branches.append(Branch(name, spec.field(name), q, max(check_k(depth), first_k)))
+            kept.append(w)
+        if not branches:
+            return []
+        kept += weights[len(queries):]  # the rescore branch's weight, in "fuse" mode
+        if len(kept) != len(weights):
+            fusion = Fusion(fusion.kind, fusion.k, tuple(kept) if fusion.weights else None)
+        hits = yield from self._tie_safe(
+            lambda n: self.backend.op_hybrid(spec, branches, fusion, n, flt, second), k)
+        if hits is not None:
+            return hits
+        # Client-side fusion over per-branch results: same formulas as the engines.
+        ranked, payloads = [], {}
+        for b in branches:
+            res = yield from self._tie_safe(lambda n, b=b: self.backend.op_search(
+                spec, b.name, b.field, b.query, n, flt, False), b.depth)
+            ranked.append([(h.id, h.score) for h in res])
+            payloads.update((h.id, h.payload) for h in res)
+        cosine = [getattr(b.field, "metric", None) is Metric.COSINE for b in branches]
+        if second is not None and fuse_second:
+            union = list(dict.fromkeys(d for r in ranked for d, _ in r))
+            exact = yield from self._tie_safe(
+                lambda n: self.backend.op_rescore(spec, second, union, n), second.depth)
+            ranked.append([(h.id, h.score) for h in exact])
+            cosine.append(False)
+        fused = fuse(ranked, fusion, first_k, cosine)
+        if second is not None and not fuse_second:
+            return (yield from self.backend.op_rescore(spec, second, [d for d, _ in fused], k))
+        return [Hit(id=d, score=s, payload=payloads[d]) for d, s in fused]
+
+
+__all__ = ["Operations"]

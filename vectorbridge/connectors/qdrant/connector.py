@@ -1,0 +1,56 @@
+"""``QdrantConnector``: a :class:`~vectorbridge.connectors.base.Connector` on a new
+:class:`~vectorbridge.connectors.qdrant.engine.QdrantEngine` (the options below are the engine's;
+``retry`` is the connector's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdrant_client import models
+
+from vectorbridge.connectors.base import Connector
+from vectorbridge.connectors.qdrant.engine import QdrantEngine
+from vectorbridge.connectors.retry import RetryPolicy
+
+
+class QdrantConnector(Connector):
+    """Store and search :class:`CollectionSpec` collections in Qdrant.
+
+    Args:
+        location: ``":memory:"`` for an in-process, throw-away engine (qdrant-client's
+            local mode: exact search, no quantization), or a URL.
+        url: A Qdrant server, e.g. ``"http://localhost:6333"``.
+        path: A folder for the embedded engine's files (reopened on the next run). Served by
+            Qdrant Edge, the real engine in-process, unless the folder already holds
+            qdrant-client local-mode data or ``embedded="local"``.
+        embedded: ``"auto"`` (above), ``"edge"`` or ``"local"``: which engine serves ``path``.
+        api_key: Server API key; default: the ``QDRANT_API_KEY`` environment variable. Never
+            shown in ``repr``, log lines or error messages.
+        prefer_grpc: Use gRPC to the server.
+        timeout: Request timeout in seconds.
+        client: An existing ``QdrantClient`` to wrap instead (all other args ignored); the
+            async methods open an ``AsyncQdrantClient`` with its options.
+        retry: Retries of a server that does not answer (connection refused or reset,
+            timeouts, 429/502/503/504); default ``RetryPolicy()``, about 16 s in all.
+        **client_kwargs: Passed to ``QdrantClient``: TLS (``https=True``, ``verify=`` a CA
+            bundle path or ``False``, ``cert=``), ``port``, ``grpc_options``, ...
+
+    Examples:
+        >>> qdrant = QdrantConnector(location=":memory:")
+        >>> qdrant.create_collection(CollectionSpec(name="docs", dense={"dense": 3})).name
+        'docs'
+    """
+
+    def __init__(self, location: str | None = None, *, retry: RetryPolicy | None = None,
+                 **options: Any) -> None:
+        super().__init__(QdrantEngine(location, **options), retry)
+
+    def create_payload_index(self, collection: str, key: str,
+                             schema: str = "keyword") -> None:
+        """Index a payload key for fast filtering on a server (``keyword``, ``integer``,
+        ``float``, ``bool``); the embedded mode accepts and ignores it."""
+        self.spec(collection)
+        self.client.create_payload_index(collection, key, field_schema=models.PayloadSchemaType(schema))
+
+
+__all__ = ["QdrantConnector"]
