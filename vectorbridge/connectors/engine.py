@@ -112,7 +112,7 @@ class Engine(ABC):
     """The protocol an engine implements for a connector: a few attributes, fault hooks, and
     one generator of client calls per operation (``op_*``). Inputs arrive validated; ids are
     the original strings; results are :class:`~vectorbridge.connectors.results.Hit` /
-    ``Record`` in higher-is-better scores. Only the ``abstractmethod``\ s are required."""
+    ``Record`` in higher-is-better scores. Only the abstract methods are required."""
 
     #: Short name used in messages ("qdrant-edge", "milvus-lite", ...).
     name: str = "?"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymilvus import AsyncMilvusClient, MilvusClient
+
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.milvus.engine import MilvusEngine
 from vectorbridge.connectors.retry import RetryPolicy
@@ -46,9 +48,27 @@ class MilvusConnector(Connector):
         'docs'
     """
 
-    def __init__(self, uri: str = "./vectorbridge.db", *, retry: RetryPolicy | None = None,
-                 **options: Any) -> None:
-        super().__init__(MilvusEngine(uri, **options), retry)
+    def __init__(
+        self,
+        uri: str = "./vectorbridge.db",
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+        index_type: str | None = None,
+        multivector_candidates: int = 100,
+        ivf_nlist: int = 128,
+        ivf_nprobe: int = 64,
+        consistency_level: str = "Strong",
+        client: MilvusClient | None = None,
+        async_client: AsyncMilvusClient | None = None,
+        retry: RetryPolicy | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        engine = MilvusEngine(uri, token=token, timeout=timeout, index_type=index_type,
+                              multivector_candidates=multivector_candidates, ivf_nlist=ivf_nlist,
+                              ivf_nprobe=ivf_nprobe, consistency_level=consistency_level,
+                              client=client, async_client=async_client, **client_kwargs)
+        super().__init__(engine, retry)
 
 
 __all__ = ["MilvusConnector"]

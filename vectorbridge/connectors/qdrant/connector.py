@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdrant_client import models
+from qdrant_client import QdrantClient, models
 
 from vectorbridge.connectors.base import Connector
+from vectorbridge.connectors.qdrant.edge import EdgeClient
 from vectorbridge.connectors.qdrant.engine import QdrantEngine
 from vectorbridge.connectors.retry import RetryPolicy
 
@@ -41,9 +42,24 @@ class QdrantConnector(Connector):
         'docs'
     """
 
-    def __init__(self, location: str | None = None, *, retry: RetryPolicy | None = None,
-                 **options: Any) -> None:
-        super().__init__(QdrantEngine(location, **options), retry)
+    def __init__(
+        self,
+        location: str | None = None,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        prefer_grpc: bool = False,
+        timeout: int | None = None,
+        client: QdrantClient | EdgeClient | None = None,
+        embedded: str = "auto",
+        retry: RetryPolicy | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        engine = QdrantEngine(location, url=url, path=path, api_key=api_key,
+                              prefer_grpc=prefer_grpc, timeout=timeout, client=client,
+                              embedded=embedded, **client_kwargs)
+        super().__init__(engine, retry)
 
     def create_payload_index(self, collection: str, key: str,
                              schema: str = "keyword") -> None:
