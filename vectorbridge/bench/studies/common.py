@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vectorbridge.bench.data import Corpus as BenchCorpus
-from vectorbridge.bench.data import cache_key, cached
+from vectorbridge.bench.data import dense_vectors
 from vectorbridge.bench.data import load_corpus as bench_corpus
 from vectorbridge.demo import default_model
 
@@ -48,7 +48,8 @@ def load_corpus(args: argparse.Namespace) -> Corpus:
 
 
 def dense_embeddings(c: Corpus) -> tuple[np.ndarray, np.ndarray]:
-    """DenseEncoder vectors of the documents and queries, from the cache (encoded once)."""
+    """DenseEncoder vectors of the documents and queries, from the cache ``vectorbridge
+    bench`` shares (encoded once, whichever study runs first)."""
     from vectorbridge.encoders import DenseEncoder
 
     dense: list[DenseEncoder] = []  # loaded only on a cache miss
@@ -58,10 +59,8 @@ def dense_embeddings(c: Corpus) -> tuple[np.ndarray, np.ndarray]:
             dense.append(DenseEncoder(c.model, device="cpu"))
         return dense[0]
 
-    D = cached(c.cache / f"{cache_key(c.model, c.texts, 'dense')}.npz",
-               lambda: {"docs": encoder().encode_documents(c.texts)})["docs"]
-    Q = cached(c.cache / f"{cache_key(c.model, c.qtexts, 'dense-q')}.npz",
-               lambda: {"q": encoder().encode_queries(c.qtexts)})["q"]
+    D = dense_vectors(c.model, c.texts, "dense", c.cache, lambda t: encoder().encode_documents(t))
+    Q = dense_vectors(c.model, c.qtexts, "dense-q", c.cache, lambda t: encoder().encode_queries(t))
     return D, Q
 
 

@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached, sparse_matrices
+from vectorbridge.bench.data import cache_key, cached, dense_vectors, sparse_matrices
 from vectorbridge.bench.studies.common import beir_parser, load_corpus
 from vectorbridge.bench.data import CachedEmbeddings
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
@@ -80,10 +80,8 @@ def main(argv: list[str] | None = None) -> None:
 
     dense = DenseEncoder(model, device="cpu")
     tok = TokenEncoder(dense.model)
-    D = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",
-               lambda: {"docs": dense.encode_documents(texts)})["docs"]
-    Q = cached(cache / f"{cache_key(model, qtexts, 'dense-q')}.npz",
-               lambda: {"q": dense.encode_queries(qtexts)})["q"]
+    D = dense_vectors(model, texts, "dense", cache, dense.encode_documents)
+    Q = dense_vectors(model, qtexts, "dense-q", cache, dense.encode_queries)
     tz = cached(cache / f"{cache_key(model, texts, 'tokens')}.npz", lambda: _tokens(tok, texts))
     qz = cached(cache / f"{cache_key(model, qtexts, 'tokens-q')}.npz", lambda: _tokens(tok, qtexts, True))
     doc_tokens = _split(tz)

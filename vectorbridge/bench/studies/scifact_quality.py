@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached, sparse_matrices
+from vectorbridge.bench.data import cache_key, cached, dense_vectors, sparse_matrices
 from vectorbridge.bench.studies.common import beir_parser, load_corpus
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder
@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
 
     dense = DenseEncoder(model, device="cpu")
-    dz = cached(cache / f"{cache_key(model, texts, 'dense')}.npz",
-                lambda: {"docs": dense.encode_documents(texts)})
+    D = dense_vectors(model, texts, "dense", cache, dense.encode_documents)
     Qd = dense.encode_queries(qtexts)
 
     tok = TokenEncoder(dense.model)
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     qdrant.create_collection(CollectionSpec(name="beir", dense={"dense": dense.dim},
                                             sparse={"bm25": SparseField(idf=True)}))
     engine_bm25 = BM25Encoder(idf="engine").fit(texts)
-    qdrant.upsert("beir", ds.doc_ids, {"dense": dz["docs"], "bm25": engine_bm25.encode_documents(texts)},
+    qdrant.upsert("beir", ds.doc_ids, {"dense": D, "bm25": engine_bm25.encode_documents(texts)},
                   batch_size=512)
     runs["dense (Qdrant Edge)"] = {
         q: [h.id for h in qdrant.search("beir", "dense", v, k=100)] for q, v in zip(qids, Qd)}
