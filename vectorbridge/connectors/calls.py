@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Generator, Iterator, TypeVar
 
 from vectorbridge.connectors.retry import Guard, log_retry
 
@@ -131,38 +131,49 @@ async def _async_call(aclient: Any, client: Any, c: Call, guard: Guard | None) -
                     pass
 
 
+def drive(gen: Generator[Any, Any, T], execute: Callable[[Any], Any]) -> T:
+    """Run a generator of calls to completion: each yielded call goes to ``execute``, whose
+    result is sent back (or whose error is thrown in, for the generator to handle)."""
+    try:
+        c = next(gen)
+        while True:
+            try:
+                result = execute(c)
+            except Exception as e:  # let the generator handle or re-raise it
+                c = gen.throw(e)
+            else:
+                c = gen.send(result)
+    except StopIteration as done:
+        return done.value
+
+
+async def adrive(gen: Generator[Any, Any, T], execute: Callable[[Any], Awaitable[Any]]) -> T:
+    """:func:`drive` with an async ``execute``."""
+    try:
+        c = next(gen)
+        while True:
+            try:
+                result = await execute(c)
+            except Exception as e:
+                c = gen.throw(e)
+            else:
+                c = gen.send(result)
+    except StopIteration as done:
+        return done.value
+
+
 def run_sync(op: Op[T], client: Any, guard: Guard | None = None) -> T:
     """Drive ``op`` on a blocking client; client errors are raised inside ``op``.
 
     With a ``guard`` (the connector), transient failures of idempotent calls are retried
     under its :class:`~vectorbridge.connectors.retry.RetryPolicy` first.
     """
-    try:
-        c = next(op)
-        while True:
-            try:
-                result = _sync_call(client, c, guard)
-            except Exception as e:  # let the operation handle or re-raise it
-                c = op.throw(e)
-            else:
-                c = op.send(result)
-    except StopIteration as done:
-        return done.value
+    return drive(op, lambda c: _sync_call(client, c, guard))
 
 
 async def run_async(op: Op[T], aclient: Any, client: Any, guard: Guard | None = None) -> T:
     """Drive ``op`` on an async client (``sync_only`` calls go to ``client``)."""
-    try:
-        c = next(op)
-        while True:
-            try:
-                result = await _async_call(aclient, client, c, guard)
-            except Exception as e:
-                c = op.throw(e)
-            else:
-                c = op.send(result)
-    except StopIteration as done:
-        return done.value
+    return await adrive(op, lambda c: _async_call(aclient, client, c, guard))
 
 
-__all__ = ["Call", "Op", "call", "run_sync", "run_async"]
+__all__ = ["Call", "Op", "call", "drive", "adrive", "run_sync", "run_async"]

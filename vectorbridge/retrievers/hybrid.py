@@ -145,11 +145,11 @@ class HybridRetriever(BaseRetriever):
     rerank: BaseDocumentCompressor | None = None
     rerank_k: int = 100
     filter: Any = None
-    dense_field: str = "dense"
-    sparse_field: str = "sparse"
-    multivector_field: str = "tokens"
-    codes_field: str = "codes"
-    fde_field: str = "fde"
+    dense_field: str = FieldNames.dense
+    sparse_field: str = FieldNames.sparse
+    multivector_field: str = FieldNames.multivector
+    codes_field: str = FieldNames.codes
+    fde_field: str = FieldNames.fde
     score_key: str = SCORE_KEY
     text_key: str | None = Field(default=None, description="payload key of the text; "
                                  "default: the collection spec's text_key")

@@ -8,7 +8,7 @@ mapping "encoder -> field" lives in one place, and a new field kind is one more 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
@@ -31,21 +31,21 @@ class FieldNames:
 
 @dataclass(frozen=True)
 class Layout:
-    """The encoders of a retriever and the fields they fill (see ``HybridRetriever`` for
-    what each option means)."""
+    """The encoders of a retriever and the fields they fill (``HybridRetriever`` says what
+    each option means and holds the defaults)."""
 
     collection: str
-    names: FieldNames = field(default_factory=FieldNames)
-    dense: Any = None
-    sparse: Any = None
-    multivector: Any = None
-    quantizer: Any = None
-    oversample: float = 4.0
-    fde: Any = None
-    fde_quantization: str | None = None
-    pooling: Any = None
-    token_codec: Any = None
-    text_key: str | None = None
+    names: FieldNames
+    dense: Any
+    sparse: Any
+    multivector: Any
+    quantizer: Any
+    oversample: float
+    fde: Any
+    fde_quantization: str | None
+    pooling: Any
+    token_codec: Any
+    text_key: str | None
 
     @property
     def client_pq(self) -> bool:

@@ -7,7 +7,7 @@ generator that yields :class:`Twin` calls (an object, the sync method's name, ar
 and receives each result back; :func:`run` makes the sync calls, :func:`arun` awaits the
 ``a``-prefixed twins. So every stage is written once, and the async path is native awaits on
 the engines' async clients, not a thread pool. (:mod:`vectorbridge.connectors.calls` does the
-same one level down, for the engines' client calls.)
+same one level down, for the engines' client calls, with the same two drivers.)
 
 Example:
     >>> class Doubler:
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Generator, TypeVar
+
+from vectorbridge.connectors.calls import adrive, drive
 
 T = TypeVar("T")
 
@@ -49,32 +51,12 @@ def twin(target: Any, method: str, *args: Any, **kwargs: Any) -> Twin:
 
 def run(flow: Flow[T]) -> T:
     """Drive ``flow`` with the sync methods; their errors are raised inside the flow."""
-    try:
-        c = next(flow)
-        while True:
-            try:
-                result = getattr(c.target, c.method)(*c.args, **c.kwargs)
-            except Exception as e:  # the flow handles or re-raises it
-                c = flow.throw(e)
-            else:
-                c = flow.send(result)
-    except StopIteration as done:
-        return done.value
+    return drive(flow, lambda c: getattr(c.target, c.method)(*c.args, **c.kwargs))
 
 
 async def arun(flow: Flow[T]) -> T:
     """Drive ``flow`` with the async twins (``a`` + the method's name)."""
-    try:
-        c = next(flow)
-        while True:
-            try:
-                result = await getattr(c.target, "a" + c.method)(*c.args, **c.kwargs)
-            except Exception as e:
-                c = flow.throw(e)
-            else:
-                c = flow.send(result)
-    except StopIteration as done:
-        return done.value
+    return await adrive(flow, lambda c: getattr(c.target, "a" + c.method)(*c.args, **c.kwargs))
 
 
 __all__ = ["Flow", "Twin", "twin", "run", "arun"]
