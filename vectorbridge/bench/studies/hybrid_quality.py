@@ -34,8 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 
 from vectorbridge.bench.data import cache_key, cached, dense_vectors, sparse_matrices
-from vectorbridge.bench.studies.common import beir_parser, load_corpus
 from vectorbridge.bench.data import CachedEmbeddings
+from vectorbridge.bench.studies.common import beir_parser, load_corpus
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder

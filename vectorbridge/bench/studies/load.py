@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 
-from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.bench.load import load
-from vectorbridge.connectors import CollectionSpec, Connector, MilvusConnector
 from vectorbridge.bench.pipelines import open_engine as open_registry_engine
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
+from vectorbridge.connectors import CollectionSpec, Connector, MilvusConnector
 
 
 def open_engine(name: str, work: Path, servers: list) -> Connector:

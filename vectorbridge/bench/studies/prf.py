@@ -24,8 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.bench.data import embeddings_for
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.connectors import CollectionSpec, QdrantConnector, SparseField
 from vectorbridge.connectors.qdrant.edge import EdgeClient
 from vectorbridge.encoders import BM25Encoder

@@ -41,8 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus
 from vectorbridge.bench.data import CachedEmbeddings
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus
 from vectorbridge.connectors import QdrantConnector
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.encoders import BM25Encoder

@@ -33,8 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.bench.data import embeddings_for
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.connectors import CollectionSpec, QdrantConnector
 from vectorbridge.encoders._codes import topk
 from vectorbridge.retrievers import HybridRetriever

@@ -7,8 +7,8 @@
 - :mod:`.filter`: portable filters -> Milvus boolean expressions.
 """
 
-from vectorbridge.connectors.milvus.convert import to_entities, to_hits, to_token_rows
 from vectorbridge.connectors.milvus.connector import MilvusConnector
+from vectorbridge.connectors.milvus.convert import to_entities, to_hits, to_token_rows
 from vectorbridge.connectors.milvus.engine import MilvusEngine
 from vectorbridge.connectors.milvus.schema import companion, index_for, milvus_capabilities
 

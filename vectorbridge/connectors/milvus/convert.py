@@ -10,15 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from vectorbridge.connectors.results import Hit
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
+from vectorbridge.connectors.milvus.schema import _METRIC, _PAD_FIELD, PARTITION_FIELD
+from vectorbridge.connectors.results import Hit
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, SparseField,
 )
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector
-
-from vectorbridge.connectors.milvus.schema import _METRIC, _PAD_FIELD, PARTITION_FIELD
 
 _EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
 

@@ -23,24 +23,23 @@ from pymilvus import AnnSearchRequest, AsyncMilvusClient, MilvusClient, RRFRanke
 from pymilvus.client.types import Status
 from pymilvus.exceptions import MilvusException
 
-from vectorbridge.connectors.results import Branch, Hit, Record, Rescore, chunks, exact_score
 from vectorbridge.connectors.calls import Call, Op, call, retry_sync
 from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
 from vectorbridge.connectors.engine import Engine
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
-from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
-from vectorbridge.connectors.retry import Guard
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, MultiVectorField
-from vectorbridge.connectors.validation import Rows
-from vectorbridge.errors import InvalidInputError, SpecMismatchError
-
 from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to_entities, to_hits
-from vectorbridge.connectors.milvus.tokens import TokenCollections
+from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, SPEC_PROPERTY,
     companion, index_for, milvus_capabilities,
 )
+from vectorbridge.connectors.milvus.tokens import TokenCollections
+from vectorbridge.connectors.results import Branch, Hit, Record, Rescore, chunks, exact_score
+from vectorbridge.connectors.retry import Guard
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, MultiVectorField
+from vectorbridge.connectors.validation import Rows
+from vectorbridge.errors import InvalidInputError, SpecMismatchError
 
 
 class MilvusEngine(TokenCollections, Engine):

@@ -13,9 +13,9 @@ from pymilvus import DataType, MilvusClient
 
 from vectorbridge.connectors.engine import MILVUS, Capabilities
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
-from vectorbridge.connectors.validation import MAX_ID_LENGTH
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
+from vectorbridge.connectors.validation import MAX_ID_LENGTH
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX
 from vectorbridge.errors import InvalidInputError
 

@@ -7,11 +7,46 @@ from __future__ import annotations
 from typing import Any
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.base import Connector
-from vectorbridge.connectors.qdrant.edge import EdgeClient
-from vectorbridge.connectors.qdrant.engine import QdrantEngine
+from vectorbridge.connectors.credentials import redact_url, secret_from
+from vectorbridge.connectors.qdrant.edge import EdgeClient, is_local_mode_folder
+from vectorbridge.connectors.qdrant.engine import QdrantEdgeEngine, QdrantEngine, QdrantLocalEngine
 from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.errors import InvalidInputError
+
+
+def qdrant_engine(location: str | None = None, *, url: str | None = None,
+                  path: str | None = None, api_key: str | None = None, prefer_grpc: bool = False,
+                  timeout: int | None = None, client: Any = None, embedded: str = "auto",
+                  **client_kwargs: Any) -> QdrantEngine:
+    """The engine ``QdrantConnector``'s arguments describe: Edge for a folder (unless it holds
+    local-mode data, or ``embedded="local"``), local mode for ``":memory:"``, else a server;
+    a given ``client`` by its type."""
+    given = [x for x in (location, url, path, client) if x is not None]
+    if len(given) != 1:
+        raise InvalidInputError(
+            "QdrantConnector needs exactly one of location=':memory:', url='http://...', "
+            "path='./folder' or client=QdrantClient(...)."
+        )
+    if embedded not in ("auto", "edge", "local"):
+        raise InvalidInputError(f"embedded={embedded!r}: use 'auto', 'edge' or 'local'.")
+    if path is not None and (embedded == "edge" or (
+            embedded == "auto" and not is_local_mode_folder(path))):
+        client, path = EdgeClient(path), None
+    if isinstance(client, EdgeClient):
+        return QdrantEdgeEngine(client, where=f"path={client.path}")
+    if url is not None or (location is not None and location != ":memory:"):
+        api_key = secret_from(api_key, "QDRANT_API_KEY")
+    if client is None:
+        client = QdrantClient(location=location, url=url, path=str(path) if path else None,
+                              api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
+                              **client_kwargs)
+    where = redact_url(url or location or (f"path={path}" if path else "client"))
+    kind = QdrantLocalEngine if isinstance(getattr(client, "_client", None), QdrantLocal) \
+        else QdrantEngine
+    return kind(client, where=where, api_key=api_key, url=url or location)
 
 
 class QdrantConnector(Connector):
@@ -56,9 +91,9 @@ class QdrantConnector(Connector):
         retry: RetryPolicy | None = None,
         **client_kwargs: Any,
     ) -> None:
-        engine = QdrantEngine(location, url=url, path=path, api_key=api_key,
-                              prefer_grpc=prefer_grpc, timeout=timeout, client=client,
-                              embedded=embedded, **client_kwargs)
+        engine = qdrant_engine(location, url=url, path=path, api_key=api_key,
+                               prefer_grpc=prefer_grpc, timeout=timeout, client=client,
+                               embedded=embedded, **client_kwargs)
         super().__init__(engine, retry)
 
     def create_payload_index(self, collection: str, key: str,
@@ -69,4 +104,4 @@ class QdrantConnector(Connector):
         self.client.create_payload_index(collection, key, field_schema=models.PayloadSchemaType(schema))
 
 
-__all__ = ["QdrantConnector"]
+__all__ = ["QdrantConnector", "qdrant_engine"]

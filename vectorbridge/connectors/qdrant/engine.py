@@ -28,76 +28,45 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from qdrant_client.local.qdrant_local import QdrantLocal
 
-from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
 from vectorbridge.connectors.calls import Op, call
-from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
+from vectorbridge.connectors.credentials import url_secrets
+from vectorbridge.connectors.engine import QDRANT, Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
-from vectorbridge.connectors.engine import QDRANT, Capabilities, Engine
 from vectorbridge.connectors.fusion import Fusion
-from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient, EdgeClient, is_local_mode_folder
+from vectorbridge.connectors.qdrant.convert import (
+    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, _to_engine, _vector_params,
+    point_id, to_hits, to_points, to_record,
+)
+from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient
 from vectorbridge.connectors.qdrant.filter import to_qdrant
+from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
 from vectorbridge.connectors.validation import Rows
-from vectorbridge.errors import InvalidInputError, SpecMismatchError
-
-from vectorbridge.connectors.qdrant.convert import (
-    ORIGINAL_ID_KEY, SPEC_KEY, _split_payload, _search_params, _to_engine, _vector_params, point_id, to_hits, to_points, to_record,
-)
+from vectorbridge.errors import SpecMismatchError
 
 
 class QdrantEngine(Engine):
-    """Qdrant behind one of three clients: ``QdrantClient`` on a server, :class:`EdgeClient`
-    (Qdrant Edge in-process) on a folder, or ``QdrantClient`` in local mode for
-    ``":memory:"``. They take the same calls, so one set of operations serves all three; the
-    deployment only changes the capabilities (see :meth:`capabilities`) and the retries."""
+    """Qdrant through a ``QdrantClient`` on a server. :class:`QdrantEdgeEngine` (Qdrant Edge
+    in-process) and :class:`QdrantLocalEngine` (qdrant-client's local mode) take the same
+    calls and change only what their deployment does differently: capabilities, retries,
+    index builds, the async client. ``QdrantConnector`` picks one from its arguments."""
 
     #: DBSF: on SciFact train at or above every RRF setting, with no constant tuned on the
     #: data (docs: Retrievers, *Fusion defaults*); Qdrant runs it in the engine (equal weights).
     default_fusion = Fusion("dbsf")
+    name = "qdrant"
+    remote = True
+    #: Whether this is Qdrant Edge / an embedded engine (one shard in this process).
+    edge = False
+    embedded = False
 
-    def __init__(
-        self,
-        location: str | None = None,
-        *,
-        url: str | None = None,
-        path: str | None = None,
-        api_key: str | None = None,
-        prefer_grpc: bool = False,
-        timeout: int | None = None,
-        client: QdrantClient | EdgeClient | None = None,
-        embedded: str = "auto",
-        **client_kwargs: Any,
-    ) -> None:
-        given = [x for x in (location, url, path, client) if x is not None]
-        if len(given) != 1:
-            raise InvalidInputError(
-                "QdrantConnector needs exactly one of location=':memory:', url='http://...', "
-                "path='./folder' or client=QdrantClient(...)."
-            )
-        if embedded not in ("auto", "edge", "local"):
-            raise InvalidInputError(f"embedded={embedded!r}: use 'auto', 'edge' or 'local'.")
-        if path is not None and (embedded == "edge" or (
-                embedded == "auto" and not is_local_mode_folder(path))):
-            client = EdgeClient(path)
-            path = None
-            self.where = f"path={client.path}"
-        if url is not None or (location is not None and location != ":memory:"):
-            api_key = secret_from(api_key, "QDRANT_API_KEY")
-        self._api_key = api_key
-        if client is None:
-            client = QdrantClient(location=location, url=url, path=str(path) if path else None,
-                                  api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout,
-                                  **client_kwargs)
+    def __init__(self, client: Any, *, where: str, api_key: str | None = None,
+                 url: str | None = None) -> None:
         self.client = client
-        self._aclient: AsyncQdrantClient | AsyncEdgeClient | None = None
+        self.where = where
+        self._api_key, self._url = api_key, url
+        self._aclient: Any = None
         self._shard_keys: dict[str, set[str]] = {}  # custom sharding: keys known to exist
-        self.edge = isinstance(client, EdgeClient)
-        self.embedded = self.edge or isinstance(getattr(client, "_client", None), QdrantLocal)
-        self.name = "qdrant-edge" if self.edge else "qdrant-local" if self.embedded else "qdrant"
-        self.remote = not self.embedded
-        if not self.edge:
-            self.where = redact_url(url or location or (f"path={path}" if path else "client"))
-        self._url = url or location
 
     def secrets(self) -> tuple[str, ...]:
         return (self._api_key or "", *url_secrets(self._url))
@@ -116,25 +85,13 @@ class QdrantEngine(Engine):
                                   grpc.StatusCode.RESOURCE_EXHAUSTED)
         return False
 
-    def async_client(self) -> AsyncQdrantClient | AsyncEdgeClient:
+    def async_client(self) -> Any:
         if self._aclient is None:
-            self._aclient = AsyncEdgeClient(self.client) if self.edge else async_twin(self.client)
+            self._aclient = AsyncQdrantClient(**self.client.init_options)
         return self._aclient
 
-    @property
-    def capabilities(self) -> Capabilities:
-        """Qdrant's, as this deployment applies them: local mode ignores quantization
-        configs (exact search), embedded engines apply no sharding."""
-        if self.edge:
-            return QDRANT
-        return replace(QDRANT, quantization=False) if self.embedded else replace(QDRANT, sharding=True)
-
-    def optimize(self, spec: CollectionSpec) -> None:
-        """Build indexes now. On Qdrant Edge this runs the segment optimizer (HNSW graphs and
-        quantized copies of the points written so far); a server optimizes by itself and
-        qdrant-client's local mode has no indexes."""
-        if self.edge:
-            self.client.optimize(spec.name)
+    #: Qdrant's, all applied by a server (sharding included).
+    capabilities = replace(QDRANT, sharding=True)
 
     # -- collections ----------------------------------------------------------------------
     def op_exists(self, name: str) -> Op[bool]:
@@ -152,7 +109,7 @@ class QdrantEngine(Engine):
     def _custom_sharding(self, spec: CollectionSpec) -> bool:
         """Whether the spec's custom shard keys apply here: on a server. An embedded engine
         holds one shard, so there the setting is stored and not applied."""
-        return spec.sharding == "custom" and not self.embedded
+        return spec.sharding == "custom" and self.capabilities.sharding
 
     def op_create(self, spec: CollectionSpec) -> Op[None]:
         vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
@@ -294,9 +251,44 @@ class QdrantEngine(Engine):
         self.client.close()
 
     async def aclose(self) -> None:
-        if self._aclient is not None and (self.edge or not self.embedded):
-            await self._aclient.close()  # a local-mode twin shares (and leaves) the sync storage
+        if self._aclient is not None:
+            await self._aclient.close()
         self._aclient = None
+        self.close()
+
+
+class QdrantEdgeEngine(QdrantEngine):
+    """Qdrant Edge, the real engine in-process (:class:`EdgeClient`): everything but
+    sharding; indexes are built on :meth:`optimize`."""
+
+    name, remote, edge, embedded = "qdrant-edge", False, True, True
+    capabilities = QDRANT
+
+    def async_client(self) -> Any:
+        if self._aclient is None:
+            self._aclient = AsyncEdgeClient(self.client)
+        return self._aclient
+
+    def optimize(self, spec: CollectionSpec) -> None:
+        """Run Edge's segment optimizer: HNSW graphs and quantized copies of the points
+        written so far (a server does this by itself)."""
+        self.client.optimize(spec.name)
+
+
+class QdrantLocalEngine(QdrantEngine):
+    """qdrant-client's local mode (a Python emulation): exact search, quantization configs
+    accepted and not applied, no sharding."""
+
+    name, remote, embedded = "qdrant-local", False, True
+    capabilities = replace(QDRANT, quantization=False)
+
+    def async_client(self) -> Any:
+        if self._aclient is None:
+            self._aclient = async_twin(self.client)
+        return self._aclient
+
+    async def aclose(self) -> None:
+        self._aclient = None  # the async twin shares (and leaves) the sync client's storage
         self.close()
 
 
