@@ -130,10 +130,11 @@ class _Spy:
 
 
 def test_rm3_expansion_finds_documents_the_query_words_miss(conn):
-    bm25 = BM25Encoder()
-    plain = _build(conn, "prf_rm3", sparse=bm25, k=5)
+    bm25 = BM25Encoder()  # built with prf=: client-made term weights, which RM3 rewrites
+    expanded = _build(conn, "prf_rm3", sparse=bm25, k=5,
+                      prf=PRF(dense_docs=0, sparse_docs=1, sparse_terms=5))
+    plain = expanded.model_copy(update={"prf": None})
     assert [d.id for d in plain.invoke("scurvy")] == ["d0"]  # only d0 says "scurvy"
-    expanded = plain.model_copy(update={"prf": PRF(dense_docs=0, sparse_docs=1, sparse_terms=5)})
     got = [d.id for d in expanded.invoke("scurvy")]
     assert got[0] == "d0" and {"d1", "d2"} <= set(got)  # reached through "vitamin"
     assert not {"d3", "d4", "d5", "d6", "d7"} & set(got)

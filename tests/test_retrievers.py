@@ -49,11 +49,15 @@ def test_hybrid_retriever_end_to_end(conn, dense):
     assert [d.id for d in r.invoke("insulin and the pancreas", k=2)] in (["9", "doc 3"], ["doc 3", "9"])
     kept = r.invoke("what causes scurvy?", k=10, filter=F("topic") == "other")
     assert kept and all(d.metadata["topic"] == "other" for d in kept)
-    # where the engine has no IDF for client vectors (Milvus), BM25 moved IDF into the queries
-    if not conn.capabilities.engine_idf:
-        assert bm25.idf == "client" and bm25.n_docs == len(TEXTS)
+    # IDF follows the collection: the engine's IDF on the encoder's term counts (Qdrant), else
+    # the engine's BM25 over the raw text (Milvus >= 2.5 servers), else IDF moved into the queries
+    stored = conn.spec(r.collection).sparse["sparse"]
+    if conn.capabilities.engine_idf:
+        assert bm25.idf == "engine" and stored.idf and not stored.from_text
+    elif conn.capabilities.engine_bm25 and conn.capabilities.bm25_global_stats:
+        assert stored.from_text and bm25.idf == "engine" and bm25.n_docs == 0
     else:
-        assert bm25.idf == "engine" and conn.spec(r.collection).sparse["sparse"].idf
+        assert bm25.idf == "client" and bm25.n_docs == len(TEXTS)
 
 
 async def test_hybrid_retriever_async_equals_sync(conn, dense):
@@ -97,8 +101,9 @@ def test_multivector_maxsim_stage_equals_brute_force(conn, dense, tokens):
     # engine's default fusion
     fused = HybridRetriever(connector=conn, collection=r.collection, dense=dense, sparse=r.sparse,
                             multivector=tokens, k=4, prefetch_k=len(TEXTS))
-    want = conn.hybrid_search(r.collection, {"dense": dense.encode_queries([q])[0],
-                                             "sparse": r.sparse.encode_queries([q])[0]},
+    engine_bm25 = conn.spec(r.collection).sparse["sparse"].from_text  # Milvus: text queries
+    want = conn.hybrid_search(r.collection, {"dense": dense.encode_queries([q])[0], "sparse": q
+                                             if engine_bm25 else r.sparse.encode_queries([q])[0]},
                               k=4, fusion=conn.default_fusion, prefetch_k=len(TEXTS),
                               rescore=("tokens", qt), rescore_mode="fuse")
     got = [SimpleNamespace(id=d.id, score=d.metadata[SCORE_KEY]) for d in fused.invoke(q)]

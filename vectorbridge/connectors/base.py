@@ -16,7 +16,7 @@ import os
 from typing import Any, Callable, Mapping, Sequence
 
 from vectorbridge.connectors.calls import Op, run_async, run_sync
-from vectorbridge.connectors.engine import Capabilities, Engine
+from vectorbridge.connectors.engine import Capabilities, Engine, capability_gaps
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.journal import IngestJournal
@@ -123,7 +123,7 @@ class Connector(Operations):
 
     def unsupported(self, spec: CollectionSpec) -> list[str]:
         """Reasons this engine cannot hold ``spec`` (empty when it can)."""
-        return self.backend.unsupported(spec)
+        return capability_gaps(spec, self.capabilities, self.engine) + self.backend.unsupported(spec)
 
     def __getattr__(self, name: str) -> Any:
         if name == "backend":  # not set yet: no engine to ask

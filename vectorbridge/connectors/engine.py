@@ -38,6 +38,11 @@ class Capabilities:
         sparse: Sparse vector fields.
         engine_idf: IDF applied by the engine to client-made sparse vectors
             (``SparseField(idf=True)``); without it BM25 queries carry the IDF.
+        engine_bm25: BM25 computed by the engine from raw text, documents and queries
+            (``SparseField(bm25="engine")``): its statistics follow every write.
+        bm25_global_stats: The engine's BM25 statistics (IDF, average length) span the
+            whole collection; without it each segment scores with its own (Milvus Lite
+            3.2.2: a collection that grew in two flushes ranks each part by its own IDF).
         multivector: Multi-vector (per-token) fields.
         native_maxsim: MaxSim computed by the engine (else over stored token vectors, here).
         binary: Binary vector fields (Hamming distance).
@@ -53,6 +58,8 @@ class Capabilities:
 
     sparse: bool = True
     engine_idf: bool = False
+    engine_bm25: bool = False
+    bm25_global_stats: bool = True
     multivector: bool = True
     native_maxsim: bool = True
     binary: bool = True
@@ -78,6 +85,12 @@ WITHOUT: dict[str, str] = {
     "sparse": "sparse fields are refused at `create_collection`, with the engines that have them",
     "engine_idf": "`SparseField(idf=True)` is refused; `BM25Encoder(idf=\"client\").fit(corpus)` "
                   "puts IDF into the queries (`HybridRetriever.from_texts` switches to it itself)",
+    "engine_bm25": "`SparseField(bm25=\"engine\")` is refused; a `BM25Encoder` fills the field "
+                   "with client-made vectors (`HybridRetriever` chooses that itself), with the "
+                   "engine's IDF where it has `engine_idf`, else IDF fitted on the corpus",
+    "bm25_global_stats": "`SparseField(bm25=\"engine\")` works, scored per segment; "
+                         "`HybridRetriever` does not choose it by itself (BM25 queries carry "
+                         "IDF fitted on the corpus instead)",
     "multivector": "multi-vector fields are refused",
     "native_maxsim": "MaxSim runs client-side over the stored token vectors (Milvus: a companion "
                      "collection with one row per token)",
@@ -99,13 +112,28 @@ WITHOUT: dict[str, str] = {
 }
 
 
-#: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights.
-QDRANT = Capabilities(engine_idf=True, native_fusion=frozenset({"rrf", "dbsf"}),
+#: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights; BM25
+#: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
+QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True)
-#: Milvus >= 2.4 servers: RRFRanker(k) with equal weights, WeightedRanker; token vectors in a
-#: companion collection.
-MILVUS = Capabilities(native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
+#: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
+#: token vectors in a companion collection.
+MILVUS = Capabilities(engine_bm25=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
                       weighted_fusion=frozenset({"weighted"}), sharding=True)
+
+
+def capability_gaps(spec: "CollectionSpec", caps: Capabilities, engine: str) -> list[str]:
+    """Reasons a spec needs what ``caps`` lacks, for the capabilities every engine refuses
+    the same way (engines add their own reasons in :meth:`Engine.unsupported`)."""
+    from vectorbridge.connectors.spec import SparseField
+
+    if not caps.sparse or caps.engine_bm25:
+        return []  # no sparse fields at all: the engine's own refusal says so
+    return [f"field {name!r}: {engine} has no BM25 of its own over raw text (Milvus added its "
+            "BM25 function in 2.5; Qdrant engines have it). Fill a SparseField(idf=False) with "
+            "BM25Encoder(idf='client').fit(corpus) vectors, or use Milvus >= 2.5, Milvus Lite "
+            "or Qdrant"
+            for name, f in spec.fields.items() if isinstance(f, SparseField) and f.from_text]
 
 
 class Engine(ABC):
@@ -239,4 +267,4 @@ class Engine(ABC):
         return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
 
 
-__all__ = ["Capabilities", "Engine", "QDRANT", "MILVUS", "WITHOUT"]
+__all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "MILVUS", "WITHOUT"]

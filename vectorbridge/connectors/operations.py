@@ -35,6 +35,7 @@ class Operations:
     engine: str
     default_fusion: Fusion
     _specs: dict[str, CollectionSpec]
+    unsupported: Callable[[CollectionSpec], list[str]]
 
     def _tie_safe(self, fetch: Callable[[int], Op[list[Hit] | None]],
                   k: int) -> Op[list[Hit] | None]:
@@ -77,7 +78,7 @@ class Operations:
     def _do_create(self, spec: CollectionSpec, recreate: bool) -> Op[CollectionSpec]:
         if not isinstance(spec, CollectionSpec):
             raise InvalidInputError(f"create_collection needs a CollectionSpec, got {type(spec).__name__}.")
-        problems = self.backend.unsupported(spec)
+        problems = self.unsupported(spec)
         if problems:
             raise UnsupportedFeatureError(f"{self.engine} cannot hold collection {spec.name!r}: "
                                           + "; ".join(problems))

@@ -26,8 +26,8 @@ from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
 from vectorbridge.connectors.validation import Rows
 
 #: Everything a spec can describe, held exactly: fusion always client-side (the reference
-#: formulas), quantization configs stored but searched exactly, no engine IDF.
-REFERENCE = replace(QDRANT, engine_idf=False, native_maxsim=False, hybrid_search=False,
+#: formulas), quantization configs stored but searched exactly, no engine IDF or BM25.
+REFERENCE = replace(QDRANT, engine_idf=False, engine_bm25=False, native_maxsim=False, hybrid_search=False,
                     native_fusion=frozenset(), weighted_fusion=frozenset(), quantization=False)
 
 

@@ -48,12 +48,26 @@ class DenseField:
 
 @dataclass(frozen=True)
 class SparseField:
-    """A sparse vector per point (BM25, SPLADE). ``idf=True`` asks the engine to weight query
-    terms by IDF at search time (Qdrant ``Modifier.IDF``); engines that cannot refuse it at
-    ``create_collection`` — use ``BM25Encoder(idf="client")`` there."""
+    """A sparse vector per point (BM25, SPLADE).
+
+    ``idf=True`` asks the engine to weight the terms of client-made sparse vectors by IDF at
+    search time (Qdrant ``Modifier.IDF``); engines that cannot refuse it at
+    ``create_collection`` — use ``BM25Encoder(idf="client")`` there.
+
+    ``bm25="engine"``: the field is filled from raw text by the engine's own BM25 — documents
+    are upserted as strings and queries are strings; the engine tokenizes, counts terms and
+    keeps the IDF statistics current as the collection grows and shrinks (Milvus' BM25
+    function; on Qdrant, Qdrant's BM25 model with ``Modifier.IDF``). Engines without it
+    refuse the field (capability ``engine_bm25``)."""
 
     idf: bool = False
+    bm25: Literal["engine"] | None = None
     kind: Literal["sparse"] = "sparse"
+
+    @property
+    def from_text(self) -> bool:
+        """Whether values are raw texts the engine turns into BM25 vectors."""
+        return self.bm25 == "engine"
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,12 @@ def _coerce(kind: str, value: Any) -> FieldType:
             raise InvalidInputError(f"{kind} field dim must be an int in [1, 65536], got {f.dim!r}.")
         if kind == "binary" and f.dim % 8:
             raise InvalidInputError(f"binary field dim must be a multiple of 8 bits, got {f.dim}.")
+    if kind == "sparse" and f.bm25 not in (None, "engine"):
+        raise InvalidInputError(f"sparse field bm25={f.bm25!r}: use 'engine' (the engine's BM25 "
+                                "over raw text) or None (client-made sparse vectors).")
+    if kind == "sparse" and f.bm25 and f.idf:
+        raise InvalidInputError("SparseField(bm25='engine') includes the engine's IDF; drop "
+                                "idf=True (it is for client-made sparse vectors).")
     if kind == "multivector" and f.dtype not in ("float32", "uint8"):
         raise InvalidInputError(f"multivector dtype={f.dtype!r}: use 'float32' (token vectors) or "
                                 "'uint8' (compressed token codes).")

@@ -26,6 +26,8 @@ MAX_PAYLOAD_BYTES = 65_536
 #: Most token vectors per point in a multi-vector field (keeps one document's tokens within
 #: one Milvus query page; 16x MiniLM's and ColBERT's usual document lengths).
 MAX_TOKENS_PER_POINT = 8192
+#: Raw text of an engine-BM25 field, in UTF-8 bytes (Milvus' VARCHAR limit).
+MAX_BM25_TEXT_BYTES = 65_535
 #: One encoder for every payload size check: ``json.dumps`` with options builds a new
 #: encoder per call, a third of the check's time on a large upsert.
 _JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
@@ -36,7 +38,7 @@ class Rows:
     """A validated upsert: parallel lists, vectors in canonical types per field kind.
 
     ``vectors[field]`` is a float32 ``(n, dim)`` array (dense), a list of :class:`SparseVector`
-    (sparse), a list of float32 ``(n_tokens, dim)`` arrays (multi-vector) or a uint8
+    (sparse; a list of str for an engine-BM25 field), a list of float32 ``(n_tokens, dim)`` arrays (multi-vector) or a uint8
     ``(n, dim // 8)`` array (binary).
     """
 
@@ -134,6 +136,21 @@ def _sparse(label: str, value: Any, n: int) -> list[SparseVector]:
         except InvalidInputError as e:
             raise InvalidInputError(f"{label}[{i}]: {e}") from None
     return out
+
+
+def _texts(label: str, value: Any, n: int) -> list[str]:
+    """The raw texts of an engine-BM25 field (``SparseField(bm25="engine")``)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != n:
+        raise InvalidInputError(f"{label} must be a list of {n} texts: the field is filled by "
+                                "the engine's BM25 from raw text (SparseField(bm25='engine')).")
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise InvalidInputError(f"{label}[{i}] must be a str (the engine computes the BM25 "
+                                    f"vector from it), got {type(v).__name__}.")
+        if len(v) * 4 > MAX_BM25_TEXT_BYTES and len(v.encode("utf-8")) > MAX_BM25_TEXT_BYTES:
+            raise InvalidInputError(f"{label}[{i}] is over {MAX_BM25_TEXT_BYTES} UTF-8 bytes, the "
+                                    "most an engine-BM25 text holds; split it into chunks.")
+    return list(value)
 
 
 def flat_json_bound(p: Mapping[str, Any]) -> int | None:
@@ -240,6 +257,8 @@ def prepare_rows(
         value = vectors[name]
         if isinstance(f, DenseField):
             out[name] = _dense(f"vectors[{name!r}]", value, n, f.dim)
+        elif isinstance(f, SparseField) and f.from_text:
+            out[name] = _texts(f"vectors[{name!r}]", value, n)
         elif isinstance(f, SparseField):
             out[name] = _sparse(f"vectors[{name!r}]", value, n)
         elif isinstance(f, MultiVectorField):
@@ -265,6 +284,8 @@ def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
     """
     f = spec.field(field_name)
     label = f"the query for field {field_name!r}"
+    if isinstance(f, SparseField) and f.from_text:
+        return _texts(label, [query], 1)[0]
     if isinstance(f, SparseField):
         return _sparse(label, [query], 1)[0]
     if isinstance(f, MultiVectorField):

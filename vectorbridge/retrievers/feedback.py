@@ -33,7 +33,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from vectorbridge.encoders.types import SparseVector
-from vectorbridge.errors import InvalidInputError
+from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
 from vectorbridge.options import checked_keywords
 
 Placement = Literal["before", "after"]
@@ -164,6 +164,12 @@ def feedback_rounds(prf: PseudoRelevanceFeedback, queries: dict[str, Any], dense
                     sparse_field: str) -> list[Round]:
     """The searches a query's feedback needs: one fused round (``interpolate="before"``, or
     a single branch), else one per fed branch on its own."""
+    if prf.sparse_docs and isinstance(queries.get(sparse_field), str):
+        raise UnsupportedFeatureError(
+            f"prf.sparse_docs > 0 expands the BM25 query's term weights (RM3), but field "
+            f"{sparse_field!r} is the engine's BM25 over raw text, queried with text. Set "
+            "sparse_docs=0, or build the collection with prf= set (HybridRetriever then stores "
+            "client-made BM25 vectors) or with BM25Encoder(idf='client').")
     fed = tuple(f for f, n in ((dense_field, prf.dense_docs), (sparse_field, prf.sparse_docs))
                 if n and f in queries)
     branches = {f: queries[f] for f in (dense_field, sparse_field) if f in queries}

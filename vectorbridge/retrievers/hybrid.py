@@ -251,7 +251,8 @@ class HybridRetriever(BaseRetriever):
             dense=self.dense, sparse=self.sparse, multivector=self.multivector,
             quantizer=self.quantizer, oversample=self.oversample, fde=self.fde,
             fde_quantization=self.fde_quantization, pooling=self.pooling,
-            token_codec=self.token_codec, text_key=self.text_key)
+            token_codec=self.token_codec, text_key=self.text_key,
+            term_weights=bool(self.prf is not None and self.prf.sparse_docs))
 
     def _pipeline(self) -> Pipeline:
         """The stages these options switch on (built per call: a copy of the retriever with
@@ -298,10 +299,13 @@ class HybridRetriever(BaseRetriever):
         ``options`` are the retriever's (``dense=``, ``sparse=``, ``k=``, ...);
         ``recreate=True`` drops an existing collection first; ``batch_size``: points per
         request. A :class:`~vectorbridge.encoders.BM25Encoder` is fitted on ``texts`` when it
-        needs statistics. Its IDF runs in the engine where the engine has it
-        (``capabilities.engine_idf``); otherwise the encoder is switched to ``idf="client"``
-        and fitted, so its query weights carry IDF: save it (``BM25Encoder.save``) to query
-        the collection later. The engine's indexes are built at the end (``optimize``).
+        needs statistics. With ``idf="engine"`` (its default) IDF follows the collection
+        as it grows: the engine applies it to the encoder's term counts where it can
+        (``capabilities.engine_idf``: Qdrant), else the engine's own BM25 runs over the raw
+        text (``engine_bm25`` with ``bm25_global_stats``: Milvus >= 2.5 servers); elsewhere the encoder is switched to
+        ``idf="client"`` and fitted, so its query weights carry IDF: save it
+        (``BM25Encoder.save``) to query the collection later. The engine's indexes are built
+        at the end (``optimize``).
         """
         r, texts = cls._build(texts, dict(options, connector=connector, collection=collection))
         run(r._write(texts, ids, metadatas, batch_size, recreate))

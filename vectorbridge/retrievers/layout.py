@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vectorbridge.connectors.engine import Capabilities
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
 from vectorbridge.errors import SpecMismatchError
@@ -46,6 +47,9 @@ class Layout:
     pooling: Any
     token_codec: Any
     text_key: str | None
+    #: Queries need client-made BM25 term weights (RM3 feedback rewrites them), so the
+    #: sparse field is never the engine's BM25 over raw text.
+    term_weights: bool = False
 
     @property
     def client_pq(self) -> bool:
@@ -66,10 +70,11 @@ class Layout:
         return self.text_key or spec.text_key or TEXT_KEY
 
     # -- writing --------------------------------------------------------------------------
-    def encode(self, texts: list[str], engine_idf: bool) -> Flow[tuple[CollectionSpec, dict[str, Any]]]:
+    def encode(self, texts: list[str],
+               caps: Capabilities) -> Flow[tuple[CollectionSpec, dict[str, Any]]]:
         """The collection spec and the vectors of ``texts``, fitting what is not fitted yet
-        (quantizer, BM25 statistics, token codec) on these texts. ``engine_idf``: whether the
-        engine applies IDF to sparse vectors (its capability)."""
+        (quantizer, BM25 statistics, token codec) on these texts; ``caps`` (the engine's
+        capabilities) say where BM25's IDF comes from."""
         n = self.names
         dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
         if self.dense is not None:
@@ -85,8 +90,8 @@ class Layout:
                 bin_spec[n.codes] = BinaryField(codes.shape[1] * 8,
                                                 encoding=self.quantizer.fingerprint())
         if self.sparse is not None:
-            sparse_spec[n.sparse] = SparseField(idf=_prepare_sparse(self.sparse, texts, engine_idf))
-            vectors[n.sparse] = self.sparse.encode_documents(texts)
+            sparse_spec[n.sparse] = field = sparse_field(self.sparse, texts, caps, self.term_weights)
+            vectors[n.sparse] = texts if field.from_text else self.sparse.encode_documents(texts)
         if self.multivector is not None:
             self._encode_tokens(texts, dense_spec, mv_spec, vectors)
         spec = CollectionSpec(name=self.collection, dense=dense_spec, sparse=sparse_spec,
@@ -152,23 +157,30 @@ def _is_fitted(quantizer: Any) -> bool:
         getattr(quantizer, "centroids", None) is not None
 
 
-def _prepare_sparse(sparse: Any, texts: list[str], engine_idf: bool) -> bool:
-    """Fit a BM25 encoder as the engine needs; returns whether the engine applies IDF.
+def sparse_field(sparse: Any, texts: list[str], caps: Capabilities,
+                 term_weights: bool = False) -> SparseField:
+    """The sparse field a BM25 encoder fills on this engine, fitting the encoder if needed.
 
-    With ``idf="engine"`` on an engine that has no IDF for client vectors, the encoder is
-    switched to ``idf="client"`` and fitted, so its query weights carry IDF (save it with
-    ``BM25Encoder.save`` to query the collection later)."""
+    ``BM25Encoder(idf="engine")`` (the default) asks for IDF that follows the collection:
+    client-made term counts with the engine's IDF where it has ``engine_idf`` (Qdrant), else
+    the engine's BM25 over raw text where it has ``engine_bm25`` with collection-wide
+    statistics (Milvus >= 2.5 servers, not Lite; the encoder's own tokenizer is then not
+    used; not with ``term_weights``, which RM3 feedback needs), else the encoder is switched to ``idf="client"``
+    and fitted on ``texts``, so its query weights carry IDF (save it with
+    ``BM25Encoder.save`` to query the collection later; it does not see later writes)."""
     from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
 
     if not isinstance(sparse, BM25Encoder):
-        return False  # learned sparse models (SPLADE) carry their own term weights
+        return SparseField()  # learned sparse models (SPLADE) carry their own term weights
     if sparse.idf == "engine":
-        if engine_idf:
-            return True
+        if caps.engine_idf:
+            return SparseField(idf=True)
+        if caps.engine_bm25 and caps.bm25_global_stats and not term_weights:
+            return SparseField(bm25="engine")
         sparse.idf = "client"
     if not sparse.n_docs:
         sparse.fit(texts)
-    return False
+    return SparseField()
 
 
 __all__ = ["FieldNames", "Layout"]

@@ -55,7 +55,7 @@ class Pipeline:
         self.memo.check(layout, spec)
         dense_q = (yield twin(layout.dense, "embed_query", query)) if layout.dense is not None else None
         k = check_k(self.k if k is None else k)
-        plan = plan_query(layout, query, dense_q, k=k, first_k=self._first_k(k),
+        plan = plan_query(layout, spec, query, dense_q, k=k, first_k=self._first_k(k),
                           flt=self.filter if flt is None else flt, rerank_k=self.rerank_k,
                           maxsim=self.maxsim)
         text_key = layout.read_key(spec)
@@ -87,7 +87,7 @@ class Pipeline:
         layout, conn = self.scope.layout, self.scope.connector
         id_list = fill_ids(ids, len(texts))
         payloads = to_payloads(texts, metadatas, layout.write_key())
-        spec, vectors = yield from layout.encode(texts, conn.capabilities.engine_idf)
+        spec, vectors = yield from layout.encode(texts, conn.capabilities)
         yield twin(conn, "create_collection", spec, recreate=recreate)
         yield twin(conn, "upsert", spec.name, id_list, vectors, payloads, batch_size=batch_size)
         self.memo.clear()

@@ -19,6 +19,7 @@ from langchain_core.documents import Document
 
 from vectorbridge.connectors.base import Connector, Hit, RescoreMode, rank_key
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.retrievers.documents import to_document
 from vectorbridge.retrievers.layout import Layout
 from vectorbridge.retrievers.twins import Flow, twin
@@ -54,9 +55,10 @@ class QueryPlan:
     decode_k: int = 0  # candidates kept after that MaxSim
 
 
-def plan_query(layout: Layout, query: str, dense_q: Any, *, k: int, first_k: int, flt: Any,
-               rerank_k: int, maxsim: RescoreMode | None) -> QueryPlan:
-    """The fields to search, their queries, and how many candidates each stage sees."""
+def plan_query(layout: Layout, spec: CollectionSpec, query: str, dense_q: Any, *, k: int,
+               first_k: int, flt: Any, rerank_k: int, maxsim: RescoreMode | None) -> QueryPlan:
+    """The fields to search, their queries, and how many candidates each stage sees (an
+    engine-BM25 field of ``spec`` is queried with the text itself)."""
     n, queries = layout.names, {}
     plan = QueryPlan(queries, first_k, k, flt)
     if dense_q is not None:
@@ -70,7 +72,8 @@ def plan_query(layout: Layout, query: str, dense_q: Any, *, k: int, first_k: int
             plan.rescore = (n.dense, q)
             plan.rescore_k = int(np.ceil(layout.oversample * first_k))
     if layout.sparse is not None:
-        queries[n.sparse] = layout.sparse.encode_queries([query])[0]
+        engine_bm25 = getattr(spec.fields.get(n.sparse), "from_text", False)
+        queries[n.sparse] = query if engine_bm25 else layout.sparse.encode_queries([query])[0]
     if layout.multivector is not None:
         tokens = layout.multivector.encode_queries([query])[0]
         if layout.fde is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
-from vectorbridge.connectors.milvus.schema import _METRIC, _PAD_FIELD, PARTITION_FIELD
+from vectorbridge.connectors.milvus.schema import _METRIC, _PAD_FIELD, PARTITION_FIELD, text_field
 from vectorbridge.connectors.results import Hit
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, SparseField,
@@ -35,6 +35,8 @@ def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
             v = rows.vectors[name][i]
             if isinstance(f, DenseField):
                 row[name] = v.tolist()
+            elif isinstance(f, SparseField) and f.from_text:
+                row[text_field(name)] = v  # the engine's BM25 function fills the field
             elif isinstance(f, SparseField):
                 row[name] = v.to_dict() if len(v) else dict(_EMPTY_SPARSE)
             elif isinstance(f, BinaryField):
@@ -66,6 +68,8 @@ def _query_data(f: FieldType, query: Any) -> tuple[Any, str]:
     """A validated query as Milvus search data, with its metric name."""
     if isinstance(f, DenseField):
         return query.tolist(), _METRIC[f.metric]
+    if isinstance(f, SparseField) and f.from_text:
+        return query, "BM25"
     if isinstance(f, SparseField):
         return query.to_dict(), "IP"
     return query.tobytes(), "HAMMING"
@@ -82,7 +86,11 @@ def _read_vector(f: FieldType, value: Any) -> Any:
 
 
 def _score(f: FieldType | None, distance: float) -> float:
-    """Higher-is-better: L2 comes back squared, HAMMING as a distance."""
+    """Higher-is-better: L2 comes back squared, HAMMING as a distance, BM25 negated by Milvus
+    Lite (best first at the most negative) and as the score by servers: BM25 is never
+    negative, so its magnitude is the score."""
+    if isinstance(f, SparseField) and f.from_text:
+        return abs(float(distance))
     if isinstance(f, BinaryField):
         return -float(distance)
     if isinstance(f, DenseField) and f.metric is Metric.EUCLID:

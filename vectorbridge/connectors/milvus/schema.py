@@ -9,13 +9,13 @@ from typing import Any
 
 import re
 
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from vectorbridge.connectors.engine import MILVUS, Capabilities
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
-from vectorbridge.connectors.validation import MAX_ID_LENGTH
+from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGTH
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX
 from vectorbridge.errors import InvalidInputError
 
@@ -33,16 +33,21 @@ GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_with
 def milvus_capabilities(server_version: str) -> Capabilities:
     """What one Milvus engine supports, from ``get_server_version()``: Milvus Lite has
     everything but binary vectors and IVF_PQ (it accepts the index and then fails to build
-    it, "reserved for a future phase", searching the raw vectors) and applies no sharding;
+    it, "reserved for a future phase", searching the raw vectors), applies no sharding and
+    keeps BM25 statistics per segment (measured: tests/test_engine_bm25.py);
     Milvus < 2.4: binary vectors, one vector field per collection, no sparse vectors and no
-    ``hybrid_search``; 2.4+ (or an unparseable version, assumed recent): everything."""
+    ``hybrid_search``; 2.4: no BM25 function; 2.5+ (or an unparseable version, assumed
+    recent): everything."""
     if server_version.startswith("milvus_lite"):
-        return replace(MILVUS, binary=False, ivf_pq=False, sharding=False)
+        return replace(MILVUS, binary=False, ivf_pq=False, sharding=False, bm25_global_stats=False)
     m = re.match(r"v?(\d+)\.(\d+)", server_version)
-    if m is None or (int(m.group(1)), int(m.group(2))) >= (2, 4):
+    version = (int(m.group(1)), int(m.group(2))) if m else (99, 0)
+    if version >= (2, 5):
         return MILVUS
-    return replace(MILVUS, sparse=False, multiple_vector_fields=False, hybrid_search=False,
-                   native_fusion=frozenset(), weighted_fusion=frozenset())
+    if version >= (2, 4):
+        return replace(MILVUS, engine_bm25=False)
+    return replace(MILVUS, sparse=False, engine_bm25=False, multiple_vector_fields=False,
+                   hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset())
 
 
 def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
@@ -62,6 +67,11 @@ def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, A
             )
         return "IVF_PQ", {"nlist": nlist, "m": m, "nbits": 8}
     raise InvalidInputError(f"quantization={q!r} has no Milvus index; use scalar-int8 or pq-xN.")
+
+
+def text_field(field_name: str) -> str:
+    """The analyzed VARCHAR field an engine-BM25 sparse field is computed from."""
+    return f"_vb_text_{field_name}"
 
 
 def companion(collection: str, field_name: str) -> str:
@@ -96,7 +106,8 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
         elif isinstance(f, SparseField) and f.idf:
             out.append(
                 f"field {name!r}: Milvus applies IDF only inside its own BM25 function on raw "
-                "text, not to client-made sparse vectors. Use SparseField(idf=False) with "
+                "text, not to client-made sparse vectors. Use SparseField(bm25='engine') (raw "
+                "text in, Milvus >= 2.5 / Lite) or SparseField(idf=False) with "
                 "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
             )
         if isinstance(f, DenseField) and f.quantization is not None:
@@ -131,7 +142,8 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
 def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any, Any]:
     """The main collection's schema and index params (pymilvus builders: no I/O): ``id``
     VARCHAR primary key holding the original id, ``payload`` JSON, one vector field per
-    dense / sparse / binary field, the partition-key copy, a pad vector when every field is
+    dense / sparse / binary field (an engine-BM25 field: an analyzed VARCHAR copy of the
+    text and Milvus' BM25 function into the sparse field), the partition-key copy, a pad vector when every field is
     multi-vector (a collection needs one vector field)."""
     c = MilvusClient  # schema and index builders are classmethods: local objects, no I/O
     schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -146,6 +158,14 @@ def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any,
             schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
             itype, params = index_for(f, index_type, nlist)
             index.add_index(name, index_type=itype, metric_type=_METRIC[f.metric], params=params)
+        elif isinstance(f, SparseField) and f.from_text:
+            schema.add_field(text_field(name), DataType.VARCHAR, max_length=MAX_BM25_TEXT_BYTES,
+                             enable_analyzer=True)
+            schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name=f"{name}_bm25", function_type=FunctionType.BM25,
+                                         input_field_names=[text_field(name)],
+                                         output_field_names=[name]))
+            index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         elif isinstance(f, SparseField):
             schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
             index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")

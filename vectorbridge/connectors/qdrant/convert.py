@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -91,12 +92,38 @@ def _vector_params(f: FieldType) -> models.VectorParams:
     raise TypeError(f"no Qdrant named-vector mapping for {type(f).__name__}")
 
 
+@lru_cache(maxsize=1)
+def bm25_model() -> Any:
+    """Qdrant's BM25 model (``qdrant_edge.Bm25``, in-process): the default configuration,
+    which mirrors the server's ``qdrant/bm25`` (k=1.2, b=0.75, avg_len=256, English
+    tokenizing, stemming and stop words), so vectors made here and by a server's inference
+    share term ids and weights. The engine adds IDF (``Modifier.IDF``) at search time."""
+    import qdrant_edge
+
+    return qdrant_edge.Bm25()
+
+
+def _bm25(vector: Any) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
 def _to_engine(f: FieldType, value: Any) -> Any:
+    """A stored value in Qdrant's form (an engine-BM25 field's text as its BM25 vector)."""
+    if isinstance(f, SparseField) and f.from_text:
+        return _bm25(bm25_model().embed_document(value))
     if isinstance(f, SparseField):
         return models.SparseVector(indices=value.indices.tolist(), values=value.values.tolist())
     if isinstance(f, BinaryField):
         return np.unpackbits(value).tolist()
     return value.tolist()
+
+
+def to_query(f: FieldType, query: Any) -> Any:
+    """A validated query in Qdrant's form: as a stored value, except that an engine-BM25
+    query text becomes BM25's query vector (each distinct term weighted 1)."""
+    if isinstance(f, SparseField) and f.from_text:
+        return _bm25(bm25_model().embed_query(query))
+    return _to_engine(f, query)
 
 
 def _from_engine(f: FieldType, value: Any) -> Any:

@@ -6,6 +6,8 @@ Mapping of a :class:`CollectionSpec`:
 
 - dense -> a named vector (``Cosine`` / ``Dot`` / ``Euclid``);
 - sparse -> a named sparse vector, with ``Modifier.IDF`` when the field asks for engine IDF;
+  an engine-BM25 field's texts become vectors of Qdrant's BM25 model (:func:`.convert.bm25_model`),
+  with ``Modifier.IDF``;
 - multi-vector -> a named vector with ``MultiVectorConfig(comparator=MAX_SIM)``;
 - binary -> a named ``uint8`` vector of ``n_bits`` 0/1 values with ``Manhattan`` distance,
   which on 0/1 values *is* the Hamming distance (Qdrant has no packed-bit vector type; its
@@ -34,7 +36,7 @@ from vectorbridge.connectors.engine import QDRANT, Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
-    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, _to_engine, _vector_params,
+    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, to_query, _vector_params,
     point_id, to_hits, to_points, to_record,
 )
 from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient
@@ -113,7 +115,8 @@ class QdrantEngine(Engine):
 
     def op_create(self, spec: CollectionSpec) -> Op[None]:
         vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
-        sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf else None)
+        sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf or f.from_text
+                                               else None)
                   for n, f in spec.sparse.items()}
         custom = {"sharding_method": models.ShardingMethod.CUSTOM} if self._custom_sharding(spec) else {}
         # With custom sharding, shard_number is per shard key (given again as each is created).
@@ -204,7 +207,7 @@ class QdrantEngine(Engine):
 
     def op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
-        res = yield call("query_points", spec.name, query=_to_engine(f, query), using=field_name,
+        res = yield call("query_points", spec.name, query=to_query(f, query), using=field_name,
                          limit=k, query_filter=to_qdrant(flt), with_payload=True,
                          with_vectors=[field_name] if with_vectors else False,
                          search_params=_search_params(f), **self._routing(spec, flt))
@@ -215,7 +218,7 @@ class QdrantEngine(Engine):
         if not self.capabilities.fuses_natively(fusion):
             return None  # weighted sums, weighted DBSF: per-branch searches, fused here
         qf, route = to_qdrant(flt), self._routing(spec, flt)
-        prefetch = [models.Prefetch(query=_to_engine(b.field, b.query), using=b.name,
+        prefetch = [models.Prefetch(query=to_query(b.field, b.query), using=b.name,
                                     limit=b.depth, filter=qf, params=_search_params(b.field))
                     for b in branches]
         if fusion.kind == "rrf":
@@ -234,7 +237,7 @@ class QdrantEngine(Engine):
             return None
         fused = models.Prefetch(prefetch=prefetch, query=fq, limit=rescore.depth, filter=qf)
         res = yield call("query_points", spec.name, prefetch=fused,
-                         query=_to_engine(rescore.field, rescore.query), using=rescore.name,
+                         query=to_query(rescore.field, rescore.query), using=rescore.name,
                          limit=k, query_filter=qf, with_payload=True, **route)
         return to_hits(rescore.field, res.points)
 
@@ -243,7 +246,7 @@ class QdrantEngine(Engine):
         if not ids:
             return []
         only = models.Filter(must=[models.HasIdCondition(has_id=[point_id(i) for i in ids])])
-        res = yield call("query_points", spec.name, query=_to_engine(rescore.field, rescore.query),
+        res = yield call("query_points", spec.name, query=to_query(rescore.field, rescore.query),
                          using=rescore.name, limit=k, query_filter=only, with_payload=True)
         return to_hits(rescore.field, res.points)
 
