@@ -23,6 +23,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                     "exact MaxSim"),
     "token-storage": ("token_storage", "float token vectors vs residual codes in Qdrant Edge: size, "
                       "latency, quality"),
+    "bm25": ("bm25_engines", "BM25 in the engine (Milvus' BM25 function, Qdrant's model and IDF) "
+             "vs client-made, on a fresh and on a grown collection"),
     "prf": ("prf", "pseudo-relevance feedback (Rocchio, RM3) against the same retriever without"),
     "calibration": ("relevance_filter", "calibrated relevance and score thresholds, cross-validated"),
     "exact-quality": ("scifact_quality", "exact dense, BM25 and MaxSim quality (the references)"),
