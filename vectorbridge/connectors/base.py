@@ -300,8 +300,11 @@ class Connector(Operations):
         *,
         filter: Filter | Mapping[str, Any] | None = None,
         with_vectors: bool = False,
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> list[Hit]:
-        """Top ``k`` points by similarity on one field, best first.
+        """Top ``k`` points by similarity on one field, best first; with ``group_by``, the
+        top ``k`` groups of points sharing that payload value (:mod:`.grouping`).
 
         Args:
             collection: Collection name.
@@ -311,8 +314,12 @@ class Connector(Operations):
             k: Number of hits.
             filter: A :class:`~vectorbridge.connectors.filters.Filter` or a filter dict.
             with_vectors: Also return each hit's stored vector of ``field`` (for MMR).
+            group_by: A payload key (e.g. ``"doc_id"`` of chunks): ``k`` then counts groups,
+                ordered by their best point, and the hits come group by group, best first.
+            group_size: Hits kept per group.
         """
-        return self._run(self._do_search(collection, field, query, k, filter, with_vectors))
+        return self._run(self._do_search(collection, field, query, k, filter, with_vectors,
+                                         group_by, group_size))
 
     asearch = twin(search)
 
@@ -328,6 +335,8 @@ class Connector(Operations):
         rescore: tuple[str, Any] | None = None,
         rescore_k: int | None = None,
         rescore_mode: RescoreMode = "replace",
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> list[Hit]:
         """Search several fields at once and fuse the rankings, in the engine where it can.
 
@@ -350,9 +359,12 @@ class Connector(Operations):
             rescore: ``(field, query)`` for a second stage over the fused candidates.
             rescore_k: How many candidates the second stage keeps (default 100).
             rescore_mode: ``"replace"`` or ``"fuse"``.
+            group_by: A payload key: the top ``k`` groups of the fused ranking, as in
+                :meth:`search`.
+            group_size: Hits kept per group.
         """
         return self._run(self._do_hybrid(collection, queries, k, fusion, prefetch_k, filter,
-                                         rescore, rescore_k, rescore_mode))
+                                         rescore, rescore_k, rescore_mode, group_by, group_size))
 
     ahybrid_search = twin(hybrid_search)
 

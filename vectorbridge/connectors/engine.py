@@ -15,7 +15,7 @@ re-deriving it from engine names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from vectorbridge.connectors.fusion import Fusion
@@ -54,6 +54,8 @@ class Capabilities:
         ivf_pq: Product-quantized IVF indexes (Milvus) are built.
         token_codes: uint8 multi-vector fields (residual token codes).
         sharding: Shards, replicas and shard keys are applied (servers only).
+        native_grouping: ``group_by`` searches run in the engine in one request (Qdrant
+            ``query_points_groups``); without it the connector pages the plain search.
     """
 
     sparse: bool = True
@@ -71,6 +73,7 @@ class Capabilities:
     ivf_pq: bool = True
     token_codes: bool = False
     sharding: bool = False
+    native_grouping: bool = False
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -109,13 +112,18 @@ WITHOUT: dict[str, str] = {
     "token_codes": "uint8 token-code fields (`ResidualCodec`) are refused; store float tokens or "
                    "pool them (`TokenPooler`)",
     "sharding": "`shards`, `replicas` and shard keys are stored in the spec, not applied",
+    "native_grouping": "`group_by` pages the ordinary search (filter in the engine) until `k` "
+                       "groups of `group_size` fill: same groups, more requests",
 }
 
 
 #: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights; BM25
 #: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
 QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
-                      weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True)
+                      weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
+                      native_grouping=True)
+#: Qdrant Edge: Qdrant's engine without the server's group API.
+QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
 #: token vectors in a companion collection.
 MILVUS = Capabilities(engine_bm25=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
@@ -255,6 +263,15 @@ class Engine(ABC):
         return None
         yield  # pragma: no cover - a generator that makes no call
 
+    def op_group_search(self, spec: "CollectionSpec", field_name: str, f: "FieldType", query: Any,
+                        k: int, flt: "Filter | None", key: str,
+                        size: int) -> "Op[list[Hit] | None]":
+        """The best ``k`` groups by payload ``key``, ``size`` hits each, flattened group by
+        group, in one engine request; ``None`` where the engine has no grouping (the connector
+        then pages :meth:`op_search`)."""
+        return None
+        yield  # pragma: no cover - a generator that makes no call
+
     def op_rescore(self, spec: "CollectionSpec", rescore: "Rescore", ids: list[str],
                    k: int) -> "Op[list[Hit]]":
         """Exact scores of ``ids`` on ``rescore.name``, top ``k``. Default: fetch the stored
@@ -267,4 +284,4 @@ class Engine(ABC):
         return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
 
 
-__all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "MILVUS", "WITHOUT"]
+__all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "QDRANT_EDGE", "MILVUS", "WITHOUT"]

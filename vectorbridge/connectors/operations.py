@@ -17,6 +17,7 @@ from vectorbridge.connectors.engine import Engine
 from vectorbridge.connectors.filters import as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
 from vectorbridge.connectors.journal import as_journal, batch_digest
+from vectorbridge.connectors.grouping import check_grouping, grouped
 from vectorbridge.connectors.results import (
     DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore, rank_key,
     tie_margin,
@@ -175,20 +176,38 @@ class Operations:
         return (yield from self.backend.op_count(spec, as_filter(filter)))
 
     def _do_search(self, collection: str, field_name: str, query: Any, k: int, filter: Any,
-                   with_vectors: bool) -> Op[list[Hit]]:
+                   with_vectors: bool, group_by: str | None = None,
+                   group_size: int = 1) -> Op[list[Hit]]:
         spec = yield from self._do_spec(collection)
         f = spec.field(field_name)
         q = check_query(spec, field_name, query)
         k, flt = check_k(k), as_filter(filter)
+        key, size = check_grouping(group_by, group_size)
         if isinstance(q, SparseVector) and not len(q):
             return []  # no term to match: every engine would score all points 0
-        return (yield from self._tie_safe(
-            lambda n: self.backend.op_search(spec, field_name, f, q, n, flt, with_vectors), k))
+
+        def ranked(n: int) -> Op[list[Hit]]:
+            return (yield from self._tie_safe(
+                lambda m: self.backend.op_search(spec, field_name, f, q, m, flt, with_vectors), n))
+
+        if key is None:
+            return (yield from ranked(k))
+        if not with_vectors:
+            native = yield from self.backend.op_group_search(spec, field_name, f, q, k, flt, key, size)
+            if native is not None:
+                return native
+        return (yield from grouped(ranked, key, k, size))
 
     def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
                    prefetch_k: int | Mapping[str, int], filter: Any,
                    rescore: tuple[str, Any] | None, rescore_k: int | None,
-                   rescore_mode: str) -> Op[list[Hit]]:
+                   rescore_mode: str, group_by: str | None = None,
+                   group_size: int = 1) -> Op[list[Hit]]:
+        key, size = check_grouping(group_by, group_size)
+        if key is not None:  # the fused ranking, paged until k groups fill
+            return (yield from grouped(lambda n: self._do_hybrid(
+                collection, queries, n, fusion, prefetch_k, filter, rescore, rescore_k,
+                rescore_mode), key, check_k(k), size))
         spec = yield from self._do_spec(collection)
         k, flt = check_k(k), as_filter(filter)
         fusion = self.default_fusion if fusion is None else as_fusion(fusion)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from vectorbridge.connectors.base import Connector
-from vectorbridge.connectors.engine import QDRANT, WITHOUT, Capabilities
+from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, WITHOUT, Capabilities
 from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
 from vectorbridge.connectors.qdrant import QdrantConnector
 from vectorbridge.connectors.reference import REFERENCE, ReferenceConnector
@@ -82,7 +82,7 @@ _ENTRIES = [
                 REFERENCE, lambda where: ReferenceConnector()),
     EngineEntry("qdrant-edge", "qdrant", "embedded",
                 "Qdrant Edge: the real Qdrant engine in-process, data in a folder",
-                QDRANT, lambda where: QdrantConnector(path=where)),
+                QDRANT_EDGE, lambda where: QdrantConnector(path=where)),
     EngineEntry("qdrant-local", "qdrant", "embedded",
                 "qdrant-client's local mode: a Python emulation in memory (exact search, "
                 "quantization ignored)",

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
+from vectorbridge.connectors.grouping import check_grouping
 from vectorbridge.connectors.spec import ENGINE_QUANTIZATIONS, check_name
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
@@ -108,6 +109,11 @@ class HybridRetriever(BaseRetriever):
         rerank: A ``BaseDocumentCompressor`` applied to the top ``rerank_k`` documents.
         rerank_k: Candidates the second stage(s) see.
         filter: A vectorbridge filter applied to every branch (``invoke(..., filter=)`` too).
+        group_by: A payload key shared by the chunks of one document (e.g. ``"doc_id"``):
+            ``k`` then counts documents, each with its best ``group_size`` chunks, in the
+            engine where it groups natively (else the connector pages the search until ``k``
+            groups fill). Documents come group by group, best group first.
+        group_size: Chunks kept per group.
         score_key: Metadata key of the first-stage score.
 
     Examples:
@@ -145,6 +151,8 @@ class HybridRetriever(BaseRetriever):
     rerank: BaseDocumentCompressor | None = None
     rerank_k: int = 100
     filter: Any = None
+    group_by: str | None = None
+    group_size: int = 1
     dense_field: str = FieldNames.dense
     sparse_field: str = FieldNames.sparse
     multivector_field: str = FieldNames.multivector
@@ -204,6 +212,18 @@ class HybridRetriever(BaseRetriever):
         _check_codec(self.token_codec, self.multivector, self.fde, self.dense, self.sparse)
         self._check_prf()
         self._check_calibration()
+        self._check_grouping()
+
+    def _check_grouping(self) -> None:
+        check_grouping(self.group_by, self.group_size)
+        if self.group_by is None:
+            return
+        if self.rerank is not None or self.token_codec is not None or \
+                (self.quantizer is not None and hasattr(self.quantizer, "centroids")):
+            raise UnsupportedFeatureError(
+                "group_by= groups the first stage in the engine; a rerank=, token_codec= or "
+                "ProductQuantizer stage would reorder it afterwards. Drop one of them, or rerank "
+                "the grouped documents yourself.")
 
     def _check_calibration(self) -> None:
         from vectorbridge.retrievers.calibration import ScoreCalibrator
@@ -261,7 +281,8 @@ class HybridRetriever(BaseRetriever):
         return Pipeline(scope, self._memo, k=self.k, filter=self.filter, maxsim=self.maxsim,
                         prf=self.prf, rerank=self.rerank, rerank_k=self.rerank_k,
                         calibrator=self.calibrator, score_threshold=self.score_threshold,
-                        relevance_key=self.relevance_key, score_key=self.score_key)
+                        relevance_key=self.relevance_key, score_key=self.score_key,
+                        group_by=self.group_by, group_size=self.group_size)
 
     @property
     def _fusion(self) -> Fusion:

@@ -40,6 +40,8 @@ class Pipeline:
     score_threshold: float | None = None
     relevance_key: str = "relevance"
     score_key: str = "score"
+    group_by: str | None = None
+    group_size: int = 1
 
     def _first_k(self, k: int) -> int:
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
@@ -58,6 +60,9 @@ class Pipeline:
         plan = plan_query(layout, spec, query, dense_q, k=k, first_k=self._first_k(k),
                           flt=self.filter if flt is None else flt, rerank_k=self.rerank_k,
                           maxsim=self.maxsim)
+        if self.group_by is not None:  # k documents of group_size chunks each
+            plan.group_by, plan.group_size = self.group_by, self.group_size
+            plan.final_k = k * self.group_size
         text_key = layout.read_key(spec)
         if self.prf is not None:
             yield from feedback(scope, self.prf, query, plan, text_key)

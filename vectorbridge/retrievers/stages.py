@@ -53,6 +53,8 @@ class QueryPlan:
     pq: np.ndarray | None = None  # a float query whose candidates come from client-side ADC
     decode: np.ndarray | None = None  # query tokens for MaxSim over decoded token codes
     decode_k: int = 0  # candidates kept after that MaxSim
+    group_by: str | None = None  # k counts groups of this payload key, group_size hits each
+    group_size: int = 1
 
 
 def plan_query(layout: Layout, spec: CollectionSpec, query: str, dense_q: Any, *, k: int,
@@ -162,12 +164,14 @@ def candidates(scope: Scope, plan: QueryPlan, memo: Memo) -> Flow[list[Hit]]:
             return []
         return (yield twin(conn, "rescore", name, scope.layout.names.dense, plan.pq, cand,
                            plan.k, filter=plan.filter))
+    group = {"group_by": plan.group_by, "group_size": plan.group_size} if plan.group_by else {}
     if len(plan.queries) == 1 and plan.rescore is None:  # no fusion needed
         field_name, q = next(iter(plan.queries.items()))
-        return (yield twin(conn, "search", name, field_name, q, plan.k, filter=plan.filter))
+        return (yield twin(conn, "search", name, field_name, q, plan.k, filter=plan.filter,
+                           **group))
     return (yield twin(conn, "hybrid_search", name, plan.queries, k=plan.k, filter=plan.filter,
                        prefetch_k=scope.prefetch_k, fusion=scope.fusion, rescore=plan.rescore,
-                       rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode))
+                       rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode, **group))
 
 
 def decoded_maxsim(scope: Scope, plan: QueryPlan, hits: list[Hit]) -> Flow[list[Hit]]:

@@ -188,18 +188,22 @@ class VectorBridgeStore(VectorStore):
         return np.asarray(embedding, np.float32)
 
     def _search(self, query: str | None, embedding: Any, k: int, flt: Any,
-                with_vectors: bool = False) -> Flow[tuple[np.ndarray, list[Hit]]]:
-        """The query vector (embedded from ``query`` unless given) and its ``k`` nearest."""
+                with_vectors: bool = False, **group: Any) -> Flow[tuple[np.ndarray, list[Hit]]]:
+        """The query vector (embedded from ``query`` unless given) and its ``k`` nearest
+        (``group``: ``group_by`` / ``group_size``, as :meth:`Connector.search` takes them)."""
         q = yield from self._query_vector(query, embedding)
         if not (yield twin(self.connector, "has_collection", self.collection)):
             return q, []
         hits = yield twin(self.connector, "search", self.collection, self.vector_field, q, k,
-                          filter=flt, with_vectors=with_vectors)
+                          filter=flt, with_vectors=with_vectors, **group)
         return q, hits
 
-    def _scored(self, query: str | None, embedding: Any, k: int,
-                flt: Any) -> Flow[list[tuple[Document, float]]]:
-        _, hits = yield from self._search(query, embedding, k, flt)
+    def _scored(self, query: str | None, embedding: Any, k: int, flt: Any,
+                options: Mapping[str, Any]) -> Flow[list[tuple[Document, float]]]:
+        """``options``: the search methods' ``**kwargs``; ``group_by="doc_id", group_size=n``
+        return the best ``k`` documents' best ``n`` chunks, group by group."""
+        group = {key: options[key] for key in ("group_by", "group_size") if key in options}
+        _, hits = yield from self._search(query, embedding, k, flt, **group)
         return [(to_document(h.id, h.payload, self.text_key), h.score) for h in hits]
 
     def similarity_search_with_score_by_vector(
@@ -207,43 +211,43 @@ class VectorBridgeStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """Documents nearest to ``embedding`` with their similarity (higher is better;
         negated distance for euclid). ``filter``: a vectorbridge filter or filter dict."""
-        return run(self._scored(None, embedding, k, filter))
+        return run(self._scored(None, embedding, k, filter, kwargs))
 
     async def asimilarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, filter: Any = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_with_score_by_vector`."""
-        return await arun(self._scored(None, embedding, k, filter))
+        return await arun(self._scored(None, embedding, k, filter, kwargs))
 
     def similarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                      **kwargs: Any) -> list[tuple[Document, float]]:
         """Documents most similar to ``query`` with their similarity scores."""
-        return run(self._scored(query, None, k, filter))
+        return run(self._scored(query, None, k, filter, kwargs))
 
     async def asimilarity_search_with_score(self, query: str, k: int = 4, filter: Any = None,
                                             **kwargs: Any) -> list[tuple[Document, float]]:
         """Async :meth:`similarity_search_with_score`."""
-        return await arun(self._scored(query, None, k, filter))
+        return await arun(self._scored(query, None, k, filter, kwargs))
 
     def similarity_search(self, query: str, k: int = 4, filter: Any = None,
                           **kwargs: Any) -> list[Document]:
         """Documents most similar to ``query``, best first."""
-        return [d for d, _ in run(self._scored(query, None, k, filter))]
+        return [d for d, _ in run(self._scored(query, None, k, filter, kwargs))]
 
     async def asimilarity_search(self, query: str, k: int = 4, filter: Any = None,
                                  **kwargs: Any) -> list[Document]:
         """Async :meth:`similarity_search`."""
-        return [d for d, _ in await arun(self._scored(query, None, k, filter))]
+        return [d for d, _ in await arun(self._scored(query, None, k, filter, kwargs))]
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, filter: Any = None,
                                     **kwargs: Any) -> list[Document]:
         """Documents nearest to ``embedding``, best first."""
-        return [d for d, _ in run(self._scored(None, embedding, k, filter))]
+        return [d for d, _ in run(self._scored(None, embedding, k, filter, kwargs))]
 
     async def asimilarity_search_by_vector(self, embedding: list[float], k: int = 4,
                                            filter: Any = None, **kwargs: Any) -> list[Document]:
         """Async :meth:`similarity_search_by_vector`."""
-        return [d for d, _ in await arun(self._scored(None, embedding, k, filter))]
+        return [d for d, _ in await arun(self._scored(None, embedding, k, filter, kwargs))]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Similarity -> [0, 1]: cosine (and dot on unit vectors) ``(1 + s) / 2``; euclid

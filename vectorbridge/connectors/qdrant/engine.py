@@ -32,7 +32,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.credentials import url_secrets
-from vectorbridge.connectors.engine import QDRANT, Engine
+from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
@@ -241,6 +241,17 @@ class QdrantEngine(Engine):
                          limit=k, query_filter=qf, with_payload=True, **route)
         return to_hits(rescore.field, res.points)
 
+    def op_group_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                        k: int, flt: Filter | None, key: str,
+                        size: int) -> Op[list[Hit] | None]:
+        if not self.capabilities.native_grouping:
+            return None
+        res = yield call("query_points_groups", spec.name, key, query=to_query(f, query),
+                         using=field_name, limit=k, group_size=size, query_filter=to_qdrant(flt),
+                         with_payload=True, search_params=_search_params(f),
+                         **self._routing(spec, flt))
+        return [h for g in res.groups for h in to_hits(f, g.hits)]
+
     def op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
                     k: int) -> Op[list[Hit]]:
         if not ids:
@@ -265,7 +276,7 @@ class QdrantEdgeEngine(QdrantEngine):
     sharding; indexes are built on :meth:`optimize`."""
 
     name, remote, edge, embedded = "qdrant-edge", False, True, True
-    capabilities = QDRANT
+    capabilities = QDRANT_EDGE
 
     def async_client(self) -> Any:
         if self._aclient is None:
