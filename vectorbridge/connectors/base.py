@@ -323,6 +323,36 @@ class Connector(Operations):
 
     asearch = twin(search)
 
+    def mmr_search(
+        self,
+        collection: str,
+        field: str,
+        query: Any,
+        k: int = 10,
+        *,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Filter | Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Maximal marginal relevance in the engine: from the ``fetch_k`` nearest points on a
+        dense field, ``k`` chosen one by one for similarity to the query and dissimilarity to
+        those already chosen, in that order (scores: similarity to the query). Engines with
+        ``capabilities.native_mmr`` only (Qdrant); elsewhere it is refused and
+        ``VectorBridgeStore.max_marginal_relevance_search`` selects client-side.
+
+        Args:
+            collection: Collection name.
+            field: A dense vector field.
+            query: The query vector.
+            k: Number of hits.
+            fetch_k: Candidates MMR chooses from (at least ``k``).
+            lambda_mult: LangChain's meaning: 1 = pure relevance, 0 = maximum diversity.
+            filter: Applies to the candidates.
+        """
+        return self._run(self._do_mmr(collection, field, query, k, fetch_k, lambda_mult, filter))
+
+    ammr_search = twin(mmr_search)
+
     def hybrid_search(
         self,
         collection: str,

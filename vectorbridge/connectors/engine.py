@@ -56,6 +56,8 @@ class Capabilities:
         sharding: Shards, replicas and shard keys are applied (servers only).
         native_grouping: ``group_by`` searches run in the engine in one request (Qdrant
             ``query_points_groups``); without it the connector pages the plain search.
+        native_mmr: Maximal marginal relevance over a dense field runs in the engine
+            (Qdrant's ``Mmr``: ``Connector.mmr_search``).
     """
 
     sparse: bool = True
@@ -74,6 +76,7 @@ class Capabilities:
     token_codes: bool = False
     sharding: bool = False
     native_grouping: bool = False
+    native_mmr: bool = False
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -114,6 +117,8 @@ WITHOUT: dict[str, str] = {
     "sharding": "`shards`, `replicas` and shard keys are stored in the spec, not applied",
     "native_grouping": "`group_by` pages the ordinary search (filter in the engine) until `k` "
                        "groups of `group_size` fill: same groups, more requests",
+    "native_mmr": "`Connector.mmr_search` is refused; `VectorBridgeStore`'s MMR fetches "
+                  "`fetch_k` vectors and selects client-side (LangChain's formula, same result)",
 }
 
 
@@ -121,7 +126,7 @@ WITHOUT: dict[str, str] = {
 #: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
 QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
-                      native_grouping=True)
+                      native_grouping=True, native_mmr=True)
 #: Qdrant Edge: Qdrant's engine without the server's group API.
 QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
@@ -270,6 +275,12 @@ class Engine(ABC):
         group, in one engine request; ``None`` where the engine has no grouping (the connector
         then pages :meth:`op_search`)."""
         return None
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_mmr(self, spec: "CollectionSpec", field_name: str, f: "FieldType", query: Any, k: int,
+               fetch_k: int, lambda_mult: float, flt: "Filter | None") -> "Op[list[Hit]]":
+        """MMR in the engine (engines with ``native_mmr`` override this)."""
+        raise NotImplementedError
         yield  # pragma: no cover - a generator that makes no call
 
     def op_rescore(self, spec: "CollectionSpec", rescore: "Rescore", ids: list[str],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from vectorbridge.connectors.calls import Op
-from vectorbridge.connectors.engine import Engine
+from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
 from vectorbridge.connectors.journal import as_journal, batch_digest
@@ -22,7 +22,7 @@ from vectorbridge.connectors.results import (
     DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore, rank_key,
     tie_margin,
 )
-from vectorbridge.connectors.spec import CollectionSpec, Metric, check_name
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, check_name
 from vectorbridge.connectors.validation import check_ids, check_k, check_query, prepare_rows
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
@@ -37,6 +37,7 @@ class Operations:
     default_fusion: Fusion
     _specs: dict[str, CollectionSpec]
     unsupported: Callable[[CollectionSpec], list[str]]
+    capabilities: Capabilities
 
     def _tie_safe(self, fetch: Callable[[int], Op[list[Hit] | None]],
                   k: int) -> Op[list[Hit] | None]:
@@ -197,6 +198,24 @@ class Operations:
             if native is not None:
                 return native
         return (yield from grouped(ranked, key, k, size))
+
+    def _do_mmr(self, collection: str, field_name: str, query: Any, k: int, fetch_k: int,
+                lambda_mult: float, filter: Any) -> Op[list[Hit]]:
+        spec = yield from self._do_spec(collection)
+        f = spec.field(field_name)
+        q = check_query(spec, field_name, query)
+        k, fetch_k, flt = check_k(k), check_k(fetch_k), as_filter(filter)
+        if isinstance(lambda_mult, bool) or not isinstance(lambda_mult, (int, float)) or \
+                not 0.0 <= lambda_mult <= 1.0:
+            raise InvalidInputError(f"lambda_mult must be in [0, 1] (1 = pure relevance), got "
+                                    f"{lambda_mult!r}.")
+        if not self.capabilities.native_mmr or not isinstance(f, DenseField):
+            raise UnsupportedFeatureError(
+                f"{self.engine} has no MMR of its own over field {field_name!r} (Qdrant engines "
+                "run it on dense fields). Search with with_vectors=True and select client-side: "
+                "VectorBridgeStore.max_marginal_relevance_search does this.")
+        return (yield from self.backend.op_mmr(spec, field_name, f, q, k, max(fetch_k, k),
+                                               float(lambda_mult), flt))
 
     def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
                    prefetch_k: int | Mapping[str, int], filter: Any,

@@ -259,6 +259,15 @@ class VectorBridgeStore(VectorStore):
     # -- MMR --------------------------------------------------------------------------------
     def _mmr(self, query: str | None, embedding: Any, k: int, fetch_k: int, lambda_mult: float,
              flt: Any) -> Flow[list[Document]]:
+        """In the engine where it has MMR (one request, no vectors sent back), else the
+        ``fetch_k`` nearest with their vectors and LangChain's selection here."""
+        if self.connector.capabilities.native_mmr:
+            q = yield from self._query_vector(query, embedding)
+            if not (yield twin(self.connector, "has_collection", self.collection)):
+                return []
+            hits = yield twin(self.connector, "mmr_search", self.collection, self.vector_field, q,
+                              k, fetch_k=max(fetch_k, k), lambda_mult=lambda_mult, filter=flt)
+            return [to_document(h.id, h.payload, self.text_key) for h in hits]
         q, hits = yield from self._search(query, embedding, max(fetch_k, k), flt, True)
         if not hits:
             return []

@@ -25,6 +25,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                       "latency, quality"),
     "bm25": ("bm25_engines", "BM25 in the engine (Milvus' BM25 function, Qdrant's model and IDF) "
              "vs client-made, on a fresh and on a grown collection"),
+    "mmr": ("mmr", "maximal marginal relevance in Qdrant's engine vs LangChain's client-side "
+            "selection: latency and agreement"),
     "prf": ("prf", "pseudo-relevance feedback (Rocchio, RM3) against the same retriever without"),
     "calibration": ("relevance_filter", "calibrated relevance and score thresholds, cross-validated"),
     "exact-quality": ("scifact_quality", "exact dense, BM25 and MaxSim quality (the references)"),

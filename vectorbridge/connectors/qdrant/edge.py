@@ -140,6 +140,11 @@ def edge_query(query: Any, using: str | None) -> Any:
         return qe.Fusion.Rrf(k=60)
     if query is None:
         return None
+    if isinstance(query, models.NearestQuery) and query.mmr is not None:
+        # Edge's lambda_ weighs relevance (1 = pure relevance); the server's diversity is 1 - it
+        mmr = query.mmr
+        return qe.Mmr(edge_vector(query.nearest), 1.0 - mmr.diversity, mmr.candidates_limit,
+                      using=using)
     return qe.Query.Nearest(edge_vector(query), using=using)
 
 

@@ -252,6 +252,17 @@ class QdrantEngine(Engine):
                          **self._routing(spec, flt))
         return [h for g in res.groups for h in to_hits(f, g.hits)]
 
+    def op_mmr(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any, k: int,
+               fetch_k: int, lambda_mult: float, flt: Filter | None) -> Op[list[Hit]]:
+        # Qdrant's diversity is LangChain's 1 - lambda_mult (langchain-qdrant passes lambda
+        # unchanged and so reverses it: langchain issue 39052)
+        mmr = models.NearestQuery(nearest=to_query(f, query), mmr=models.Mmr(
+            diversity=1.0 - lambda_mult, candidates_limit=fetch_k))
+        res = yield call("query_points", spec.name, query=mmr, using=field_name, limit=k,
+                         query_filter=to_qdrant(flt), with_payload=True,
+                         search_params=_search_params(f), **self._routing(spec, flt))
+        return to_hits(f, res.points)
+
     def op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
                     k: int) -> Op[list[Hit]]:
         if not ids:
