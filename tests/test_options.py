@@ -41,7 +41,8 @@ BAD_RETRIEVER_OPTIONS = [
     # unknown names: refused with the closest valid name
     ("rrf_K", 10, "did you mean 'rrf_k'"),
     ("oversampel", 4, "did you mean 'oversample'"),
-    ("group_by", "doc_id", "unknown option 'group_by'"),
+    ("group_pize", 2, "did you mean 'group_size'"),
+    ("group_size", 0, "group_size must be a positive int"),
 ]
 
 

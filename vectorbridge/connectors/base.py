@@ -314,8 +314,8 @@ class Connector(Operations):
             k: Number of hits.
             filter: A :class:`~vectorbridge.connectors.filters.Filter` or a filter dict.
             with_vectors: Also return each hit's stored vector of ``field`` (for MMR).
-            group_by: A payload key (e.g. ``"doc_id"`` of chunks): ``k`` then counts groups,
-                ordered by their best point, and the hits come group by group, best first.
+            group_by: A payload key (``"doc_id"`` of chunks): ``k`` counts groups, hits come
+                group by group, best first.
             group_size: Hits kept per group.
         """
         return self._run(self._do_search(collection, field, query, k, filter, with_vectors,
@@ -323,29 +323,19 @@ class Connector(Operations):
 
     asearch = twin(search)
 
-    def mmr_search(
-        self,
-        collection: str,
-        field: str,
-        query: Any,
-        k: int = 10,
-        *,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-        filter: Filter | Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
-        """Maximal marginal relevance in the engine: from the ``fetch_k`` nearest points on a
-        dense field, ``k`` chosen one by one for similarity to the query and dissimilarity to
-        those already chosen, in that order (scores: similarity to the query). Engines with
-        ``capabilities.native_mmr`` only (Qdrant); elsewhere it is refused and
-        ``VectorBridgeStore.max_marginal_relevance_search`` selects client-side.
+    def mmr_search(self, collection: str, field: str, query: Any, k: int = 10, *,
+                   fetch_k: int = 20, lambda_mult: float = 0.5,
+                   filter: Filter | Mapping[str, Any] | None = None) -> list[Hit]:
+        """Maximal marginal relevance in the engine (``capabilities.native_mmr``: Qdrant;
+        refused elsewhere, where the store selects client-side): ``k`` of the ``fetch_k``
+        nearest on a dense field, in the order chosen (scores: similarity to the query).
 
         Args:
             collection: Collection name.
             field: A dense vector field.
             query: The query vector.
             k: Number of hits.
-            fetch_k: Candidates MMR chooses from (at least ``k``).
+            fetch_k: Candidates MMR chooses from.
             lambda_mult: LangChain's meaning: 1 = pure relevance, 0 = maximum diversity.
             filter: Applies to the candidates.
         """
@@ -389,8 +379,7 @@ class Connector(Operations):
             rescore: ``(field, query)`` for a second stage over the fused candidates.
             rescore_k: How many candidates the second stage keeps (default 100).
             rescore_mode: ``"replace"`` or ``"fuse"``.
-            group_by: A payload key: the top ``k`` groups of the fused ranking, as in
-                :meth:`search`.
+            group_by: Groups of the fused ranking, as in :meth:`search`.
             group_size: Hits kept per group.
         """
         return self._run(self._do_hybrid(collection, queries, k, fusion, prefetch_k, filter,
