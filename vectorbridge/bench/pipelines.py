@@ -111,8 +111,8 @@ def sparse_bytes(vectors: list[Any]) -> float:
 def quantized_bytes(name: str, dim: int) -> float:
     """Bytes per vector of an engine quantization (the float originals kept for rescoring
     are on disk and not counted)."""
-    if name.startswith("binary-"):
-        return {"binary-1bit": 1, "binary-1.5bit": 1.5, "binary-2bit": 2}[name] * dim / 8
+    if name.startswith(("binary-", "turbo-")):  # bits per dimension
+        return float(name.split("-")[1].removesuffix("bit")) * dim / 8
     if name == "scalar-int8":
         return float(dim)
     return 4 * dim / int(name.removeprefix("pq-x"))

@@ -36,13 +36,16 @@ class DenseField:
 
     ``quantization`` asks the engine to keep a compressed copy for search and rescore its
     ``oversampling * k`` candidates with the originals: one of :data:`ENGINE_QUANTIZATIONS`
-    (Qdrant binary 1 / 1.5 / 2-bit, scalar int8, product quantization at x4-x64)."""
+    (Qdrant binary 1 / 1.5 / 2-bit, scalar int8, product quantization at x4-x64, TurboQuant
+    at 1-8 bits). ``rescore=False`` ranks by the compressed copies alone (faster, and the
+    float originals are never read)."""
 
     dim: int
     metric: Metric = Metric.COSINE
     encoding: str | None = None
     quantization: str | None = None
     oversampling: float = 4.0
+    rescore: bool = True
     kind: Literal["dense"] = "dense"
 
 
@@ -109,6 +112,7 @@ class BinaryField:
 ENGINE_QUANTIZATIONS: tuple[str, ...] = (
     "binary-1bit", "binary-1.5bit", "binary-2bit", "scalar-int8",
     "pq-x4", "pq-x8", "pq-x16", "pq-x32", "pq-x64",
+    "turbo-1bit", "turbo-1.5bit", "turbo-2bit", "turbo-4bit", "turbo-8bit",
 )
 
 FieldType = Union[DenseField, SparseField, MultiVectorField, BinaryField]
@@ -171,6 +175,8 @@ def _coerce(kind: str, value: Any) -> FieldType:
             raise InvalidInputError(f"quantization={f.quantization!r}: use one of {ENGINE_QUANTIZATIONS}.")
         if not f.oversampling >= 1:
             raise InvalidInputError(f"oversampling must be >= 1, got {f.oversampling!r}.")
+        if not isinstance(f.rescore, bool):
+            raise InvalidInputError(f"rescore must be True or False, got {f.rescore!r}.")
     return f
 
 

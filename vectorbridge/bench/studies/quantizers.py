@@ -242,7 +242,8 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
     import tempfile
 
     from vectorbridge.bench.data import CachedEmbeddings
-    from vectorbridge.connectors import MilvusConnector, QdrantConnector
+    from vectorbridge.bench.pipelines import quantized_bytes
+    from vectorbridge.connectors import CollectionSpec, DenseField, MilvusConnector, QdrantConnector
     from vectorbridge.retrievers import HybridRetriever
 
     texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
@@ -278,9 +279,20 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
         HybridRetriever(connector=conn, collection="bq", dense=emb, k=K), D.shape[1] * 4)
     run(f"binary 1-bit codes + engine float rescore x4, {conn.engine}", binary,
         bq.bytes_per_vector)
-    for name, nbytes in (("binary-1bit", D.shape[1] / 8), ("pq-x16", D.shape[1] * 4 / 16)):
-        r = build(conn, name.replace("-", "_"), quantizer=name, oversample=4)
+    for name in ("binary-1bit", "pq-x16", "turbo-1bit", "turbo-2bit", "turbo-4bit"):
+        nbytes = quantized_bytes(name, D.shape[1])
+        r = build(conn, name.replace("-", "_").replace(".", "_"), quantizer=name, oversample=4)
         run(f"engine {name} + engine rescore x4, {conn.engine}", r, nbytes)
+        if name.startswith("turbo-"):  # the same codes, ranked without the float originals
+            plain = f"{name.replace('-', '_')}_norescore"
+            conn.create_collection(CollectionSpec(name=plain, dense={"dense": DenseField(
+                D.shape[1], quantization=name, rescore=False)}, text_key="text"))
+            conn.upsert(plain, ds.doc_ids, {"dense": D}, [{"text": t} for t in texts],
+                        batch_size=512)
+            conn.optimize(plain)
+            run(f"engine {name}, no rescoring, {conn.engine}",
+                HybridRetriever(connector=conn, collection=plain, dense=emb, k=K, quantizer=name),
+                nbytes)
     conn.close()
     if not nprobes:
         return

@@ -288,7 +288,8 @@ class MilvusEngine(TokenCollections, Engine):
                 hits = [replace(h, vectors={field_name: mats[h.id]}) for h in hits]
             return hits
         data, metric = _query_data(f, query)
-        quantized = isinstance(f, DenseField) and f.quantization is not None
+        # quantized: the index's scores are approximate, ranked again by the kept floats
+        quantized = isinstance(f, DenseField) and f.quantization is not None and f.rescore
         limit = math.ceil(f.oversampling * k) if quantized else k
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=limit,
                          filter=to_milvus(flt),
@@ -296,7 +297,7 @@ class MilvusEngine(TokenCollections, Engine):
                                         *([field_name] if with_vectors or quantized else [])],
                          search_params=self._search_params(f, metric, flt))
         hits = to_hits(f, res[0], field_name if with_vectors or quantized else None)
-        if quantized:  # the index's scores are approximate: rank by the kept float vectors
+        if quantized:
             hits = sorted((replace(h, score=exact_score(f, query, h.vectors[field_name]),
                                    vectors=h.vectors if with_vectors else {}) for h in hits),
                           key=lambda h: (-h.score, h.id))[:k]

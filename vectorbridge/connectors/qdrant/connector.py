@@ -49,6 +49,17 @@ def qdrant_engine(location: str | None = None, *, url: str | None = None,
     return kind(client, where=where, api_key=api_key, url=url or location)
 
 
+def acorn_params(acorn: bool | float) -> models.AcornSearchParams | None:
+    """``QdrantConnector(acorn=...)`` as Qdrant's search parameter."""
+    if acorn is False:
+        return None
+    if acorn is True:
+        return models.AcornSearchParams(enable=True)
+    if isinstance(acorn, (int, float)) and not isinstance(acorn, bool) and 0.0 < acorn <= 1.0:
+        return models.AcornSearchParams(enable=True, max_selectivity=float(acorn))
+    raise InvalidInputError(f"acorn={acorn!r}: use True, False or a max_selectivity in (0, 1].")
+
+
 class QdrantConnector(Connector):
     """Store and search :class:`CollectionSpec` collections in Qdrant.
 
@@ -68,6 +79,9 @@ class QdrantConnector(Connector):
             async methods open an ``AsyncQdrantClient`` with its options.
         retry: Retries of a server that does not answer (connection refused or reset,
             timeouts, 429/502/503/504); default ``RetryPolicy()``, about 16 s in all.
+        acorn: Filtered searches use ACORN (Qdrant's filter-aware HNSW traversal, which keeps
+            recall under selective filters): ``True``, or a float = ``max_selectivity`` (the
+            filter selectivity up to which ACORN is used; Qdrant's default otherwise).
         **client_kwargs: Passed to ``QdrantClient``: TLS (``https=True``, ``verify=`` a CA
             bundle path or ``False``, ``cert=``), ``port``, ``grpc_options``, ...
 
@@ -89,11 +103,13 @@ class QdrantConnector(Connector):
         client: QdrantClient | EdgeClient | None = None,
         embedded: str = "auto",
         retry: RetryPolicy | None = None,
+        acorn: bool | float = False,
         **client_kwargs: Any,
     ) -> None:
         engine = qdrant_engine(location, url=url, path=path, api_key=api_key,
                                prefer_grpc=prefer_grpc, timeout=timeout, client=client,
                                embedded=embedded, **client_kwargs)
+        engine.acorn = acorn_params(acorn)
         super().__init__(engine, retry)
 
     def create_payload_index(self, collection: str, key: str,

@@ -53,6 +53,13 @@ _BINARY_ENCODING = {"binary-1bit": "one_bit", "binary-1.5bit": "one_and_half_bit
                     "binary-2bit": "two_bits"}
 
 
+_TURBO_BITS = {"turbo-1bit": models.TurboQuantBitSize.BITS1,
+               "turbo-1.5bit": models.TurboQuantBitSize.BITS1_5,
+               "turbo-2bit": models.TurboQuantBitSize.BITS2,
+               "turbo-4bit": models.TurboQuantBitSize.BITS4,
+               "turbo-8bit": models.TurboQuantBitSize.BITS8}
+
+
 def _quantization(name: str | None) -> Any:
     """A dense field's engine quantization as a Qdrant quantization config (or None)."""
     if name is None:
@@ -63,16 +70,23 @@ def _quantization(name: str | None) -> Any:
     if name == "scalar-int8":
         return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
             type=models.ScalarType.INT8, always_ram=True))
+    if name.startswith("turbo-"):
+        return models.TurboQuantization(turbo=models.TurboQuantQuantizationConfig(
+            bits=_TURBO_BITS[name], always_ram=True))
     return models.ProductQuantization(product=models.ProductQuantizationConfig(
         compression=models.CompressionRatio(name.removeprefix("pq-")), always_ram=True))
 
 
-def _search_params(f: FieldType) -> models.SearchParams | None:
-    """Rescore quantized candidates with the originals, ``oversampling`` times k of them."""
-    if not isinstance(f, DenseField) or f.quantization is None:
+def _search_params(f: FieldType, acorn: models.AcornSearchParams | None = None
+                   ) -> models.SearchParams | None:
+    """Rescore quantized candidates with the originals, ``oversampling`` times k of them
+    (unless the field says ``rescore=False``); ``acorn``: ACORN for a filtered search."""
+    quantized = isinstance(f, DenseField) and f.quantization is not None
+    if not quantized and acorn is None:
         return None
-    return models.SearchParams(quantization=models.QuantizationSearchParams(
-        rescore=True, oversampling=f.oversampling))
+    quant = models.QuantizationSearchParams(rescore=f.rescore, oversampling=f.oversampling) \
+        if quantized else None
+    return models.SearchParams(quantization=quant, acorn=acorn)
 
 
 def _vector_params(f: FieldType) -> models.VectorParams:

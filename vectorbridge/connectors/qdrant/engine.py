@@ -69,6 +69,13 @@ class QdrantEngine(Engine):
         self._api_key, self._url = api_key, url
         self._aclient: Any = None
         self._shard_keys: dict[str, set[str]] = {}  # custom sharding: keys known to exist
+        #: ACORN for filtered searches (``QdrantConnector(acorn=...)``), else None.
+        self.acorn: models.AcornSearchParams | None = None
+
+    def _params(self, f: FieldType, flt: Filter | None) -> models.SearchParams | None:
+        """A search's parameters: the field's quantization rescoring, and ACORN when a filter
+        applies and the connector asked for it."""
+        return _search_params(f, self.acorn if flt is not None else None)
 
     def secrets(self) -> tuple[str, ...]:
         return (self._api_key or "", *url_secrets(self._url))
@@ -210,7 +217,7 @@ class QdrantEngine(Engine):
         res = yield call("query_points", spec.name, query=to_query(f, query), using=field_name,
                          limit=k, query_filter=to_qdrant(flt), with_payload=True,
                          with_vectors=[field_name] if with_vectors else False,
-                         search_params=_search_params(f), **self._routing(spec, flt))
+                         search_params=self._params(f, flt), **self._routing(spec, flt))
         return to_hits(f, res.points, spec if with_vectors else None)
 
     def op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
@@ -219,7 +226,7 @@ class QdrantEngine(Engine):
             return None  # weighted sums, weighted DBSF: per-branch searches, fused here
         qf, route = to_qdrant(flt), self._routing(spec, flt)
         prefetch = [models.Prefetch(query=to_query(b.field, b.query), using=b.name,
-                                    limit=b.depth, filter=qf, params=_search_params(b.field))
+                                    limit=b.depth, filter=qf, params=self._params(b.field, flt))
                     for b in branches]
         if fusion.kind == "rrf":
             fq: Any = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=list(fusion.weights)
@@ -248,7 +255,7 @@ class QdrantEngine(Engine):
             return None
         res = yield call("query_points_groups", spec.name, key, query=to_query(f, query),
                          using=field_name, limit=k, group_size=size, query_filter=to_qdrant(flt),
-                         with_payload=True, search_params=_search_params(f),
+                         with_payload=True, search_params=self._params(f, flt),
                          **self._routing(spec, flt))
         return [h for g in res.groups for h in to_hits(f, g.hits)]
 
@@ -260,7 +267,7 @@ class QdrantEngine(Engine):
             diversity=1.0 - lambda_mult, candidates_limit=fetch_k))
         res = yield call("query_points", spec.name, query=mmr, using=field_name, limit=k,
                          query_filter=to_qdrant(flt), with_payload=True,
-                         search_params=_search_params(f), **self._routing(spec, flt))
+                         search_params=self._params(f, flt), **self._routing(spec, flt))
         return to_hits(f, res.points)
 
     def op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
