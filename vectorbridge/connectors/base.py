@@ -11,10 +11,10 @@ async twin that runs the same operation on the engine's async client.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from vectorbridge.connectors.async_twins import twin
 from vectorbridge.connectors.calls import Op, run_async, run_sync
 from vectorbridge.connectors.engine import Capabilities, Engine, capability_gaps
 from vectorbridge.connectors.filters import Filter
@@ -26,39 +26,11 @@ from vectorbridge.connectors.results import (  # re-exported: their home before 
     RescoreMode, chunks, exact_score, rank_key, tie_margin, unit_rows,
 )
 from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.errors import InvalidInputError, ServerUnavailableError
 
 
-class _Building:
-    """Stands in for a connector while a public method builds its operation: ``_run``
-    hands the operation back instead of running it, so :func:`twin` can await it."""
-
-    def __init__(self, connector: "Connector") -> None:
-        self._connector = connector
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._connector, name)
-
-    @staticmethod
-    def _run(op: Op[Any]) -> Op[Any]:
-        return op
-
-
-def twin(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The async twin of a public method whose body is ``return self._run(<operation>)``: the
-    same arguments, checks and operation, run on the engine's async client."""
-
-    async def amethod(self: "Connector", *args: Any, **kwargs: Any) -> Any:
-        op = method(_Building(self), *args, **kwargs)
-        if not inspect.isgenerator(op):  # the body must end in `return self._run(...)`
-            raise TypeError(f"{method.__qualname__} does not return self._run(<operation>)")
-        return await self._arun(op)
-
-    amethod.__name__ = amethod.__qualname__ = "a" + method.__name__
-    amethod.__doc__ = f"Async :meth:`{method.__name__}` (the engine's async client)."
-    amethod.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
-    return amethod
 
 
 class Connector(Operations):
@@ -302,9 +274,11 @@ class Connector(Operations):
         with_vectors: bool = False,
         group_by: str | None = None,
         group_size: int = 1,
+        formula: ScoreFormula | None = None,
     ) -> list[Hit]:
         """Top ``k`` points by similarity on one field, best first; with ``group_by``, the
-        top ``k`` groups of points sharing that payload value (:mod:`.grouping`).
+        top ``k`` groups of points sharing that payload value (:mod:`.grouping`); with
+        ``formula``, scores boosted / decayed by payload values (:mod:`.scoring`).
 
         Args:
             collection: Collection name.
@@ -317,9 +291,10 @@ class Connector(Operations):
             group_by: A payload key (``"doc_id"`` of chunks): ``k`` counts groups, hits come
                 group by group, best first.
             group_size: Hits kept per group.
+            formula: A :class:`~vectorbridge.connectors.scoring.ScoreFormula`.
         """
         return self._run(self._do_search(collection, field, query, k, filter, with_vectors,
-                                         group_by, group_size))
+                                         group_by, group_size, formula))
 
     asearch = twin(search)
 
@@ -357,6 +332,7 @@ class Connector(Operations):
         rescore_mode: RescoreMode = "replace",
         group_by: str | None = None,
         group_size: int = 1,
+        formula: ScoreFormula | None = None,
     ) -> list[Hit]:
         """Search several fields at once and fuse the rankings, in the engine where it can.
 
@@ -381,9 +357,11 @@ class Connector(Operations):
             rescore_mode: ``"replace"`` or ``"fuse"``.
             group_by: Groups of the fused ranking, as in :meth:`search`.
             group_size: Hits kept per group.
+            formula: Boosts / decays over the fused scores (client-side).
         """
         return self._run(self._do_hybrid(collection, queries, k, fusion, prefetch_k, filter,
-                                         rescore, rescore_k, rescore_mode, group_by, group_size))
+                                         rescore, rescore_k, rescore_mode, group_by, group_size,
+                                         formula))
 
     ahybrid_search = twin(hybrid_search)
 

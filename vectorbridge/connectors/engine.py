@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vectorbridge.connectors.filters import Filter
     from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
     from vectorbridge.connectors.retry import Guard
+    from vectorbridge.connectors.scoring import ScoreFormula
     from vectorbridge.connectors.spec import CollectionSpec, FieldType
     from vectorbridge.connectors.validation import Rows
 
@@ -58,6 +59,11 @@ class Capabilities:
             ``query_points_groups``); without it the connector pages the plain search.
         native_mmr: Maximal marginal relevance over a dense field runs in the engine
             (Qdrant's ``Mmr``: ``Connector.mmr_search``).
+        native_formula: Score boosting and decay (:class:`~vectorbridge.connectors.scoring.
+            ScoreFormula`) run in the engine (Qdrant ``FormulaQuery``).
+        native_feedback: A dense query steered by scored examples runs in the engine
+            (:class:`~vectorbridge.connectors.queries.FeedbackQuery`: Qdrant's relevance
+            feedback).
     """
 
     sparse: bool = True
@@ -77,6 +83,8 @@ class Capabilities:
     sharding: bool = False
     native_grouping: bool = False
     native_mmr: bool = False
+    native_feedback: bool = False
+    native_formula: bool = False
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -119,6 +127,10 @@ WITHOUT: dict[str, str] = {
                        "groups of `group_size` fill: same groups, more requests",
     "native_mmr": "`Connector.mmr_search` is refused; `VectorBridgeStore`'s MMR fetches "
                   "`fetch_k` vectors and selects client-side (LangChain's formula, same result)",
+    "native_formula": "the connector applies `ScoreFormula` to the same `depth` candidates' "
+                      "payloads (same result, the candidates' payloads cross the wire)",
+    "native_feedback": "`FeedbackQuery` is refused; `PseudoRelevanceFeedback(dense_mode=\"engine\")` "
+                       "falls back to Rocchio (the query moved towards the feedback documents)",
 }
 
 
@@ -126,7 +138,8 @@ WITHOUT: dict[str, str] = {
 #: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
 QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
-                      native_grouping=True, native_mmr=True)
+                      native_grouping=True, native_mmr=True, native_feedback=True,
+                      native_formula=True)
 #: Qdrant Edge: Qdrant's engine without the server's group API.
 QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
@@ -274,6 +287,13 @@ class Engine(ABC):
         """The best ``k`` groups by payload ``key``, ``size`` hits each, flattened group by
         group, in one engine request; ``None`` where the engine has no grouping (the connector
         then pages :meth:`op_search`)."""
+        return None
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_formula(self, spec: "CollectionSpec", field_name: str, f: "FieldType", query: Any,
+                   k: int, flt: "Filter | None", formula: "ScoreFormula") -> "Op[list[Hit] | None]":
+        """The top ``k`` of ``formula`` over the field's best ``formula.depth`` candidates,
+        in the engine; ``None`` where it cannot (the connector applies it)."""
         return None
         yield  # pragma: no cover - a generator that makes no call
 

@@ -18,6 +18,8 @@ from vectorbridge.connectors.filters import as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
 from vectorbridge.connectors.journal import as_journal, batch_digest
 from vectorbridge.connectors.grouping import check_grouping, grouped
+from vectorbridge.connectors.queries import FeedbackQuery
+from vectorbridge.connectors.scoring import ScoreFormula, apply_formula, check_formula
 from vectorbridge.connectors.results import (
     DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore, rank_key,
     tie_margin,
@@ -59,6 +61,14 @@ class Operations:
                     or n >= first * MAX_TIE_WIDENING:
                 return ordered[:k]
             n *= 2
+
+    def _runnable(self, query: Any) -> Any:
+        """``query``, unless it is a kind only some engines run and this one does not."""
+        if isinstance(query, FeedbackQuery) and not self.capabilities.native_feedback:
+            raise UnsupportedFeatureError(
+                f"{self.engine} has no relevance-feedback query (Qdrant engines have it); "
+                "search with a moved query vector instead (PseudoRelevanceFeedback's Rocchio).")
+        return query
 
     # -- operations, written once for both twins ------------------------------------------
     def _do_spec(self, name: str) -> Op[CollectionSpec]:
@@ -177,13 +187,14 @@ class Operations:
         return (yield from self.backend.op_count(spec, as_filter(filter)))
 
     def _do_search(self, collection: str, field_name: str, query: Any, k: int, filter: Any,
-                   with_vectors: bool, group_by: str | None = None,
-                   group_size: int = 1) -> Op[list[Hit]]:
+                   with_vectors: bool, group_by: str | None = None, group_size: int = 1,
+                   formula: ScoreFormula | None = None) -> Op[list[Hit]]:
         spec = yield from self._do_spec(collection)
         f = spec.field(field_name)
-        q = check_query(spec, field_name, query)
+        q = self._runnable(check_query(spec, field_name, query))
         k, flt = check_k(k), as_filter(filter)
         key, size = check_grouping(group_by, group_size)
+        check_formula(formula, key)
         if isinstance(q, SparseVector) and not len(q):
             return []  # no term to match: every engine would score all points 0
 
@@ -191,6 +202,12 @@ class Operations:
             return (yield from self._tie_safe(
                 lambda m: self.backend.op_search(spec, field_name, f, q, m, flt, with_vectors), n))
 
+        if formula is not None:
+            native = None if with_vectors else (yield from self._tie_safe(
+                lambda n: self.backend.op_formula(spec, field_name, f, q, n, flt, formula), k))
+            if native is not None:
+                return native
+            return apply_formula(formula, (yield from ranked(max(formula.depth, k))), k)
         if key is None:
             return (yield from ranked(k))
         if not with_vectors:
@@ -220,9 +237,14 @@ class Operations:
     def _do_hybrid(self, collection: str, queries: Mapping[str, Any], k: int, fusion: Any,
                    prefetch_k: int | Mapping[str, int], filter: Any,
                    rescore: tuple[str, Any] | None, rescore_k: int | None,
-                   rescore_mode: str, group_by: str | None = None,
-                   group_size: int = 1) -> Op[list[Hit]]:
+                   rescore_mode: str, group_by: str | None = None, group_size: int = 1,
+                   formula: ScoreFormula | None = None) -> Op[list[Hit]]:
         key, size = check_grouping(group_by, group_size)
+        check_formula(formula, key)
+        if formula is not None:  # over the fused ranking's best formula.depth
+            return apply_formula(formula, (yield from self._do_hybrid(
+                collection, queries, max(formula.depth, check_k(k)), fusion, prefetch_k, filter, rescore,
+                rescore_k, rescore_mode)), check_k(k))
         if key is not None:  # the fused ranking, paged until k groups fill
             return (yield from grouped(lambda n: self._do_hybrid(
                 collection, queries, n, fusion, prefetch_k, filter, rescore, rescore_k,
@@ -249,7 +271,7 @@ class Operations:
         for (name, query), w in zip(queries.items(), weights):
             depth = prefetch_k.get(name, DEFAULT_PREFETCH_K) if isinstance(prefetch_k, Mapping) \
                 else prefetch_k
-            q = check_query(spec, name, query)
+            q = self._runnable(check_query(spec, name, query))
             if isinstance(q, SparseVector) and not len(q):
                 continue  # a branch without terms adds nothing
             branches.append(Branch(name, spec.field(name), q, max(check_k(depth), first_k)))

@@ -16,6 +16,7 @@ import numpy as np
 from vectorbridge.connectors.spec import (
     RESERVED_PREFIX, BinaryField, CollectionSpec, DenseField, MultiVectorField, SparseField,
 )
+from vectorbridge.connectors.queries import FeedbackQuery
 from vectorbridge.encoders.types import SparseVector, as_sparse
 from vectorbridge.errors import InvalidInputError
 
@@ -280,7 +281,8 @@ def prepare_rows(
 def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
     """Validate one search query for ``field_name``; returns it in canonical form.
 
-    Dense and binary queries may be ``(dim,)`` or a one-row ``(1, dim)`` array.
+    Dense and binary queries may be ``(dim,)`` or a one-row ``(1, dim)`` array; a dense field
+    also takes a :class:`~vectorbridge.connectors.queries.FeedbackQuery`.
     """
     f = spec.field(field_name)
     label = f"the query for field {field_name!r}"
@@ -296,10 +298,28 @@ def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
                 "token_codec=...) does this)."
             )
         return _multi(label, [query], 1, f.dim)[0]
+    if isinstance(f, DenseField) and isinstance(query, FeedbackQuery):
+        return _feedback(label, query, f.dim)
     one_row = [query] if np.ndim(query) == 1 else query
     if isinstance(f, DenseField):
         return _dense(label, one_row, 1, f.dim)[0]
     return _binary(label, np.asarray(one_row), 1, f.dim)[0]
+
+
+def _feedback(label: str, q: FeedbackQuery, dim: int) -> FeedbackQuery:
+    """A feedback query with float32 vectors of the field's size and one finite score per
+    example (two at least: the engine scores pairs of them)."""
+    target = _dense(f"{label} target", [q.target], 1, dim)[0]
+    examples = _dense(f"{label} examples", q.examples, len(q.examples), dim)
+    scores = tuple(float(s) for s in q.scores)
+    if len(examples) < 2 or len(scores) != len(examples) or not np.all(np.isfinite(scores)):
+        raise InvalidInputError(f"{label}: a FeedbackQuery needs at least 2 examples, each with "
+                                f"one finite score; got {len(examples)} examples, "
+                                f"{len(scores)} scores.")
+    coefficients = (q.a, q.b, q.c)
+    if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in coefficients):
+        raise InvalidInputError(f"{label}: a, b, c must be finite numbers, got {coefficients}.")
+    return FeedbackQuery(target, examples, scores, *map(float, coefficients))
 
 
 def check_k(k: Any) -> int:

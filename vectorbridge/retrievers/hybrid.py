@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
 from vectorbridge.connectors.grouping import check_grouping
+from vectorbridge.connectors.scoring import check_formula
 from vectorbridge.connectors.spec import ENGINE_QUANTIZATIONS, check_name
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
@@ -114,6 +115,9 @@ class HybridRetriever(BaseRetriever):
             engine where it groups natively (else the connector pages the search until ``k``
             groups fill). Documents come group by group, best group first.
         group_size: Chunks kept per group.
+        formula: A :class:`~vectorbridge.connectors.scoring.ScoreFormula`: first-stage scores
+            boosted / decayed by payload values (recency, popularity) over its ``depth`` best
+            candidates, in Qdrant's engine or by the connector.
         score_key: Metadata key of the first-stage score.
 
     Examples:
@@ -153,6 +157,7 @@ class HybridRetriever(BaseRetriever):
     filter: Any = None
     group_by: str | None = None
     group_size: int = 1
+    formula: Any = None
     dense_field: str = FieldNames.dense
     sparse_field: str = FieldNames.sparse
     multivector_field: str = FieldNames.multivector
@@ -216,6 +221,12 @@ class HybridRetriever(BaseRetriever):
 
     def _check_grouping(self) -> None:
         check_grouping(self.group_by, self.group_size)
+        check_formula(self.formula, self.group_by)
+        if self.formula is not None and (self.token_codec is not None or
+                                         hasattr(self.quantizer, "centroids")):
+            raise UnsupportedFeatureError("formula= boosts the engine's first stage; a "
+                                          "token_codec= or ProductQuantizer first stage is ranked "
+                                          "client-side: drop one of them.")
         if self.group_by is None:
             return
         if self.rerank is not None or self.token_codec is not None or \
@@ -282,7 +293,8 @@ class HybridRetriever(BaseRetriever):
                         prf=self.prf, rerank=self.rerank, rerank_k=self.rerank_k,
                         calibrator=self.calibrator, score_threshold=self.score_threshold,
                         relevance_key=self.relevance_key, score_key=self.score_key,
-                        group_by=self.group_by, group_size=self.group_size)
+                        group_by=self.group_by, group_size=self.group_size,
+                        formula=self.formula)
 
     @property
     def _fusion(self) -> Fusion:

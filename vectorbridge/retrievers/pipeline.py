@@ -42,6 +42,7 @@ class Pipeline:
     score_key: str = "score"
     group_by: str | None = None
     group_size: int = 1
+    formula: Any = None
 
     def _first_k(self, k: int) -> int:
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
@@ -60,6 +61,7 @@ class Pipeline:
         plan = plan_query(layout, spec, query, dense_q, k=k, first_k=self._first_k(k),
                           flt=self.filter if flt is None else flt, rerank_k=self.rerank_k,
                           maxsim=self.maxsim)
+        plan.formula = self.formula
         if self.group_by is not None:  # k documents of group_size chunks each
             plan.group_by, plan.group_size = self.group_by, self.group_size
             plan.final_k = k * self.group_size

@@ -55,6 +55,7 @@ class QueryPlan:
     decode_k: int = 0  # candidates kept after that MaxSim
     group_by: str | None = None  # k counts groups of this payload key, group_size hits each
     group_size: int = 1
+    formula: Any = None  # a ScoreFormula over the first stage
 
 
 def plan_query(layout: Layout, spec: CollectionSpec, query: str, dense_q: Any, *, k: int,
@@ -164,14 +165,16 @@ def candidates(scope: Scope, plan: QueryPlan, memo: Memo) -> Flow[list[Hit]]:
             return []
         return (yield twin(conn, "rescore", name, scope.layout.names.dense, plan.pq, cand,
                            plan.k, filter=plan.filter))
-    group = {"group_by": plan.group_by, "group_size": plan.group_size} if plan.group_by else {}
+    extra = {"group_by": plan.group_by, "group_size": plan.group_size} if plan.group_by else {}
+    if plan.formula is not None:
+        extra["formula"] = plan.formula
     if len(plan.queries) == 1 and plan.rescore is None:  # no fusion needed
         field_name, q = next(iter(plan.queries.items()))
         return (yield twin(conn, "search", name, field_name, q, plan.k, filter=plan.filter,
-                           **group))
+                           **extra))
     return (yield twin(conn, "hybrid_search", name, plan.queries, k=plan.k, filter=plan.filter,
                        prefetch_k=scope.prefetch_k, fusion=scope.fusion, rescore=plan.rescore,
-                       rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode, **group))
+                       rescore_k=plan.rescore_k, rescore_mode=plan.rescore_mode, **extra))
 
 
 def decoded_maxsim(scope: Scope, plan: QueryPlan, hits: list[Hit]) -> Flow[list[Hit]]:
@@ -191,7 +194,7 @@ def decoded_maxsim(scope: Scope, plan: QueryPlan, hits: list[Hit]) -> Flow[list[
 # -- pseudo-relevance feedback (the methods: retrievers/feedback.py) -------------------------
 def feedback(scope: Scope, prf: Any, query: str, plan: QueryPlan, text_key: str) -> Flow[None]:
     """One feedback round: search, fetch the feedback documents, rewrite ``plan.queries``
-    (Rocchio on the dense query, RM3 on the BM25 query)."""
+    (Rocchio or the engine's feedback query on the dense query, RM3 on the BM25 query)."""
     from vectorbridge.retrievers.feedback import expand_queries, feedback_rounds
 
     conn, name, n = scope.connector, scope.collection, scope.layout.names
@@ -210,7 +213,8 @@ def feedback(scope: Scope, prf: Any, query: str, plan: QueryPlan, text_key: str)
     fields = [n.dense] if any(n.dense in r.fed for r in rounds) else False
     records = (yield twin(conn, "get", name, ids, with_vectors=fields)) if ids else []
     expand_queries(prf, query, plan.queries, rounds, results, records, dense_field=n.dense,
-                   sparse_field=n.sparse, sparse=scope.layout.sparse, text_key=text_key)
+                   sparse_field=n.sparse, sparse=scope.layout.sparse, text_key=text_key,
+                   engine_feedback=conn.capabilities.native_feedback)
 
 
 # -- documents ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Pseudo-relevance feedback on SciFact: Rocchio (dense), RM3 (BM25), and where to fuse (issue 9).
+"""Pseudo-relevance feedback on SciFact: Rocchio or the engine's feedback query (dense), RM3
+(BM25), and where to fuse (issues 9, 20).
 
     vectorbridge bench prf DATA [--grid] [--out DIR]
 
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         run("dense", dense=emb),
         run("dense + Rocchio", dense=emb, prf=dense_only),
+        *[run(f"dense + engine feedback docs=3 (a, b, c) = (1, 1, {c_})", dense=emb,
+              prf=PRF(dense_docs=3, sparse_docs=0, dense_mode="engine",
+                      engine_coefficients=(1.0, 1.0, c_)))
+          for c_ in (1.0, 10.0, 50.0)],
         run("BM25", sparse=bm25),
         run("BM25 + RM3", sparse=bm25, prf=sparse_only),
         run("hybrid RRF", dense=emb, sparse=bm25),
@@ -85,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
             prf=PRF(interpolate="before")),
         run("hybrid: Rocchio only, fused before and after", dense=emb, sparse=bm25,
             prf=PRF(sparse_docs=0, interpolate="before")),
+        run("hybrid: engine feedback (1, 1, 10) only, fused before and after", dense=emb,
+            sparse=bm25, prf=PRF(dense_docs=3, sparse_docs=0, interpolate="before",
+                                 dense_mode="engine", engine_coefficients=(1.0, 1.0, 10.0))),
         run("hybrid: RM3 only, fused before and after", dense=emb, sparse=bm25,
             prf=PRF(dense_docs=0, interpolate="before")),
     ]
@@ -102,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     def anchor(name: str) -> str:
         if name.startswith("hybrid:"):
             return "hybrid RRF"
-        return "dense" if "Rocchio" in name else "BM25" if "RM3" in name else ""
+        return "dense" if "Rocchio" in name or "engine feedback" in name else \
+            "BM25" if "RM3" in name else ""
 
     def delta(name: str) -> str:
         """Mean paired nDCG@10 difference to the anchor, with a bootstrap 95% interval."""

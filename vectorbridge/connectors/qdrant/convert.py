@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from qdrant_client import models
 
+from vectorbridge.connectors.queries import FeedbackQuery
 from vectorbridge.connectors.results import Hit, Record
+from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
 )
@@ -137,7 +139,36 @@ def to_query(f: FieldType, query: Any) -> Any:
     query text becomes BM25's query vector (each distinct term weighted 1)."""
     if isinstance(f, SparseField) and f.from_text:
         return _bm25(bm25_model().embed_query(query))
+    if isinstance(query, FeedbackQuery):
+        return models.RelevanceFeedbackQuery(relevance_feedback=models.RelevanceFeedbackInput(
+            target=query.target.tolist(),
+            feedback=[models.FeedbackItem(example=v, score=s)
+                      for v, s in zip(query.examples.tolist(), query.scores)],
+            strategy=models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(
+                a=query.a, b=query.b, c=query.c))))
     return _to_engine(f, query)
+
+
+_DECAYS = {"exp": (models.ExpDecayExpression, "exp_decay"),
+           "gauss": (models.GaussDecayExpression, "gauss_decay"),
+           "lin": (models.LinDecayExpression, "lin_decay")}
+
+
+def formula_query(formula: ScoreFormula) -> models.FormulaQuery:
+    """A :class:`ScoreFormula` as Qdrant's ``FormulaQuery`` (payload keys are variables,
+    ``$score`` the prefetch's score, every key with a default)."""
+    expr: Any = "$score"
+    if formula.boosts:
+        expr = models.SumExpression(sum=[expr, *(models.MultExpression(mult=[b.weight, b.key])
+                                                 for b in formula.boosts)])
+    if formula.decays:
+        decays = []
+        for d in formula.decays:
+            cls, name = _DECAYS[d.kind]
+            decays.append(cls(**{name: models.DecayParamsExpression(
+                x=d.key, target=d.target, scale=d.scale, midpoint=d.midpoint)}))
+        expr = models.MultExpression(mult=[expr, *decays])
+    return models.FormulaQuery(formula=expr, defaults=formula.defaults())
 
 
 def _from_engine(f: FieldType, value: Any) -> Any:

@@ -117,12 +117,42 @@ def edge_query(query: Any, using: str | None) -> Any:
         return qe.Fusion.Rrf(k=60)
     if query is None:
         return None
+    if isinstance(query, models.FormulaQuery):
+        return qe.Formula(edge_expression(query.formula), dict(query.defaults or {}))
+    if isinstance(query, models.RelevanceFeedbackQuery):
+        rf, naive = query.relevance_feedback, query.relevance_feedback.strategy.naive
+        return qe.Query.FeedbackNaive(qe.FeedbackNaiveQuery(
+            rf.target, [qe.FeedbackItem(i.example, i.score) for i in rf.feedback],
+            qe.NaiveFeedbackStrategy(naive.a, naive.b, naive.c)), using=using)
     if isinstance(query, models.NearestQuery) and query.mmr is not None:
         # Edge's lambda_ weighs relevance (1 = pure relevance); the server's diversity is 1 - it
         mmr = query.mmr
         return qe.Mmr(edge_vector(query.nearest), 1.0 - mmr.diversity, mmr.candidates_limit,
                       using=using)
     return qe.Query.Nearest(edge_vector(query), using=using)
+
+
+_EDGE_DECAYS = {"exp_decay": qe.DecayKind.Exp, "gauss_decay": qe.DecayKind.Gauss,
+                "lin_decay": qe.DecayKind.Lin}
+
+
+def edge_expression(e: Any) -> Any:
+    """A formula expression as Edge's: constants, variables (payload keys, ``$score``), sums,
+    products and decays (what :func:`~.convert.formula_query` builds)."""
+    if isinstance(e, (int, float)):
+        return qe.Expression.Constant(float(e))
+    if isinstance(e, str):
+        return qe.Expression.Variable(e)
+    if isinstance(e, models.SumExpression):
+        return qe.Expression.Sum([edge_expression(x) for x in e.sum])
+    if isinstance(e, models.MultExpression):
+        return qe.Expression.Mult([edge_expression(x) for x in e.mult])
+    for name, kind in _EDGE_DECAYS.items():
+        p = getattr(e, name, None)
+        if p is not None:
+            return qe.Expression.Decay(kind, edge_expression(p.x), edge_expression(p.target),
+                                       midpoint=p.midpoint, scale=p.scale)
+    raise InvalidInputError(f"Qdrant Edge has no mapping for the expression {e!r}.")
 
 
 def edge_params(p: models.SearchParams | None) -> qe.SearchParams | None:

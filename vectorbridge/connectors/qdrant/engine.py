@@ -36,12 +36,14 @@ from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
-    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, to_query, _vector_params,
+    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, formula_query, to_query,
+    _vector_params,
     point_id, to_hits, to_points, to_record,
 )
 from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient
 from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
+from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import SpecMismatchError
@@ -258,6 +260,17 @@ class QdrantEngine(Engine):
                          with_payload=True, search_params=self._params(f, flt),
                          **self._routing(spec, flt))
         return [h for g in res.groups for h in to_hits(f, g.hits)]
+
+    def op_formula(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                   k: int, flt: Filter | None, formula: ScoreFormula) -> Op[list[Hit] | None]:
+        if not self.capabilities.native_formula:
+            return None
+        qf = to_qdrant(flt)
+        first = models.Prefetch(query=to_query(f, query), using=field_name, filter=qf,
+                                limit=max(formula.depth, k), params=self._params(f, flt))
+        res = yield call("query_points", spec.name, prefetch=first, query=formula_query(formula),
+                         limit=k, query_filter=qf, with_payload=True, **self._routing(spec, flt))
+        return to_hits(None, res.points)
 
     def op_mmr(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any, k: int,
                fetch_k: int, lambda_mult: float, flt: Filter | None) -> Op[list[Hit]]:
