@@ -77,3 +77,20 @@ def test_mmr_options_are_checked(conn, loaded):
         pytest.skip(f"{conn.engine} refuses mmr_search (tested above)")
     with pytest.raises(InvalidInputError, match="lambda_mult"):
         conn.mmr_search(name, "dense", X[0], k=3, lambda_mult=1.5)
+
+
+async def test_retriever_mmr_option(conn, loaded):
+    """``HybridRetriever(mmr=MMR(...))``: the engine's MMR for a dense-only retriever on
+    Qdrant, LangChain's selection over the fetched vectors elsewhere — the same documents."""
+    from vectorbridge.retrievers import MMR, HybridRetriever
+
+    name, X, _ = loaded
+    q = X[6] + 0.4 * X[21]
+    q /= np.linalg.norm(q)
+    r = HybridRetriever(connector=conn, collection=name, dense=_Table({"q": q}), k=4,
+                        mmr=MMR(lambda_mult=0.4, fetch_k=15), filter=F("half") == 0)
+    want = _client_mmr(conn, name, q, 4, 15, 0.4, F("half") == 0)
+    assert [d.id for d in r.invoke("q")] == want
+    assert [d.id for d in await r.ainvoke("q")] == want
+    with pytest.raises(InvalidInputError, match="lambda_mult"):
+        MMR(lambda_mult=2.0)

@@ -8,10 +8,11 @@
 """
 
 from vectorbridge.retrievers.calibration import ScoreCalibrator
+from vectorbridge.retrievers.diversity import MMR
 from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback
 from vectorbridge.retrievers.hybrid import SCORE_KEY, HybridRetriever
 from vectorbridge.retrievers.rerankers import RERANK_SCORE_KEY, CrossEncoderReranker, MaxSimReranker
 from vectorbridge.retrievers.store import VectorBridgeStore
 
-__all__ = ["VectorBridgeStore", "HybridRetriever", "CrossEncoderReranker", "MaxSimReranker",
+__all__ = ["VectorBridgeStore", "HybridRetriever", "MMR", "CrossEncoderReranker", "MaxSimReranker",
            "PseudoRelevanceFeedback", "ScoreCalibrator", "SCORE_KEY", "RERANK_SCORE_KEY"]

@@ -20,14 +20,13 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, RescoreMode
 from vectorbridge.connectors.fusion import Fusion, FusionKind
-from vectorbridge.connectors.grouping import check_grouping
-from vectorbridge.connectors.scoring import check_formula
-from vectorbridge.connectors.spec import ENGINE_QUANTIZATIONS, check_name
+from vectorbridge.connectors.spec import check_name
 from vectorbridge.connectors.validation import check_k
-from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
+from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import describe_validation_error, refuse_unknown
 from vectorbridge.retrievers.documents import TEXT_KEY
 from vectorbridge.retrievers.layout import FieldNames, Layout
+from vectorbridge.retrievers.option_checks import check_options
 from vectorbridge.retrievers.pipeline import Pipeline
 from vectorbridge.retrievers.stages import Memo, Scope
 from vectorbridge.retrievers.twins import Flow, arun, run, twin
@@ -115,6 +114,9 @@ class HybridRetriever(BaseRetriever):
             engine where it groups natively (else the connector pages the search until ``k``
             groups fill). Documents come group by group, best group first.
         group_size: Chunks kept per group.
+        mmr: A :class:`~vectorbridge.retrievers.diversity.MMR`: ``k`` diverse documents
+            picked from the first stage's best ``fetch_k`` (needs ``dense``), in the engine
+            for a dense-only retriever on Qdrant, else over the fetched dense vectors.
         formula: A :class:`~vectorbridge.connectors.scoring.ScoreFormula`: first-stage scores
             boosted / decayed by payload values (recency, popularity) over its ``depth`` best
             candidates, in Qdrant's engine or by the connector.
@@ -158,6 +160,7 @@ class HybridRetriever(BaseRetriever):
     group_by: str | None = None
     group_size: int = 1
     formula: Any = None
+    mmr: Any = None
     dense_field: str = FieldNames.dense
     sparse_field: str = FieldNames.sparse
     multivector_field: str = FieldNames.multivector
@@ -188,91 +191,7 @@ class HybridRetriever(BaseRetriever):
         if isinstance(self.oversample, bool) or not self.oversample >= 1:
             raise InvalidInputError(f"oversample must be a number >= 1, got {self.oversample!r}.")
         _ = self._fusion  # validates early
-        if isinstance(self.quantizer, str):
-            if self.quantizer not in ENGINE_QUANTIZATIONS:
-                raise InvalidInputError(f"quantizer={self.quantizer!r}: an engine quantization is "
-                                        f"one of {ENGINE_QUANTIZATIONS}.")
-            if self.dense is None:
-                raise InvalidInputError("an engine quantizer= compresses the dense branch: give dense=.")
-        elif self.quantizer is not None:
-            from vectorbridge.encoders.binary import BinaryQuantizer
-            from vectorbridge.encoders.pq import ProductQuantizer
-
-            if not isinstance(self.quantizer, (BinaryQuantizer, ProductQuantizer)):
-                raise UnsupportedFeatureError(
-                    f"quantizer={type(self.quantizer).__name__}: use a BinaryQuantizer or a "
-                    "ProductQuantizer."
-                )
-            if self.dense is None or self.sparse is not None or self.multivector is not None:
-                raise InvalidInputError("quantizer= compresses the dense branch and is used with "
-                                        "dense= alone (no sparse= or multivector=).")
-        if self.fde_quantization is not None and (
-                self.fde is None or self.fde_quantization not in ENGINE_QUANTIZATIONS):
-            raise InvalidInputError(f"fde_quantization={self.fde_quantization!r}: an engine "
-                                    f"quantization of the FDE field, one of {ENGINE_QUANTIZATIONS}, "
-                                    "with fde= given.")
-        if self.fde is not None and self.multivector is None:
-            raise InvalidInputError("fde= encodes token vectors: give multivector=TokenEncoder(...).")
-        _check_pooling(self.pooling, self.multivector)
-        _check_codec(self.token_codec, self.multivector, self.fde, self.dense, self.sparse)
-        self._check_prf()
-        self._check_calibration()
-        self._check_grouping()
-
-    def _check_grouping(self) -> None:
-        check_grouping(self.group_by, self.group_size)
-        check_formula(self.formula, self.group_by)
-        if self.formula is not None and (self.token_codec is not None or
-                                         hasattr(self.quantizer, "centroids")):
-            raise UnsupportedFeatureError("formula= boosts the engine's first stage; a "
-                                          "token_codec= or ProductQuantizer first stage is ranked "
-                                          "client-side: drop one of them.")
-        if self.group_by is None:
-            return
-        if self.rerank is not None or self.token_codec is not None or \
-                (self.quantizer is not None and hasattr(self.quantizer, "centroids")):
-            raise UnsupportedFeatureError(
-                "group_by= groups the first stage in the engine; a rerank=, token_codec= or "
-                "ProductQuantizer stage would reorder it afterwards. Drop one of them, or rerank "
-                "the grouped documents yourself.")
-
-    def _check_calibration(self) -> None:
-        from vectorbridge.retrievers.calibration import ScoreCalibrator
-
-        if self.calibrator is not None:
-            if not isinstance(self.calibrator, ScoreCalibrator):
-                raise InvalidInputError(f"calibrator= takes a fitted ScoreCalibrator, got "
-                                        f"{type(self.calibrator).__name__}.")
-            self.calibrator._check_fitted()
-            if self.dense is None:
-                raise InvalidInputError("calibrator= maps scores by the query embedding: give dense=.")
-        if self.score_threshold is not None:
-            if self.calibrator is None:
-                raise InvalidInputError("score_threshold= applies to calibrated scores: give "
-                                        "calibrator=ScoreCalibrator(...).fit(...) too.")
-            t = self.score_threshold
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-                raise InvalidInputError(f"score_threshold must be a probability in [0, 1], got {t!r}.")
-
-    def _check_prf(self) -> None:
-        from vectorbridge.encoders.bm25 import BM25Encoder
-        from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback
-
-        prf = self.prf
-        if prf is None:
-            return
-        if not isinstance(prf, PseudoRelevanceFeedback):
-            raise InvalidInputError(f"prf= takes a PseudoRelevanceFeedback(...), got {type(prf).__name__}.")
-        if prf.dense_docs and self.dense is None:
-            raise InvalidInputError("prf.dense_docs > 0 moves the dense query: give dense=, or "
-                                    "set dense_docs=0.")
-        if prf.sparse_docs and not isinstance(self.sparse, BM25Encoder):
-            raise InvalidInputError("prf.sparse_docs > 0 expands BM25 queries by RM3: give "
-                                    "sparse=BM25Encoder(...), or set sparse_docs=0 (SPLADE and "
-                                    "other learned sparse models are not expanded).")
-        if self.quantizer is not None and not isinstance(self.quantizer, str):
-            raise UnsupportedFeatureError("prf= with a client-side quantizer object is not "
-                                          "supported; use an engine quantization (a string).")
+        check_options(self)
 
     # -- the pipeline --------------------------------------------------------------------
     def _layout(self) -> Layout:
@@ -294,7 +213,7 @@ class HybridRetriever(BaseRetriever):
                         calibrator=self.calibrator, score_threshold=self.score_threshold,
                         relevance_key=self.relevance_key, score_key=self.score_key,
                         group_by=self.group_by, group_size=self.group_size,
-                        formula=self.formula)
+                        formula=self.formula, mmr=self.mmr)
 
     @property
     def _fusion(self) -> Fusion:
@@ -395,28 +314,6 @@ class HybridRetriever(BaseRetriever):
                                        **kwargs: Any) -> list[Document]:
         refuse_unknown("HybridRetriever.ainvoke", kwargs, _CALL_OPTIONS)
         return await arun(self._pipeline().retrieve(query, k, filter, run_manager.get_child()))
-
-
-def _check_pooling(pooling: Any, multivector: Any) -> None:
-    from vectorbridge.encoders.pooling import TokenPooler
-
-    if pooling is not None and (not isinstance(pooling, TokenPooler) or multivector is None):
-        raise InvalidInputError("pooling= takes a TokenPooler(...) and pools token vectors: "
-                                "give multivector=TokenEncoder(...) too.")
-
-
-def _check_codec(codec: Any, multivector: Any, fde: Any, dense: Any, sparse: Any) -> None:
-    from vectorbridge.encoders.residual import ResidualCodec
-
-    if codec is None:
-        return
-    if not isinstance(codec, ResidualCodec):
-        raise InvalidInputError(f"token_codec= takes a ResidualCodec(...), got {type(codec).__name__}.")
-    if multivector is None:
-        raise InvalidInputError("token_codec= compresses token vectors: give multivector=TokenEncoder(...).")
-    if fde is None and dense is None and sparse is None:
-        raise InvalidInputError("the engine cannot search token codes: with token_codec= give a "
-                                "first stage, fde=FDEEncoder() (or dense= / sparse=).")
 
 
 __all__ = ["HybridRetriever", "SCORE_KEY"]

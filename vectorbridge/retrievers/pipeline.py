@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from vectorbridge.connectors.base import RescoreMode
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers.diversity import client_mmr, native_mmr
 from vectorbridge.retrievers.documents import fill_ids, to_payloads
 from vectorbridge.retrievers.stages import Memo, Scope, calibrate, candidates, decoded_maxsim, \
     feedback, plan_query, rerank, to_documents
@@ -43,16 +44,19 @@ class Pipeline:
     group_by: str | None = None
     group_size: int = 1
     formula: Any = None
+    mmr: Any = None
 
     def _first_k(self, k: int) -> int:
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
+        if self.mmr is not None:  # MMR picks k of the first stage's fetch_k
+            first_k = max(first_k, self.mmr.fetch_k)
         if self.calibrator is not None:  # its input includes the query's top scores
             first_k = max(first_k, self.calibrator.score_features)
         return first_k
 
     def retrieve(self, query: str, k: int | None, flt: Any, callbacks: Any) -> Flow[list[Document]]:
-        """The documents for ``query``: plan, feedback, candidates, decoding, calibration,
-        reranking, in that order (each only where its option is set)."""
+        """The documents for ``query``: plan, feedback, candidates, decoding, MMR,
+        calibration, reranking, in that order (each only where its option is set)."""
         scope, layout, conn = self.scope, self.scope.layout, self.scope.connector
         spec = yield twin(conn, "spec", scope.collection)
         self.memo.check(layout, spec)
@@ -68,9 +72,17 @@ class Pipeline:
         text_key = layout.read_key(spec)
         if self.prf is not None:
             yield from feedback(scope, self.prf, query, plan, text_key)
-        hits = yield from candidates(scope, plan, self.memo)
-        if plan.decode is not None and hits:
-            hits = yield from decoded_maxsim(scope, plan, hits)
+        hits = None
+        if self.mmr is not None:
+            hits = yield from native_mmr(conn, scope.collection, layout.names.dense,
+                                         plan.queries, k, self.mmr, plan.filter)
+        if hits is None:
+            hits = yield from candidates(scope, plan, self.memo)
+            if plan.decode is not None and hits:
+                hits = yield from decoded_maxsim(scope, plan, hits)
+            if self.mmr is not None:
+                hits = yield from client_mmr(conn, scope.collection, layout.names.dense,
+                                             dense_q, hits, k, self.mmr)
         docs = to_documents(hits, text_key, self.score_key)
         if self.calibrator is not None:
             docs = calibrate(self.calibrator, self.score_threshold, self.relevance_key, docs,
