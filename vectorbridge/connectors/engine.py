@@ -56,7 +56,8 @@ class Capabilities:
         token_codes: uint8 multi-vector fields (residual token codes).
         sharding: Shards, replicas and shard keys are applied (servers only).
         native_grouping: ``group_by`` searches run in the engine in one request (Qdrant
-            ``query_points_groups``); without it the connector pages the plain search.
+            ``query_points_groups``; Milvus ``group_by_field``, on the spec's ``group_key``);
+            without it the connector pages the plain search.
         native_mmr: Maximal marginal relevance over a dense field runs in the engine
             (Qdrant's ``Mmr``: ``Connector.mmr_search``).
         native_formula: Score boosting and decay (:class:`~vectorbridge.connectors.scoring.
@@ -144,7 +145,7 @@ QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset
 QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
 #: token vectors in a companion collection.
-MILVUS = Capabilities(engine_bm25=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
+MILVUS = Capabilities(engine_bm25=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
                       weighted_fusion=frozenset({"weighted"}), sharding=True)
 
 

@@ -211,6 +211,10 @@ class CollectionSpec:
             (same as ``"auto"``); embedded engines hold one shard and ignore it. A point's
             partition value then cannot change on re-upsert (it would live in two shards):
             delete it first. ``None`` / ``"auto"``: the engine places points.
+        group_key: A payload key every point carries as a string (the ``doc_id`` of chunks)
+            that searches group by (``group_by=``): Milvus stores a copy in a scalar field
+            so ``group_by_field`` runs in the engine; Qdrant indexes it as a keyword.
+            Grouping by any other key works too, by paging.
 
     Examples:
         >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
@@ -230,6 +234,7 @@ class CollectionSpec:
     partition_key: str | None = None
     num_partitions: int | None = None
     sharding: str | None = None
+    group_key: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "collection")
@@ -241,6 +246,8 @@ class CollectionSpec:
             raise InvalidInputError(f"write_consistency={self.write_consistency} exceeds replicas="
                                     f"{self.replicas or 1}: a write cannot wait for more copies "
                                     "than exist.")
+        if self.group_key is not None:
+            check_name(self.group_key, "group_key payload key")
         if self.partition_key is not None:
             check_name(self.partition_key, "partition_key payload key")
         elif self.num_partitions is not None:
@@ -305,7 +312,9 @@ class CollectionSpec:
         return json.dumps({"format": "vectorbridge.spec/1", "name": self.name,
                            "dense": dump(self.dense), "sparse": dump(self.sparse),
                            "multivector": dump(self.multivector), "binary": dump(self.binary),
-                           "text_key": self.text_key, **self.distribution}, sort_keys=True)
+                           "text_key": self.text_key, **self.distribution,
+                           **({"group_key": self.group_key} if self.group_key else {})},
+                          sort_keys=True)
 
     @property
     def distribution(self) -> dict[str, Any]:
@@ -320,13 +329,14 @@ class CollectionSpec:
             raise InvalidInputError(f"not a vectorbridge collection spec: {text[:80]!r}")
         return cls(name=d["name"], dense=d["dense"], sparse=d["sparse"],
                    multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"],
-                   **{k: d[k] for k in _DISTRIBUTION if k in d})
+                   group_key=d.get("group_key"), **{k: d[k] for k in _DISTRIBUTION if k in d})
 
     def renamed(self, name: str) -> "CollectionSpec":
         """The same fields under another collection name."""
         return CollectionSpec(name=name, dense=self.dense, sparse=self.sparse,
                               multivector=self.multivector, binary=self.binary,
-                              text_key=self.text_key, **self.distribution)
+                              text_key=self.text_key, group_key=self.group_key,
+                              **self.distribution)
 
     def same_fields(self, other: "CollectionSpec") -> bool:
         """Whether two specs describe the same stored fields (names aside)."""

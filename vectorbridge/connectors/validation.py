@@ -267,13 +267,15 @@ def prepare_rows(
         elif isinstance(f, BinaryField):
             out[name] = _binary(f"vectors[{name!r}]", value, n, f.dim)
     rows = Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
-    if spec.partition_key is not None:
+    for what, key in (("partition_key", spec.partition_key), ("group_key", spec.group_key)):
+        if key is None:
+            continue
         for i, pl in enumerate(rows.payloads):
-            v = pl.get(spec.partition_key)
+            v = pl.get(key)
             if not isinstance(v, str) or not v or len(v) > MAX_ID_LENGTH:
                 raise InvalidInputError(
-                    f"payloads[{i}][{spec.partition_key!r}] must be a non-empty string of at most "
-                    f"{MAX_ID_LENGTH} chars (the collection's partition_key), got {v!r}."
+                    f"payloads[{i}][{key!r}] must be a non-empty string of at most "
+                    f"{MAX_ID_LENGTH} chars (the collection's {what}), got {v!r}."
                 )
     return rows
 

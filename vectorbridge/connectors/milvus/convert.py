@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
-from vectorbridge.connectors.milvus.schema import _METRIC, _PAD_FIELD, PARTITION_FIELD, text_field
+from vectorbridge.connectors.milvus.schema import (
+    _METRIC, _PAD_FIELD, GROUP_FIELD, PARTITION_FIELD, text_field,
+)
 from vectorbridge.connectors.results import Hit
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, FieldType, Metric, SparseField,
@@ -31,6 +33,8 @@ def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": pid, PAYLOAD_FIELD: rows.payloads[i]}
         if spec.partition_key is not None:
             row[PARTITION_FIELD] = rows.payloads[i][spec.partition_key]
+        if spec.group_key is not None:
+            row[GROUP_FIELD] = rows.payloads[i][spec.group_key]
         for name, f in fields.items():
             v = rows.vectors[name][i]
             if isinstance(f, DenseField):

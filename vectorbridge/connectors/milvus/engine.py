@@ -31,7 +31,8 @@ from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to_entities, to_hits
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
 from vectorbridge.connectors.milvus.schema import (
-    main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, SPEC_PROPERTY,
+    main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
+    SPEC_PROPERTY,
     companion, index_for, milvus_capabilities,
 )
 from vectorbridge.connectors.milvus.tokens import TokenCollections
@@ -302,6 +303,21 @@ class MilvusEngine(TokenCollections, Engine):
                                    vectors=h.vectors if with_vectors else {}) for h in hits),
                           key=lambda h: (-h.score, h.id))[:k]
         return hits
+
+    def op_group_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
+                        k: int, flt: Filter | None, key: str,
+                        size: int) -> Op[list[Hit] | None]:
+        """``group_by_field`` on the scalar copy of the spec's ``group_key`` (Milvus groups
+        only scalar fields; payloads are JSON), for exact-scored fields."""
+        if not self.capabilities.native_grouping or key != spec.group_key or \
+                isinstance(f, MultiVectorField) or getattr(f, "quantization", None):
+            return None
+        data, metric = _query_data(f, query)
+        res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
+                         filter=to_milvus(flt), output_fields=[PAYLOAD_FIELD],
+                         group_by_field=GROUP_FIELD, group_size=size,
+                         search_params=self._search_params(f, metric, flt))
+        return to_hits(f, res[0])
 
     def _search_params(self, f: FieldType, metric: str, flt: Filter | None) -> dict[str, Any]:
         """With a filter, an IVF index visits every list: the points a filter keeps can sit

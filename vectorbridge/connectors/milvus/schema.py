@@ -26,6 +26,7 @@ _METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
 _MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
 _PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
 PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[partition_key]
+GROUP_FIELD = "_vb_group"  # a copy of payload[group_key], for group_by_field
 #: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
 GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 
@@ -36,8 +37,8 @@ def milvus_capabilities(server_version: str) -> Capabilities:
     it, "reserved for a future phase", searching the raw vectors), applies no sharding and
     keeps BM25 statistics per segment (measured: tests/test_engine_bm25.py);
     Milvus < 2.4: binary vectors, one vector field per collection, no sparse vectors and no
-    ``hybrid_search``; 2.4: no BM25 function; 2.5+ (or an unparseable version, assumed
-    recent): everything."""
+    ``hybrid_search``, no ``group_by_field``; 2.4: no BM25 function; 2.5+ (or an
+    unparseable version, assumed recent): everything."""
     if server_version.startswith("milvus_lite"):
         return replace(MILVUS, binary=False, ivf_pq=False, sharding=False, bm25_global_stats=False)
     m = re.match(r"v?(\d+)\.(\d+)", server_version)
@@ -47,7 +48,8 @@ def milvus_capabilities(server_version: str) -> Capabilities:
     if version >= (2, 4):
         return replace(MILVUS, engine_bm25=False)
     return replace(MILVUS, sparse=False, engine_bm25=False, multiple_vector_fields=False,
-                   hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset())
+                   hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset(),
+                   native_grouping=False)
 
 
 def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
@@ -157,6 +159,8 @@ def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any,
     if spec.partition_key is not None:
         schema.add_field(PARTITION_FIELD, DataType.VARCHAR, max_length=MAX_ID_LENGTH,
                          is_partition_key=True)
+    if spec.group_key is not None:
+        schema.add_field(GROUP_FIELD, DataType.VARCHAR, max_length=MAX_ID_LENGTH)
     index = c.prepare_index_params()
     for name, f in spec.fields.items():
         if isinstance(f, DenseField):

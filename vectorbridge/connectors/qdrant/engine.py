@@ -133,6 +133,9 @@ class QdrantEngine(Engine):
                    sparse_vectors_config=sparse or None, metadata={SPEC_KEY: spec.to_json()},
                    shard_number=spec.shards, replication_factor=spec.replicas,
                    write_consistency_factor=spec.write_consistency, **custom)
+        if spec.group_key is not None:  # what group_by reads
+            yield call("create_payload_index", spec.name, spec.group_key,
+                       field_schema=models.PayloadSchemaType.KEYWORD)
         if spec.partition_key is not None:  # Qdrant's multitenancy: a tenant keyword index
             yield call("create_payload_index", spec.name, spec.partition_key,
                        field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
