@@ -173,3 +173,35 @@ def test_retriever_over_an_engine_bm25_field(conn):
                                           prf=prf)
     assert not conn.spec(with_prf.collection).sparse["sparse"].from_text
     assert with_prf.invoke("vitamin")
+
+
+def test_qdrant_engine_bm25_is_qdrants_own_model(conn):
+    """On Qdrant engines an engine-BM25 field holds exactly ``qdrant_edge.Bm25()``'s document
+    vectors (the default config, which mirrors the server's ``qdrant/bm25``) and is searched
+    with its query vectors: a raw Qdrant query built with that model gets the same answer, so
+    other Qdrant clients that use the model can read and query the collection."""
+    if not conn.engine.startswith("qdrant"):
+        pytest.skip(f"{conn.engine}: the BM25 model is Qdrant's")
+    import qdrant_edge
+    from qdrant_client import models
+
+    from vectorbridge.connectors.qdrant.convert import point_id
+
+    model = qdrant_edge.Bm25()
+    name = unique_name("bmq")
+    conn.create_collection(CollectionSpec(name=name, sparse={"bm25": SparseField(bm25="engine")}))
+    conn.upsert(name, _ids(ALL), {"bm25": ALL})
+    for rec, text in zip(conn.get(name, _ids(ALL), with_vectors=True), ALL):
+        want = model.embed_document(text)
+        stored = dict(zip(rec.vectors["bm25"].indices.tolist(), rec.vectors["bm25"].values.tolist()))
+        assert stored == pytest.approx(dict(zip(want.indices, want.values)))
+    q = model.embed_query("scurvy in children")
+    raw = conn.client.query_points(name, query=models.SparseVector(indices=list(q.indices),
+                                                                     values=list(q.values)),
+                                   using="bm25", limit=len(ALL), with_payload=True)
+    by_point = {point_id(i): i for i in _ids(ALL)}
+    want = sorted(((by_point[str(p.id)], p.score) for p in raw.points),
+                  key=lambda t: (-t[1], t[0]))[:5]  # vectorbridge's order: equal scores by id
+    got = conn.search(name, "bm25", "scurvy in children", k=5)
+    assert [h.id for h in got] == [i for i, _ in want]
+    np.testing.assert_allclose([h.score for h in got], [s for _, s in want], rtol=1e-6)
