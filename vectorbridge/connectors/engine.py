@@ -60,6 +60,8 @@ class Capabilities:
             without it the connector pages the plain search.
         native_mmr: Maximal marginal relevance over a dense field runs in the engine
             (Qdrant's ``Mmr``: ``Connector.mmr_search``).
+        turbo_quant: TurboQuant engine quantization (``DenseField(quantization="turbo-4bit")``).
+        acorn: ACORN filtered-search traversal is applied (``QdrantConnector(acorn=True)``).
         native_formula: Score boosting and decay (:class:`~vectorbridge.connectors.scoring.
             ScoreFormula`) run in the engine (Qdrant ``FormulaQuery``).
         native_feedback: A dense query steered by scored examples runs in the engine
@@ -86,6 +88,8 @@ class Capabilities:
     native_mmr: bool = False
     native_feedback: bool = False
     native_formula: bool = False
+    turbo_quant: bool = False
+    acorn: bool = False
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -130,6 +134,8 @@ WITHOUT: dict[str, str] = {
                   "`fetch_k` vectors and selects client-side (LangChain's formula, same result)",
     "native_formula": "the connector applies `ScoreFormula` to the same `depth` candidates' "
                       "payloads (same result, the candidates' payloads cross the wire)",
+    "turbo_quant": "`turbo-*` quantizations are refused, naming `scalar-int8` / `pq-xN`",
+    "acorn": "`acorn=` is passed and not applied (qdrant-client local mode searches exactly)",
     "native_feedback": "`FeedbackQuery` is refused; `PseudoRelevanceFeedback(dense_mode=\"engine\")` "
                        "falls back to Rocchio (the query moved towards the feedback documents)",
 }
@@ -140,9 +146,11 @@ WITHOUT: dict[str, str] = {
 QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
                       native_grouping=True, native_mmr=True, native_feedback=True,
-                      native_formula=True)
+                      native_formula=True, turbo_quant=True, acorn=True)
 #: Qdrant Edge: Qdrant's engine without the server's group API.
 QDRANT_EDGE = replace(QDRANT, native_grouping=False)
+#: qdrant-client's local mode: exact search, quantization and ACORN accepted, not applied.
+QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
 #: token vectors in a companion collection.
 MILVUS = Capabilities(engine_bm25=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
@@ -152,15 +160,20 @@ MILVUS = Capabilities(engine_bm25=True, native_grouping=True, native_maxsim=Fals
 def capability_gaps(spec: "CollectionSpec", caps: Capabilities, engine: str) -> list[str]:
     """Reasons a spec needs what ``caps`` lacks, for the capabilities every engine refuses
     the same way (engines add their own reasons in :meth:`Engine.unsupported`)."""
-    from vectorbridge.connectors.spec import SparseField
+    from vectorbridge.connectors.spec import DenseField, SparseField
 
-    if not caps.sparse or caps.engine_bm25:
-        return []  # no sparse fields at all: the engine's own refusal says so
-    return [f"field {name!r}: {engine} has no BM25 of its own over raw text (Milvus added its "
-            "BM25 function in 2.5; Qdrant engines have it). Fill a SparseField(idf=False) with "
-            "BM25Encoder(idf='client').fit(corpus) vectors, or use Milvus >= 2.5, Milvus Lite "
-            "or Qdrant"
-            for name, f in spec.fields.items() if isinstance(f, SparseField) and f.from_text]
+    out = []
+    for name, f in spec.fields.items():
+        if isinstance(f, SparseField) and f.from_text and caps.sparse and not caps.engine_bm25:
+            out.append(f"field {name!r}: {engine} has no BM25 of its own over raw text (Milvus "
+                       "added its BM25 function in 2.5; Qdrant engines have it). Fill a "
+                       "SparseField(idf=False) with BM25Encoder(idf='client').fit(corpus) "
+                       "vectors, or use Milvus >= 2.5, Milvus Lite or Qdrant")
+        if isinstance(f, DenseField) and (f.quantization or "").startswith("turbo-") and \
+                not caps.turbo_quant:
+            out.append(f"field {name!r}: {engine} has no TurboQuant ({f.quantization}); use "
+                       "quantization='scalar-int8' or 'pq-xN', or Qdrant")
+    return out
 
 
 class Engine(ABC):
@@ -316,4 +329,5 @@ class Engine(ABC):
         return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
 
 
-__all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "QDRANT_EDGE", "MILVUS", "WITHOUT"]
+__all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "QDRANT_EDGE", "QDRANT_LOCAL",
+           "MILVUS", "WITHOUT"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from vectorbridge.connectors.base import Connector
-from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, WITHOUT, Capabilities
+from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, QDRANT_LOCAL, WITHOUT, Capabilities
 from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
 from vectorbridge.connectors.qdrant import QdrantConnector
 from vectorbridge.connectors.reference import REFERENCE, ReferenceConnector
@@ -86,7 +86,7 @@ _ENTRIES = [
     EngineEntry("qdrant-local", "qdrant", "embedded",
                 "qdrant-client's local mode: a Python emulation in memory (exact search, "
                 "quantization ignored)",
-                replace(QDRANT, quantization=False),
+                QDRANT_LOCAL,
                 lambda where: QdrantConnector(location=":memory:")),
     EngineEntry("milvus-lite-file", "milvus", "embedded", "Milvus Lite on a file",
                 milvus_capabilities("milvus_lite"),

@@ -32,7 +32,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.credentials import url_secrets
-from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, Engine
+from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, QDRANT_LOCAL, Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
@@ -328,7 +328,7 @@ class QdrantLocalEngine(QdrantEngine):
     accepted and not applied, no sharding."""
 
     name, remote, embedded = "qdrant-local", False, True
-    capabilities = replace(QDRANT, quantization=False)
+    capabilities = QDRANT_LOCAL
 
     def async_client(self) -> Any:
         if self._aclient is None:
