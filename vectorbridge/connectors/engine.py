@@ -72,7 +72,7 @@ class Capabilities:
     sparse: bool = True
     engine_idf: bool = False
     engine_bm25: bool = False
-    bm25_global_stats: bool = True
+    bm25_global_stats: bool = False
     multivector: bool = True
     native_maxsim: bool = True
     binary: bool = True
@@ -143,7 +143,7 @@ WITHOUT: dict[str, str] = {
 
 #: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights; BM25
 #: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
-QDRANT = Capabilities(engine_idf=True, engine_bm25=True, native_fusion=frozenset({"rrf", "dbsf"}),
+QDRANT = Capabilities(engine_idf=True, engine_bm25=True, bm25_global_stats=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
                       native_grouping=True, native_mmr=True, native_feedback=True,
                       native_formula=True, turbo_quant=True, acorn=True)
@@ -153,7 +153,7 @@ QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
 #: token vectors in a companion collection.
-MILVUS = Capabilities(engine_bm25=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
+MILVUS = Capabilities(engine_bm25=True, bm25_global_stats=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
                       weighted_fusion=frozenset({"weighted"}), sharding=True)
 
 

@@ -27,7 +27,8 @@ from vectorbridge.connectors.validation import Rows
 
 #: Everything a spec can describe, held exactly: fusion always client-side (the reference
 #: formulas), quantization configs stored but searched exactly, no engine IDF or BM25.
-REFERENCE = replace(QDRANT, engine_idf=False, engine_bm25=False, native_grouping=False,
+REFERENCE = replace(QDRANT, engine_idf=False, engine_bm25=False, bm25_global_stats=False,
+                    native_grouping=False,
                     native_mmr=False, native_feedback=False, native_formula=False,
                     acorn=False, native_maxsim=False, hybrid_search=False,
                     native_fusion=frozenset(), weighted_fusion=frozenset(), quantization=False)

@@ -46,8 +46,9 @@ def milvus_capabilities(server_version: str) -> Capabilities:
     if version >= (2, 5):
         return MILVUS
     if version >= (2, 4):
-        return replace(MILVUS, engine_bm25=False)
-    return replace(MILVUS, sparse=False, engine_bm25=False, multiple_vector_fields=False,
+        return replace(MILVUS, engine_bm25=False, bm25_global_stats=False)
+    return replace(MILVUS, sparse=False, engine_bm25=False, bm25_global_stats=False,
+                   multiple_vector_fields=False,
                    hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset(),
                    native_grouping=False)
 
