@@ -218,3 +218,20 @@ def test_payload_size_bound_covers_the_limit_exactly():
         check_payloads([{"t": "a" * MAX_PAYLOAD_BYTES}], 1, None)
     with pytest.raises(InvalidInputError, match="not JSON-serialisable"):
         check_payloads([{"t": float("nan")}], 1, None)
+
+
+def test_token_fields_never_searched_get_no_graph():
+    """``MultiVectorField(index=False)`` (the FDE layout's tokens): Qdrant builds no HNSW graph
+    (``m=0``), Milvus a FLAT companion index; the default keeps both."""
+    from vectorbridge.connectors.milvus.schema import token_schema
+    from vectorbridge.connectors.qdrant.convert import _vector_params
+    from vectorbridge.connectors.spec import MultiVectorField
+
+    assert _vector_params(MultiVectorField(8, index=False)).hnsw_config.m == 0
+    assert _vector_params(MultiVectorField(8)).hnsw_config is None
+    _, idx = token_schema(MultiVectorField(8, index=False), "AUTOINDEX")
+    assert [i.index_type for i in idx] == ["FLAT"]
+    _, idx = token_schema(MultiVectorField(8), "AUTOINDEX")
+    assert [i.index_type for i in idx] == ["AUTOINDEX"]
+    with pytest.raises(InvalidInputError, match="index"):
+        CollectionSpec(name="x", multivector={"t": {"dim": 8, "index": "no"}})

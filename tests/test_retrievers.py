@@ -272,6 +272,7 @@ def test_fde_first_stage_then_exact_maxsim(conn, tokens):
                                    multivector=tokens, fde=FDEEncoder(reps=4), rerank_k=len(TEXTS), k=3)
     spec = conn.spec(name)
     assert spec.dense["fde"].dim == 4 * 32 * 16 and "vectorbridge.fde/1" in spec.dense["fde"].encoding
+    assert spec.multivector["tokens"].index is False  # only read for MaxSim: no token graph
     q = "mitochondria and energy"
     qt = tokens.encode_queries([q])[0]
     ref = sorted(zip([maxsim(qt, t) for t in tokens.encode_documents(TEXTS)], IDS),

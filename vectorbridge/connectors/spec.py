@@ -82,12 +82,18 @@ class MultiVectorField:
     bytes wide), kept at one byte per value by the engine (Qdrant's uint8 multivectors). The
     engine cannot score codes, so such a field is never searched: the retriever fetches and
     decodes the candidates' codes and runs MaxSim client-side. ``encoding`` records the
-    codec's fingerprint, so codes are never decoded by another codec."""
+    codec's fingerprint, so codes are never decoded by another codec.
+
+    ``index=False``: the field is never searched by ANN, only read for MaxSim over
+    candidates another field found (MUVERA's FDE first stage), so the engine builds no graph
+    over its tokens (Qdrant HNSW ``m=0``; Milvus a FLAT companion index): ingest does not pay
+    for a graph over every token. A search on it still works, by a full scan."""
 
     dim: int
     metric: Metric = Metric.COSINE
     dtype: Literal["float32", "uint8"] = "float32"
     encoding: str | None = None
+    index: bool = True
     kind: Literal["multivector"] = "multivector"
 
     @property
@@ -167,6 +173,8 @@ def _coerce(kind: str, value: Any) -> FieldType:
     if kind == "sparse" and f.bm25 and f.idf:
         raise InvalidInputError("SparseField(bm25='engine') includes the engine's IDF; drop "
                                 "idf=True (it is for client-made sparse vectors).")
+    if kind == "multivector" and not isinstance(f.index, bool):
+        raise InvalidInputError(f"multivector index must be True or False, got {f.index!r}.")
     if kind == "multivector" and f.dtype not in ("float32", "uint8"):
         raise InvalidInputError(f"multivector dtype={f.dtype!r}: use 'float32' (token vectors) or "
                                 "'uint8' (compressed token codes).")

@@ -115,9 +115,9 @@ class Layout:
             vectors[n.multivector] = [codec.to_bytes(t) for t in toks]
             mv_spec[n.multivector] = MultiVectorField(codec.bytes_per_token, dtype="uint8",
                                                       encoding=codec.fingerprint())
-        else:
+        else:  # with an FDE first stage the tokens are only read for MaxSim: no graph
             vectors[n.multivector] = toks
-            mv_spec[n.multivector] = MultiVectorField(toks[0].shape[1])
+            mv_spec[n.multivector] = MultiVectorField(toks[0].shape[1], index=self.fde is None)
 
     # -- reading --------------------------------------------------------------------------
     def identity(self, spec: CollectionSpec) -> tuple[Any, ...]:

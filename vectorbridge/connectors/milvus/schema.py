@@ -186,7 +186,8 @@ def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any,
 
 
 def token_schema(f: MultiVectorField, index_type: str) -> tuple[Any, Any]:
-    """Schema and index params of a multi-vector field's companion collection."""
+    """Schema and index params of a multi-vector field's companion collection (FLAT, no
+    graph, when the field is never ANN-searched: ``index=False``)."""
     c = MilvusClient
     tok = c.create_schema(auto_id=True, enable_dynamic_field=False)
     tok.add_field("pk", DataType.INT64, is_primary=True)
@@ -194,5 +195,6 @@ def token_schema(f: MultiVectorField, index_type: str) -> tuple[Any, Any]:
     tok.add_field("pos", DataType.INT32)
     tok.add_field("vec", DataType.FLOAT_VECTOR, dim=f.dim)
     tidx = c.prepare_index_params()
-    tidx.add_index("vec", index_type=index_type, metric_type=_METRIC[f.metric])
+    tidx.add_index("vec", index_type=index_type if f.index else "FLAT",
+                   metric_type=_METRIC[f.metric])
     return tok, tidx

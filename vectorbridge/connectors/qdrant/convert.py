@@ -100,7 +100,8 @@ def _vector_params(f: FieldType) -> models.VectorParams:
             size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
             datatype=models.Datatype.UINT8 if f.codes else None,
-            hnsw_config=models.HnswConfigDiff(m=0) if f.codes else None,  # never searched: no graph
+            # never ANN-searched (codes, or index=False): no graph
+            hnsw_config=models.HnswConfigDiff(m=0) if f.codes or not f.index else None,
         )
     if isinstance(f, BinaryField):
         return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
