@@ -33,6 +33,8 @@ STUDIES: dict[str, tuple[str, str]] = {
     "qdrant-engines": ("qdrant_engines", "Qdrant Edge vs local mode vs langchain-qdrant, and the "
                        "Edge API floor"),
     "load": ("load", "queries sequential vs threads vs asyncio tasks, answers checked"),
+    "scale": ("scale", "synthetic collections at growing sizes: ingest, index build, latency, "
+              "recall, memory and disk per engine, as curves"),
     "ingest": ("ingest", "upsert points/s of precomputed vectors per engine"),
 }
 

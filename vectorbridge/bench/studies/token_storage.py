@@ -21,16 +21,17 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key
+from vectorbridge.bench.data import cache_key, cached
 from vectorbridge.bench.studies.common import beir_parser, load_corpus, split_tokens, write_report
-from vectorbridge.bench.studies.hybrid_quality import CachedTokens
+from vectorbridge.bench.studies.hybrid_quality import CachedTokens, _tokens
 from vectorbridge.connectors import QdrantConnector
-from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler
+from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenEncoder, TokenPooler
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
 from vectorbridge.retrievers import HybridRetriever
 
@@ -50,11 +51,22 @@ def main(argv: list[str] | None = None) -> None:
                     help="documents stored: the scored queries' relevant ones plus random others "
                          "(0 = all; the float collection's HNSW build over all 1.24 M SciFact "
                          "tokens ran > 20 min here)")
+    ap.add_argument("--float-only", action="store_true",
+                    help="only the float32 row (no codec fit): the ingest of every token")
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
     c = load_corpus(args)
-    doc_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz"))
-    q_tok = split_tokens(np.load(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz"))
+    encoder: list[TokenEncoder] = []  # loaded only on a cache miss
+
+    def tokens(texts: list[str], queries: bool) -> Any:
+        if not encoder:
+            encoder.append(TokenEncoder(c.model))
+        return _tokens(encoder[0], texts, queries)
+
+    doc_tok = split_tokens(cached(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz",
+                                  lambda: tokens(c.texts, False)))
+    q_tok = split_tokens(cached(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz",
+                                lambda: tokens(c.qtexts, True)))
     tok = CachedTokens(dict(zip(c.texts, doc_tok)), dict(zip(c.qtexts, q_tok)))
     rng = np.random.default_rng(0)
     subset = sorted(rng.choice(len(c.qids), min(args.queries, len(c.qids)), replace=False).tolist())
@@ -67,16 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     texts, ids = [c.texts[i] for i in keep], [c.ds.doc_ids[i] for i in keep]
     doc_tok = [doc_tok[i] for i in keep]
     t = time.perf_counter()
-    codec = ResidualCodec(args.centroids, args.nbits).fit(doc_tok)
+    codec = None if args.float_only else ResidualCodec(args.centroids, args.nbits).fit(doc_tok)
     fit_s = time.perf_counter() - t
     rows = []
-    for name, extra in (("float32 tokens, MaxSim in the engine", {}),
-                        ("float32 tokens pooled x4 (hierarchical), MaxSim in the engine",
-                         {"pooling": TokenPooler(4)}),
-                        (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
-                         "MaxSim client-side", {"token_codec": codec}),
-                        ("residual codes + FDE PQ x32 in the engine (rescored x4 by float FDEs)",
-                         {"token_codec": codec, "fde_quantization": "pq-x32"})):
+    variants: list[tuple[str, dict[str, Any]]] = [("float32 tokens, MaxSim in the engine", {})]
+    if codec is not None:
+        variants += [("float32 tokens pooled x4 (hierarchical), MaxSim in the engine",
+                      {"pooling": TokenPooler(4)}),
+                     (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
+                      "MaxSim client-side", {"token_codec": codec}),
+                     ("residual codes + FDE PQ x32 in the engine (rescored x4 by float FDEs)",
+                      {"token_codec": codec, "fde_quantization": "pq-x32"})]
+    for name, extra in variants:
         root = Path(tempfile.mkdtemp(prefix="vb-tokens-"))
         conn = QdrantConnector(path=str(root))
         t = time.perf_counter()
@@ -104,11 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     n_tok = sum(len(d) for d in doc_tok)
     lines = [f"# Token vectors in Qdrant Edge: float32 vs residual codes, SciFact {args.split}", "",
              f"Command: `vectorbridge bench token-storage DATA --queries {args.queries} --centroids "
-             f"{args.centroids} --nbits {args.nbits} --docs {args.docs}`; {len(texts)} docs "
+             f"{args.centroids} --nbits {args.nbits} --docs {args.docs}"
+             f"{' --float-only' if args.float_only else ''}`; {len(texts)} docs "
              f"({n_tok:,} tokens: the scored queries' relevant documents and random others), "
              f"{len(subset)} queries (seed 0); FDE top {K} then MaxSim. Codec fit: {fit_s:.0f} s. "
-             f"Token payload alone: {n_tok * 384 * 4 / 2 ** 20:.0f} MiB float32 vs "
-             f"{n_tok * codec.bytes_per_token / 2 ** 20:.0f} MiB codes.", "",
+             f"Token payload alone: {n_tok * 384 * 4 / 2 ** 20:.0f} MiB float32"
+             + (f" vs {n_tok * codec.bytes_per_token / 2 ** 20:.0f} MiB codes." if codec else "."),
+             "",
              "| tokens | ingest s | collection on disk MiB | p50 ms | p95 ms | nDCG@10 | recall@100 |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {n} | {i:.0f} | {s / 2 ** 20:.0f} | {p50:.1f} | {p95:.1f} | {nd:.4f} | {rc:.4f} |"

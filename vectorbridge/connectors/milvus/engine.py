@@ -16,6 +16,7 @@ from typing import Any
 
 import math
 import re
+import time
 
 import grpc
 import numpy as np
@@ -32,7 +33,7 @@ from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
-    SPEC_PROPERTY,
+    SPEC_PROPERTY, _index_now,
     companion, index_for, milvus_capabilities,
 )
 from vectorbridge.connectors.milvus.tokens import TokenCollections
@@ -377,7 +378,20 @@ class MilvusEngine(TokenCollections, Engine):
         if self.is_lite:
             for name in names:
                 self.client.release_collection(name)
+                self._load_after_flush(name)
+
+    def _load_after_flush(self, name: str, tries: int = 40) -> None:
+        """Load a collection just flushed. Milvus Lite may still be writing the sealed
+        segment's files: under load its ``load_collection`` failed once here with "file seems
+        not fully written"; that reply alone is retried, a quarter second apart."""
+        for attempt in range(tries):
+            try:
                 self.client.load_collection(name)
+                return
+            except MilvusException as e:
+                if "not fully written" not in str(e) or attempt == tries - 1:
+                    raise
+                time.sleep(0.25)
 
     def close(self) -> None:
         self.client.close()
@@ -390,19 +404,6 @@ class MilvusEngine(TokenCollections, Engine):
 
 
 _TRANSIENT_GRPC = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-def _index_now(collection: str, index: Any) -> Call:
-    """Create the indexes of a new, empty collection without pymilvus' wait for the build.
-
-    ``create_collection(index_params=...)`` and ``create_index`` sleep 0.5 s per index before
-    they first ask whether the build finished, although an empty collection has nothing to
-    build: 1 s of a hybrid collection's creation. ``sync=False`` returns once the server has
-    accepted the index (a bad index is still refused by that reply); segments are indexed as
-    data arrives, as they are anyway. The async client has no such switch, so this one call
-    goes to the sync client, where it is a single request.
-    """
-    return Call("create_index", (collection, index), {"sync": False}, sync_only=True)
 
 
 def _released(exc: MilvusException) -> bool:

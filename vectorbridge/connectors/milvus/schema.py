@@ -1,6 +1,6 @@
 """Milvus' side of a :class:`CollectionSpec`: what each Milvus version holds
 (:func:`milvus_capabilities`), the index of a dense field (:func:`index_for`), the companion
-collection of a multi-vector field, and the reserved field names."""
+collection of a multi-vector field, the reserved field names, and the index-creation call."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
+from vectorbridge.connectors.calls import Call
 from vectorbridge.connectors.engine import MILVUS, Capabilities
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
@@ -198,3 +199,16 @@ def token_schema(f: MultiVectorField, index_type: str) -> tuple[Any, Any]:
     tidx.add_index("vec", index_type=index_type if f.index else "FLAT",
                    metric_type=_METRIC[f.metric])
     return tok, tidx
+
+
+def _index_now(collection: str, index: Any) -> Call:
+    """Create the indexes of a new, empty collection without pymilvus' wait for the build.
+
+    ``create_collection(index_params=...)`` and ``create_index`` sleep 0.5 s per index before
+    they first ask whether the build finished, although an empty collection has nothing to
+    build: 1 s of a hybrid collection's creation. ``sync=False`` returns once the server has
+    accepted the index (a bad index is still refused by that reply); segments are indexed as
+    data arrives, as they are anyway. The async client has no such switch, so this one call
+    goes to the sync client, where it is a single request.
+    """
+    return Call("create_index", (collection, index), {"sync": False}, sync_only=True)
