@@ -109,6 +109,8 @@ def measure(name: str, n: int, data: Synthetic, n_queries: int, workdir: Path) -
     """One engine at one size: build, time, query, compare with exact search."""
     servers: list[Any] = []
     entry = engine_entry(name)
+    exact = np.zeros((n, data.dim), np.float16)
+    exact[:] = 0  # resident before the baseline, so the engine's memory is what grows
     before = rss_mb()
     conn = entry.open(workdir, servers)
     try:
@@ -117,7 +119,6 @@ def measure(name: str, n: int, data: Synthetic, n_queries: int, workdir: Path) -
         if conn.capabilities.sparse and conn.capabilities.multiple_vector_fields:
             fields["sparse"] = {"sparse": sparse}
         conn.create_collection(CollectionSpec(name="scale", **fields), recreate=True)
-        exact = np.zeros((n, data.dim), np.float16)
         t = time.perf_counter()
         for ids, X, sp, payloads in data.batches(n):
             vectors = {"dense": X, "sparse": sp} if "sparse" in fields else {"dense": X}

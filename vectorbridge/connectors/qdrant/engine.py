@@ -219,10 +219,18 @@ class QdrantEngine(Engine):
 
     def op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
-        res = yield call("query_points", spec.name, query=to_query(f, query), using=field_name,
-                         limit=k, query_filter=to_qdrant(flt), with_payload=True,
-                         with_vectors=[field_name] if with_vectors else False,
-                         search_params=self._params(f, flt), **self._routing(spec, flt))
+        params = self._params(f, flt)
+        for exact in (False, True):
+            res = yield call("query_points", spec.name, query=to_query(f, query), using=field_name,
+                             limit=k, query_filter=to_qdrant(flt), with_payload=True,
+                             with_vectors=[field_name] if with_vectors else False,
+                             search_params=params, **self._routing(spec, flt))
+            if exact or flt is None or len(res.points) >= k or isinstance(f, SparseField):
+                break
+            # An HNSW walk under a selective filter can strand: Qdrant Edge returned 1 of 10
+            # hits at 1 % of 100,000 points. A short answer is redone by an exact scan of
+            # the points the filter keeps (sparse indexes are exact already).
+            params = (params or models.SearchParams()).model_copy(update={"exact": True})
         return to_hits(f, res.points, spec if with_vectors else None)
 
     def op_hybrid(self, spec: CollectionSpec, branches: list[Branch], fusion: Fusion, k: int,
@@ -241,6 +249,8 @@ class QdrantEngine(Engine):
         if rescore is None:
             res = yield call("query_points", spec.name, prefetch=prefetch, query=fq, limit=k,
                              query_filter=qf, with_payload=True, **route)
+            if flt is not None and len(res.points) < k:
+                return None  # maybe a stranded filtered branch: per-branch searches check it
             return to_hits(None, res.points)
         if rescore.mode == "fuse":
             # The exact ranking of the branches' union is one more branch. Fused in the engine,
@@ -251,6 +261,8 @@ class QdrantEngine(Engine):
         res = yield call("query_points", spec.name, prefetch=fused,
                          query=to_query(rescore.field, rescore.query), using=rescore.name,
                          limit=k, query_filter=qf, with_payload=True, **route)
+        if flt is not None and len(res.points) < k:
+            return None
         return to_hits(rescore.field, res.points)
 
     def op_group_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
@@ -262,6 +274,8 @@ class QdrantEngine(Engine):
                          using=field_name, limit=k, group_size=size, query_filter=to_qdrant(flt),
                          with_payload=True, search_params=self._params(f, flt),
                          **self._routing(spec, flt))
+        if flt is not None and len(res.groups) < k:
+            return None  # maybe stranded by the filter: the paged search checks
         return [h for g in res.groups for h in to_hits(f, g.hits)]
 
     def op_formula(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
@@ -273,6 +287,8 @@ class QdrantEngine(Engine):
                                 limit=max(formula.depth, k), params=self._params(f, flt))
         res = yield call("query_points", spec.name, prefetch=first, query=formula_query(formula),
                          limit=k, query_filter=qf, with_payload=True, **self._routing(spec, flt))
+        if flt is not None and len(res.points) < k:
+            return None  # maybe stranded by the filter: the connector's path checks
         return to_hits(None, res.points)
 
     def op_mmr(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any, k: int,
@@ -281,9 +297,14 @@ class QdrantEngine(Engine):
         # unchanged and so reverses it: langchain issue 39052)
         mmr = models.NearestQuery(nearest=to_query(f, query), mmr=models.Mmr(
             diversity=1.0 - lambda_mult, candidates_limit=fetch_k))
-        res = yield call("query_points", spec.name, query=mmr, using=field_name, limit=k,
-                         query_filter=to_qdrant(flt), with_payload=True,
-                         search_params=self._params(f, flt), **self._routing(spec, flt))
+        params = self._params(f, flt)
+        for exact in (False, True):
+            res = yield call("query_points", spec.name, query=mmr, using=field_name, limit=k,
+                             query_filter=to_qdrant(flt), with_payload=True,
+                             search_params=params, **self._routing(spec, flt))
+            if exact or flt is None or len(res.points) >= k:
+                break
+            params = (params or models.SearchParams()).model_copy(update={"exact": True})
         return to_hits(f, res.points)
 
     def op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
