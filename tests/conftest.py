@@ -62,9 +62,11 @@ def milvus_lite_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def milvus23_server(tmp_path_factory):
-    """Milvus 2.3.5 (PyPI `milvus`), started once per session on 127.0.0.1 (~10-30 s)."""
+    """Milvus 2.3.5 (PyPI `milvus`), started once per session on 127.0.0.1 (~10-30 s), with
+    a 20 ms time tick: every Strong read waits for the next tick (200 ms by default), and
+    the suite makes thousands of them."""
     try:
-        server = Milvus23Server(tmp_path_factory.mktemp("milvus-2.3"))
+        server = Milvus23Server(tmp_path_factory.mktemp("milvus-2.3"), time_tick_ms=20)
     except RuntimeError as e:
         if "port 2379 is taken" in str(e):  # one per machine: its etcd port is fixed
             pytest.skip(f"Milvus 2.3.5 server not started: {e}")

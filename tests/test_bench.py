@@ -189,3 +189,27 @@ def test_studies_run_on_a_beir_folder(beir, tmp_path, minilm_path, capsys):
          "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
     report = (tmp_path / "out" / f"prf_{beir.name}_test.md").read_text()
     assert "Rocchio" in report and "nDCG@10" in report
+
+
+def test_scale_and_text_ingest_studies_report_every_row(beir, tmp_path, minilm_path, capsys):
+    """The scale study at a tiny size on Edge (floats in RAM and on disk, the wider walk,
+    the serving process) and Milvus Lite (whose on-disk row is skipped by capability), its
+    replot from the rows on file; then the streamed text ingest against the encoder alone."""
+    out = tmp_path / "out"
+    cli(["bench", "scale", "--sizes", "1500", "--engines", "qdrant-edge,milvus-lite-file",
+         "--storage", "ram,disk-scalar-int8", "--hnsw-ef", "64", "--queries", "5",
+         "--out", str(out)])
+    assert "milvus-lite-file: no on-disk vectors" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "scale.jsonl").read_text().splitlines()]
+    assert [(r["engine"], r["storage"]) for r in rows] == [
+        ("qdrant-edge", "ram"), ("qdrant-edge", "disk-scalar-int8"), ("milvus-lite-file", "ram")]
+    assert all(r["recall10"] > 0.9 and r["recall10_filter1"] == 1.0 for r in rows)
+    assert rows[0]["serve_anon_mb"] > 0 and rows[0]["hnsw_ef"] == 64
+    assert rows[2]["serve_anon_mb"] != rows[2]["serve_anon_mb"]  # NaN: Lite is not reopened
+    cli(["bench", "scale", "--replot", "--out", str(out)])
+    assert (out / "scale.md").read_text().count("| qdrant-edge |") == 2
+    cli(["bench", "text-ingest", str(beir), "--split", "test", "--model", minilm_path,
+         "--n", "60", "--chunk-size", "16", "--repeats", "1", "--precision", "float32",
+         "--out", str(out)])
+    report = (out / "text-ingest.md").read_text()
+    assert "| streamed |" in report and "| encode, then write |" in report

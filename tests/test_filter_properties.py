@@ -126,15 +126,22 @@ def crosses_bool_and_number(flt: Filter) -> bool:
                for v in vals)
 
 
+#: Typed keys every stored payload carries: the same filters, read from payload indexes
+#: (Qdrant) or typed columns (Milvus) where the values' type matches, must select the same.
+INDEXED = {"s": "keyword", "n": "float", "flag": "bool"}
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["json", "indexed"])
 @pytest.mark.parametrize("backend", ["qdrant-local", "qdrant-edge", "milvus-lite-file",
                                      "milvus-2.3-server"], indirect=True)
-def test_generated_filters_select_what_the_reference_selects(backend, conn):
+def test_generated_filters_select_what_the_reference_selects(backend, conn, indexed):
     name = unique_name("prop")
     stored = payloads()
     ids = [f"p{i}" for i in range(len(stored))]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((len(ids), 4)).astype(np.float32)
-    conn.create_collection(CollectionSpec(name=name, dense={"dense": 4}))
+    conn.create_collection(CollectionSpec(name=name, dense={"dense": 4},
+                                          payload_indexes=INDEXED if indexed else {}))
     conn.upsert(name, ids, {"dense": X}, stored)
 
     @settings(max_examples=60, deadline=None, database=None,

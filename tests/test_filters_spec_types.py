@@ -107,10 +107,45 @@ def test_spec_normalises_and_round_trips():
     (dict(name="ok", binary={"b": 12}), "multiple of 8"),
     (dict(name="ok", sparse="bm25"), "list of field names"),
     (dict(name="ok", multivector={"t": {"dim": 8, "dtype": "int4"}}), "multivector dtype"),
+    (dict(name="ok", dense={"d": 3}, payload_indexes={"y": "int"}), "'keyword', 'integer'"),
+    (dict(name="ok", dense={"d": 3}, payload_indexes={"a.b": "integer"}), "top-level"),
+    (dict(name="ok", dense={"d": 3}, payload_indexes={"_vb_x": "bool"}), "reserved"),
+    (dict(name="ok", dense={"d": 3}, payload_indexes=["y"]), "mapping"),
+    (dict(name="ok", dense={"d": 3}, group_key="doc", payload_indexes={"doc": "integer"}),
+     "index it as 'keyword'"),
+    (dict(name="ok", dense={"d": DenseField(3, on_disk="yes")}), "on_disk"),
 ])
 def test_bad_specs_rejected(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         CollectionSpec(**kwargs)
+
+
+def test_payload_indexes_compile_to_typed_columns_where_the_values_have_their_type():
+    spec = CollectionSpec(name="c", dense={"d": 2}, payload_indexes={"year": "integer", "lang": "keyword"})
+    assert CollectionSpec.from_json(spec.to_json()).payload_indexes == {"lang": "keyword", "year": "integer"}
+    assert not spec.same_fields(CollectionSpec(name="c", dense={"d": 2}))
+    cols = spec.payload_indexes
+    assert to_milvus((F("year") >= 2000) & F("lang").isin(["en", "de"]), cols) == (
+        '((_vb_key_year >= 2000) and (_vb_key_lang == "en" or _vb_key_lang == "de"))')
+    # another type than the column's (or a key it does not index) keeps the JSON path,
+    # where it means what it means on every engine
+    assert to_milvus(F("year") == "2000", cols) == to_milvus(F("year") == "2000")
+    assert to_milvus(F("year") == 2000.5, cols) == to_milvus(F("year") == 2000.5)
+    assert to_milvus(F("lang") > 3, cols) == to_milvus(F("lang") > 3)
+    assert to_milvus(F("other") == 1, cols) == to_milvus(F("other") == 1)
+
+
+def test_rows_missing_an_indexed_key_are_refused_before_any_write():
+    from vectorbridge.connectors.validation import prepare_rows
+
+    spec = CollectionSpec(name="c", dense={"d": 2}, payload_indexes={"year": "integer", "ok": "bool"})
+    X = np.ones((2, 2), np.float32)
+    good = [{"year": 2001, "ok": True}, {"year": -5, "ok": False}]
+    assert prepare_rows(spec, ["a", "b"], {"d": X}, good).payloads == good
+    for bad in ({"ok": True}, {"year": "2001", "ok": True}, {"year": True, "ok": True},
+                {"year": 2 ** 63, "ok": True}, {"year": 1, "ok": 1}):
+        with pytest.raises(InvalidInputError, match=r"payloads\[1\].*payload_indexes"):
+            prepare_rows(spec, ["a", "b"], {"d": X}, [good[0], bad])
 
 
 def test_sparse_vector_validation_and_normalisation():

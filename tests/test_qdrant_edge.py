@@ -198,3 +198,52 @@ def test_selective_filters_on_an_hnsw_graph_still_return_the_exact_top_k(tmp_pat
         assert [h.id for h in conn.hybrid_search("s", {"d": q}, k=10, filter=F("g") == 7)] == want
         assert len(conn.mmr_search("s", "d", q, k=10, filter=F("g") == 7)) == 10
     conn.close()
+
+
+def test_payload_indexes_and_on_disk_vectors_reach_the_shard(tmp_path):
+    """``payload_indexes`` become Edge payload indexes before the first point, and
+    ``DenseField(on_disk=True)`` a cold (mapped, read on demand) vector storage, with the
+    int8 copies in RAM; a selective filter then answers from the index, exactly."""
+    import json
+
+    from vectorbridge.connectors.qdrant.edge import EdgeClient
+
+    rng = np.random.default_rng(1)
+    n, dim = 3000, 16
+    X = rng.normal(size=(n, dim)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    conn = QdrantConnector(client=EdgeClient(str(tmp_path / "e"), index_threshold_kb=1))
+    field = DenseField(dim, quantization="scalar-int8", on_disk=True)
+    conn.create_collection(CollectionSpec(name="s", dense={"d": field},
+                                          payload_indexes={"g": "integer", "tag": "keyword"}))
+    conn.upsert("s", [str(i) for i in range(n)], {"d": X},
+                [{"g": i % 100, "tag": f"t{i % 7}"} for i in range(n)])
+    conn.optimize("s")
+    shard = conn.client._get("s").shard
+    assert set(shard.info().payload_schema) == {"g", "tag"}
+    config = json.loads((tmp_path / "e" / "s" / "shard" / "edge_config.json").read_text())
+    assert config["vectors"]["d"]["memory"] == "cold"
+    assert config["vectors"]["d"]["quantization_config"]["scalar"]["always_ram"] is True
+    keep = (np.arange(n) % 100 == 7) & (np.arange(n) % 7 == 3)
+    for q in X[:5]:
+        s = np.where(keep, X @ q, -np.inf)
+        want = [str(i) for i in np.argsort(-s)[:int(min(10, keep.sum()))]]
+        hits = conn.search("s", "d", q, k=10, filter=(F("g") == 7) & (F("tag") == "t3"))
+        assert [h.id for h in hits] == want
+    conn.close()
+
+
+def test_on_disk_vectors_are_refused_on_milvus_and_kept_in_memory_by_local_mode(tmp_path):
+    from vectorbridge.connectors import MilvusConnector
+    from vectorbridge.errors import UnsupportedFeatureError
+
+    spec = CollectionSpec(name="s", dense={"d": DenseField(4, on_disk=True)})
+    milvus = MilvusConnector(uri=str(tmp_path / "m.db"))
+    with pytest.raises(UnsupportedFeatureError, match="on_disk=True.*Qdrant"):
+        milvus.create_collection(spec)
+    milvus.close()
+    local = QdrantConnector(location=":memory:")
+    assert not local.capabilities.on_disk_vectors
+    local.create_collection(spec)
+    local.upsert("s", ["a"], {"d": np.ones((1, 4), np.float32)})
+    assert [h.id for h in local.search("s", "d", np.ones(4, np.float32), k=1)] == ["a"]

@@ -84,3 +84,23 @@ def test_acorn_reaches_filtered_searches_only(tmp_path, data):
     conn.close()
     with pytest.raises(InvalidInputError, match="max_selectivity"):
         QdrantConnector(location=":memory:", acorn=2.0)
+
+
+def test_hnsw_ef_widens_the_graph_walk_of_dense_searches(tmp_path, data):
+    """``QdrantConnector(hnsw_ef=...)`` reaches Edge's search parameters for dense fields
+    (not sparse ones), and a wide walk over the graph finds the exact top 10."""
+    X, Q = data
+    conn = QdrantConnector(path=str(tmp_path / "edge"), hnsw_ef=400)
+    conn.create_collection(CollectionSpec(name="a", dense={"d": DIM}, sparse=["s"]))
+    conn.upsert("a", [str(i) for i in range(N)], {"d": X, "s": [{1: 1.0}] * N}, batch_size=500)
+    conn.optimize("a")
+    spec = conn.spec("a")
+    assert edge_params(conn.backend._params(spec.field("d"), None)).hnsw_ef == 400
+    assert conn.backend._params(spec.field("s"), None) is None
+    for q in Q[:10]:
+        got = [h.id for h in conn.search("a", "d", q, k=10)]
+        assert got == [str(i) for i in np.argsort(-(X @ q))[:10]]
+    conn.close()
+    for bad in (0, True, 2.5):
+        with pytest.raises(InvalidInputError, match="hnsw_ef"):
+            QdrantConnector(location=":memory:", hnsw_ef=bad)

@@ -86,14 +86,28 @@ class Milvus23Server:
                  "query_coord_port", "query_node_port", "index_coord_port", "index_node_port",
                  "data_coord_port", "data_node_port")
 
-    def __init__(self, base_dir: Path) -> None:
-        from milvus import MilvusServer  # the `milvus` package: test extra
+    def __init__(self, base_dir: Path, time_tick_ms: int | None = None) -> None:
+        """``time_tick_ms``: the proxy's time-tick interval (the binary's default: 200 ms).
+        A ``Strong`` read waits for the next tick, so each one costs up to that; the test
+        suite runs its thousands of reads at 20 ms."""
+        import milvus
+        from milvus import MilvusServer, MilvusServerConfig  # the `milvus` package: test extra
 
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", 2379)) == 0:
                 raise RuntimeError("port 2379 is taken (another Milvus 2.3.5 or an etcd runs "
                                    "here): the Milvus 2.3.5 binary's embedded etcd needs it")
-        self.server = MilvusServer()
+        config = MilvusServerConfig()
+        if time_tick_ms is not None:
+            template = Path(milvus.__file__).parent / "data" / "config.yaml.template"
+            text = template.read_text().replace(
+                "  timeTickInterval: 200 #", f"  timeTickInterval: {int(time_tick_ms)} #")
+            base_dir.mkdir(parents=True, exist_ok=True)
+            (base_dir / "config.yaml.template").write_text(text)
+            config = MilvusServerConfig(template=str(base_dir / "config.yaml.template"))
+            # the package sets this only for its own template
+            config.glog_conf_file = str(template.parent / "glog.conf")
+        self.server = MilvusServer(config)
         self.server.set_base_dir(str(base_dir))
         for key in self.PORT_KEYS:
             self.server.config.set(key, free_port())

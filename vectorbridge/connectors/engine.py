@@ -67,6 +67,11 @@ class Capabilities:
         native_feedback: A dense query steered by scored examples runs in the engine
             (:class:`~vectorbridge.connectors.queries.FeedbackQuery`: Qdrant's relevance
             feedback).
+        scalar_index: Keys of ``CollectionSpec(payload_indexes=...)`` get an engine index
+            (Qdrant payload indexes; Milvus INVERTED on the typed column, from 2.4).
+        on_disk_vectors: ``DenseField(on_disk=True)`` keeps the float originals in files,
+            read through the page cache, and the quantized copies in RAM (Qdrant ``memory``
+            placement of the vector storage).
     """
 
     sparse: bool = True
@@ -90,6 +95,8 @@ class Capabilities:
     native_formula: bool = False
     turbo_quant: bool = False
     acorn: bool = False
+    scalar_index: bool = True
+    on_disk_vectors: bool = False
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -138,6 +145,10 @@ WITHOUT: dict[str, str] = {
     "acorn": "`acorn=` is passed and not applied (qdrant-client local mode searches exactly)",
     "native_feedback": "`FeedbackQuery` is refused; `PseudoRelevanceFeedback(dense_mode=\"engine\")` "
                        "falls back to Rocchio (the query moved towards the feedback documents)",
+    "scalar_index": "`payload_indexes` keys still live in typed columns (Milvus), which filters "
+                    "scan without an index",
+    "on_disk_vectors": "`DenseField(on_disk=True)` is accepted and not applied by qdrant-client "
+                       "local mode (all in memory) and refused on Milvus, naming Qdrant",
 }
 
 
@@ -146,11 +157,11 @@ WITHOUT: dict[str, str] = {
 QDRANT = Capabilities(engine_idf=True, engine_bm25=True, bm25_global_stats=True, native_fusion=frozenset({"rrf", "dbsf"}),
                       weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
                       native_grouping=True, native_mmr=True, native_feedback=True,
-                      native_formula=True, turbo_quant=True, acorn=True)
+                      native_formula=True, turbo_quant=True, acorn=True, on_disk_vectors=True)
 #: Qdrant Edge: Qdrant's engine without the server's group API.
 QDRANT_EDGE = replace(QDRANT, native_grouping=False)
 #: qdrant-client's local mode: exact search, quantization and ACORN accepted, not applied.
-QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False)
+QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False, on_disk_vectors=False)
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
 #: token vectors in a companion collection.
 MILVUS = Capabilities(engine_bm25=True, bm25_global_stats=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),

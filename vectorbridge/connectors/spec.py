@@ -38,7 +38,13 @@ class DenseField:
     ``oversampling * k`` candidates with the originals: one of :data:`ENGINE_QUANTIZATIONS`
     (Qdrant binary 1 / 1.5 / 2-bit, scalar int8, product quantization at x4-x64, TurboQuant
     at 1-8 bits). ``rescore=False`` ranks by the compressed copies alone (faster, and the
-    float originals are never read)."""
+    float originals are never read).
+
+    ``on_disk=True`` keeps the float originals in files read through the page cache instead
+    of in memory; with ``quantization`` the compressed copies stay in RAM, so a search walks
+    RAM and reads only its ``oversampling * k`` candidates' floats from disk to rescore them:
+    the memory of a large collection for a small loss of speed (docs: Scale). Qdrant applies
+    it (capability ``on_disk_vectors``); Milvus refuses it."""
 
     dim: int
     metric: Metric = Metric.COSINE
@@ -46,6 +52,7 @@ class DenseField:
     quantization: str | None = None
     oversampling: float = 4.0
     rescore: bool = True
+    on_disk: bool = False
     kind: Literal["dense"] = "dense"
 
 
@@ -136,6 +143,8 @@ _DISTRIBUTION = ("shards", "replicas", "write_consistency", "partition_key", "nu
 SHARDING = ("auto", "custom")
 #: Payload keys starting with this prefix are reserved for vectorbridge's own bookkeeping.
 RESERVED_PREFIX = "_vb"
+#: What a payload key can be indexed as (``CollectionSpec(payload_indexes=...)``).
+PAYLOAD_INDEX_TYPES = ("keyword", "integer", "float", "bool")
 
 
 def check_name(name: Any, what: str) -> str:
@@ -185,6 +194,8 @@ def _coerce(kind: str, value: Any) -> FieldType:
             raise InvalidInputError(f"oversampling must be >= 1, got {f.oversampling!r}.")
         if not isinstance(f.rescore, bool):
             raise InvalidInputError(f"rescore must be True or False, got {f.rescore!r}.")
+        if not isinstance(f.on_disk, bool):
+            raise InvalidInputError(f"on_disk must be True or False, got {f.on_disk!r}.")
     return f
 
 
@@ -223,6 +234,14 @@ class CollectionSpec:
             that searches group by (``group_by=``): Milvus stores a copy in a scalar field
             so ``group_by_field`` runs in the engine; Qdrant indexes it as a keyword.
             Grouping by any other key works too, by paging.
+        payload_indexes: ``{key: type}`` for the top-level payload keys filters select on,
+            each ``"keyword"`` (str), ``"integer"``, ``"float"`` or ``"bool"``; every point
+            must carry them with that type. Qdrant builds a payload index per key before the
+            first write, so its planner answers a selective filter from the index and its
+            graph gets links within each value (without it a filtered graph walk can return
+            the wrong points: docs, Engines); Milvus stores each key in a typed scalar
+            column (with an INVERTED index from 2.4) that filters on the key read instead
+            of parsing the JSON payload.
 
     Examples:
         >>> spec = CollectionSpec(name="docs", dense={"dense": 384}, sparse=["bm25"])
@@ -243,6 +262,7 @@ class CollectionSpec:
     num_partitions: int | None = None
     sharding: str | None = None
     group_key: str | None = None
+    payload_indexes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "collection")
@@ -260,6 +280,7 @@ class CollectionSpec:
             check_name(self.partition_key, "partition_key payload key")
         elif self.num_partitions is not None:
             raise InvalidInputError("num_partitions needs partition_key=<payload key>.")
+        object.__setattr__(self, "payload_indexes", self._checked_indexes())
         if self.sharding == "auto":
             object.__setattr__(self, "sharding", None)  # the default, stored as absent
         elif self.sharding is not None and self.sharding not in SHARDING:
@@ -295,6 +316,24 @@ class CollectionSpec:
             raise InvalidInputError("text_key must be a payload key (str) or None.")
         object.__setattr__(self, "_fields", fields)
 
+    def _checked_indexes(self) -> dict[str, str]:
+        if not isinstance(self.payload_indexes, Mapping):
+            raise InvalidInputError("payload_indexes must be a mapping {payload key: type}, e.g. "
+                                    "{'year': 'integer', 'lang': 'keyword'}.")
+        out = {}
+        for key, kind in sorted(self.payload_indexes.items()):
+            check_name(key, "payload_indexes key (a top-level payload key)")
+            if key.startswith(RESERVED_PREFIX):
+                raise InvalidInputError(f"payload key {key!r} is reserved by vectorbridge.")
+            if kind not in PAYLOAD_INDEX_TYPES:
+                raise InvalidInputError(f"payload_indexes[{key!r}] = {kind!r}: use one of "
+                                        f"{PAYLOAD_INDEX_TYPES}.")
+            if key in (self.group_key, self.partition_key) and kind != "keyword":
+                raise InvalidInputError(f"payload key {key!r} is the collection's group_key or "
+                                        f"partition_key, a string: index it as 'keyword'.")
+            out[key] = kind
+        return out
+
     @property
     def fields(self) -> dict[str, FieldType]:
         """All vector fields by name, each a typed field definition."""
@@ -321,7 +360,9 @@ class CollectionSpec:
                            "dense": dump(self.dense), "sparse": dump(self.sparse),
                            "multivector": dump(self.multivector), "binary": dump(self.binary),
                            "text_key": self.text_key, **self.distribution,
-                           **({"group_key": self.group_key} if self.group_key else {})},
+                           **({"group_key": self.group_key} if self.group_key else {}),
+                           **({"payload_indexes": self.payload_indexes}
+                              if self.payload_indexes else {})},
                           sort_keys=True)
 
     @property
@@ -337,14 +378,15 @@ class CollectionSpec:
             raise InvalidInputError(f"not a vectorbridge collection spec: {text[:80]!r}")
         return cls(name=d["name"], dense=d["dense"], sparse=d["sparse"],
                    multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"],
-                   group_key=d.get("group_key"), **{k: d[k] for k in _DISTRIBUTION if k in d})
+                   group_key=d.get("group_key"), payload_indexes=d.get("payload_indexes", {}),
+                   **{k: d[k] for k in _DISTRIBUTION if k in d})
 
     def renamed(self, name: str) -> "CollectionSpec":
         """The same fields under another collection name."""
         return CollectionSpec(name=name, dense=self.dense, sparse=self.sparse,
                               multivector=self.multivector, binary=self.binary,
                               text_key=self.text_key, group_key=self.group_key,
-                              **self.distribution)
+                              payload_indexes=self.payload_indexes, **self.distribution)
 
     def same_fields(self, other: "CollectionSpec") -> bool:
         """Whether two specs describe the same stored fields (names aside)."""

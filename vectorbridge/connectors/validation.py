@@ -277,7 +277,36 @@ def prepare_rows(
                     f"payloads[{i}][{key!r}] must be a non-empty string of at most "
                     f"{MAX_ID_LENGTH} chars (the collection's {what}), got {v!r}."
                 )
+    _check_indexed_keys(spec.payload_indexes, rows.payloads)
     return rows
+
+
+#: Longest string an indexed ``keyword`` payload key may hold (Milvus' VARCHAR column).
+MAX_KEYWORD_LENGTH = 4096
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+
+
+def payload_type_ok(kind: str, v: Any) -> bool:
+    """Whether ``v`` is a value of the payload index type ``kind``."""
+    if kind == "keyword":
+        return isinstance(v, str) and len(v) <= MAX_KEYWORD_LENGTH
+    if kind == "integer":
+        return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
+    if kind == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, bool)
+
+
+def _check_indexed_keys(indexes: Mapping[str, str], payloads: list[dict[str, Any]]) -> None:
+    """Every point carries each indexed key with its declared type: Milvus keeps them in
+    typed columns, and a filter must mean the same on every engine."""
+    for key, kind in indexes.items():
+        for i, pl in enumerate(payloads):
+            if not payload_type_ok(kind, pl.get(key)):
+                raise InvalidInputError(
+                    f"payloads[{i}][{key!r}] must be of type {kind!r} (the collection indexes "
+                    f"{key!r} as {kind!r}: CollectionSpec(payload_indexes=...)), got "
+                    f"{pl.get(key)!r}.")
 
 
 def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:

@@ -21,19 +21,29 @@ from vectorbridge.retrievers.twins import Flow, twin
 TEXT_KEY = "page_content"
 
 
+def check_texts(texts: Sequence[str], start: int = 0) -> str:
+    """Refuse a text that is not a non-empty str (``start``: the position of ``texts[0]``
+    in a stream); returns what the refusal would say was written."""
+    written = "Nothing was written." if not start else \
+        f"The {start} texts before it were written (ids are idempotent: fix and re-run)."
+    for i, text in enumerate(texts, start):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, not str; convert or "
+                                    f"drop it before adding it. {written}")
+        if not text.strip():
+            raise InvalidInputError(f"texts[{i}] is empty; drop empty documents before adding "
+                                    f"them. {written}")
+    return written
+
+
 def to_payloads(texts: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None] | None,
-                text_key: str) -> list[dict[str, Any]]:
+                text_key: str, start: int = 0) -> list[dict[str, Any]]:
     """One payload per text: the metadata plus the text under ``text_key``.
 
     Texts are checked here, before any embedding runs: an embedding model given ``None`` or
-    an empty string fails obscurely or embeds noise."""
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"texts[{i}] is {type(text).__name__}, not str; convert or "
-                                    "drop it before adding it. Nothing was written.")
-        if not text.strip():
-            raise InvalidInputError(f"texts[{i}] is empty; drop empty documents before adding "
-                                    "them. Nothing was written.")
+    an empty string fails obscurely or embeds noise. ``start``: the position of ``texts[0]``
+    in a stream (the ``start`` texts before it were written already)."""
+    written = check_texts(texts, start)
     if metadatas is not None and len(metadatas) != len(texts):
         raise InvalidInputError(f"{len(metadatas)} metadatas for {len(texts)} texts; give one "
                                 "dict (or None) per text.")
@@ -42,8 +52,8 @@ def to_payloads(texts: Sequence[str], metadatas: Sequence[Mapping[str, Any] | No
         meta = dict((metadatas[i] if metadatas is not None else None) or {})
         if text_key in meta:
             raise InvalidInputError(
-                f"metadatas[{i}] has the key {text_key!r}, which holds the document text in "
-                "this collection; rename that metadata key."
+                f"metadatas[{start + i}] has the key {text_key!r}, which holds the document "
+                f"text in this collection; rename that metadata key. {written}"
             )
         meta[text_key] = text
         out.append(meta)

@@ -10,7 +10,8 @@ LangChain ``BaseDocumentCompressor`` (a cross-encoder, :class:`MaxSimReranker`, 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from itertools import chain
+from typing import Any, Iterable, Sequence, Sized
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
     CallbackManagerForRetrieverRun
@@ -25,11 +26,14 @@ from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import describe_validation_error, refuse_unknown
 from vectorbridge.retrievers.documents import TEXT_KEY
+from vectorbridge.retrievers.ingest import CHUNK_SIZE
 from vectorbridge.retrievers.layout import FieldNames, Layout
 from vectorbridge.retrievers.option_checks import check_options
 from vectorbridge.retrievers.pipeline import Pipeline
 from vectorbridge.retrievers.stages import Memo, Scope
 from vectorbridge.retrievers.twins import Flow, arun, run, twin
+
+_NONE = object()  # the end of an empty stream
 
 #: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
 SCORE_KEY = "score"
@@ -231,67 +235,91 @@ class HybridRetriever(BaseRetriever):
 
     # -- writing ----------------------------------------------------------------------------
     @classmethod
-    def _build(cls, texts: Sequence[str], options: dict[str, Any]) -> tuple["HybridRetriever", list[str]]:
+    def _build(cls, texts: Iterable[str], options: dict[str, Any]) -> tuple["HybridRetriever", Iterable[str]]:
         """The retriever first: every option is checked before anything is encoded or written."""
         refuse_unknown(f"{cls.__name__}.from_texts", options, cls.model_fields)
         options.setdefault("text_key", TEXT_KEY)
         r = cls(**options)
-        texts = list(texts)
-        if not texts:
+        if isinstance(texts, str) or not isinstance(texts, Iterable):
+            raise InvalidInputError("from_texts takes an iterable of texts (a list, a generator).")
+        if isinstance(texts, Sized):
+            empty = not len(texts)
+        else:  # a stream: look at its first text, and put it back
+            it = iter(texts)
+            head = next(it, _NONE)
+            empty, texts = head is _NONE, chain([head], it)
+        if empty:
             raise InvalidInputError("from_texts needs at least one text.")
         return r, texts
 
     @classmethod
-    def from_texts(cls, texts: Sequence[str], ids: Sequence[str | None] | None = None,
-                   metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+    def from_texts(cls, texts: Iterable[str], ids: Iterable[str | None] | None = None,
+                   metadatas: Iterable[dict[str, Any] | None] | None = None, *,
                    connector: Connector, collection: str, recreate: bool = False,
-                   batch_size: int = 256, **options: Any) -> "HybridRetriever":
+                   batch_size: int = 256, chunk_size: int = CHUNK_SIZE, journal: Any = None,
+                   progress: bool = False, **options: Any) -> "HybridRetriever":
         """Encode ``texts`` with every encoder given, store them, return the retriever.
 
         ``options`` are the retriever's (``dense=``, ``sparse=``, ``k=``, ...);
         ``recreate=True`` drops an existing collection first; ``batch_size``: points per
-        request. A :class:`~vectorbridge.encoders.BM25Encoder` is fitted on ``texts`` when it
-        needs statistics. With ``idf="engine"`` (its default) IDF follows the collection
-        as it grows: the engine applies it to the encoder's term counts where it can
-        (``capabilities.engine_idf``: Qdrant), else the engine's own BM25 runs over the raw
-        text (``engine_bm25`` with ``bm25_global_stats``: Milvus >= 2.5 servers); elsewhere the encoder is switched to
+        request. ``texts`` (and ``ids``, ``metadatas``) may be any iterable, of any length:
+        they are read ``chunk_size`` at a time, each chunk written while the next is encoded,
+        so memory stays flat (:mod:`~vectorbridge.retrievers.ingest`); ``progress=True``
+        shows a bar in documents/s; ``journal=path`` makes a re-run after a crash skip what
+        was written. A :class:`~vectorbridge.encoders.BM25Encoder` that needs statistics is
+        fitted on the first chunk (at least 50,000 texts). With ``idf="engine"`` (its
+        default) IDF follows the collection as it grows: the engine applies it to the
+        encoder's term counts where it can (``capabilities.engine_idf``: Qdrant), else the
+        engine's own BM25 runs over the raw text (``engine_bm25`` with
+        ``bm25_global_stats``: Milvus >= 2.5 servers); elsewhere the encoder is switched to
         ``idf="client"`` and fitted, so its query weights carry IDF: save it
         (``BM25Encoder.save``) to query the collection later. The engine's indexes are built
         at the end (``optimize``).
         """
         r, texts = cls._build(texts, dict(options, connector=connector, collection=collection))
-        run(r._write(texts, ids, metadatas, batch_size, recreate))
+        run(r._write(texts, ids, metadatas, recreate, dict(
+            batch_size=batch_size, chunk_size=chunk_size, journal=journal, progress=progress)))
         return r
 
     @classmethod
-    async def afrom_texts(cls, texts: Sequence[str], ids: Sequence[str | None] | None = None,
-                          metadatas: Sequence[dict[str, Any] | None] | None = None, *,
+    async def afrom_texts(cls, texts: Iterable[str], ids: Iterable[str | None] | None = None,
+                          metadatas: Iterable[dict[str, Any] | None] | None = None, *,
                           connector: Connector, collection: str, recreate: bool = False,
-                          batch_size: int = 256, **options: Any) -> "HybridRetriever":
+                          batch_size: int = 256, chunk_size: int = CHUNK_SIZE,
+                          journal: Any = None, progress: bool = False,
+                          **options: Any) -> "HybridRetriever":
         """Async :meth:`from_texts`."""
         r, texts = cls._build(texts, dict(options, connector=connector, collection=collection))
-        await arun(r._write(texts, ids, metadatas, batch_size, recreate))
+        await arun(r._write(texts, ids, metadatas, recreate, dict(
+            batch_size=batch_size, chunk_size=chunk_size, journal=journal, progress=progress)))
         return r
 
-    def _write(self, texts: list[str], ids: Any, metadatas: Any, batch_size: int,
-               recreate: bool) -> Flow[None]:
-        yield from self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
-                                        recreate=recreate)
+    def _write(self, texts: Iterable[str], ids: Any, metadatas: Any, recreate: bool,
+               how: dict[str, Any]) -> Flow[None]:
+        yield from self._pipeline().add(texts, ids, metadatas, recreate=recreate, **how)
         yield twin(self.connector, "optimize", self.collection)  # a bulk load: index it now
 
-    def add_texts(self, texts: Sequence[str], ids: Sequence[str | None] | None = None,
-                  metadatas: Sequence[dict[str, Any] | None] | None = None, *,
-                  batch_size: int = 256) -> list[str]:
-        """Encode ``texts`` with this retriever's encoders and upsert them (the collection is
-        created if it does not exist; ``None`` ids get a uuid4). Fitted encoders are not
-        refitted: a client-side BM25 IDF keeps the statistics of its ``fit``. Returns the ids."""
-        return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size))
+    def add_texts(self, texts: Iterable[str], ids: Iterable[str | None] | None = None,
+                  metadatas: Iterable[dict[str, Any] | None] | None = None, *,
+                  batch_size: int = 256, chunk_size: int = CHUNK_SIZE, journal: Any = None,
+                  progress: bool = False) -> list[str]:
+        """Encode ``texts`` (any iterable: read ``chunk_size`` at a time, each chunk written
+        while the next is encoded) with this retriever's encoders and upsert them (the
+        collection is created if it does not exist; ``None`` ids get a uuid4). Fitted
+        encoders are not refitted: a client-side BM25 IDF keeps the statistics of its
+        ``fit``. ``journal=path``: a re-run skips the chunks written before. Returns the ids."""
+        return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
+                                        chunk_size=chunk_size, journal=journal,
+                                        progress=progress))
 
-    async def aadd_texts(self, texts: Sequence[str], ids: Sequence[str | None] | None = None,
-                         metadatas: Sequence[dict[str, Any] | None] | None = None, *,
-                         batch_size: int = 256) -> list[str]:
+    async def aadd_texts(self, texts: Iterable[str], ids: Iterable[str | None] | None = None,
+                         metadatas: Iterable[dict[str, Any] | None] | None = None, *,
+                         batch_size: int = 256, chunk_size: int = CHUNK_SIZE,
+                         journal: Any = None, progress: bool = False) -> list[str]:
         """Async :meth:`add_texts`."""
-        return await arun(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size))
+        return await arun(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
+                                               chunk_size=chunk_size, journal=journal,
+                                               progress=progress))
 
     def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> None:
         """Delete documents by id and / or by filter (a document matching either goes)."""

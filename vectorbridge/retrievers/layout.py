@@ -70,6 +70,19 @@ class Layout:
         return self.text_key or spec.text_key or TEXT_KEY
 
     # -- writing --------------------------------------------------------------------------
+    def unfitted(self, caps: Capabilities) -> bool:
+        """Whether :meth:`encode` will fit something on the texts it gets (a quantizer, BM25
+        statistics, a token codec): a streamed ingest then makes its first chunk a sample."""
+        from vectorbridge.encoders.bm25 import BM25Encoder
+
+        engine_stats = caps.engine_idf or (caps.engine_bm25 and caps.bm25_global_stats
+                                           and not self.term_weights)  # as sparse_field picks
+        bm25 = isinstance(self.sparse, BM25Encoder) and not self.sparse.n_docs and not (
+            self.sparse.idf == "engine" and engine_stats)
+        return bm25 or (self.quantizer is not None and not self.engine_quantized
+                        and not _is_fitted(self.quantizer)) or \
+            (self.token_codec is not None and self.token_codec.centroids is None)
+
     def encode(self, texts: list[str],
                caps: Capabilities) -> Flow[tuple[CollectionSpec, dict[str, Any]]]:
         """The collection spec and the vectors of ``texts``, fitting what is not fitted yet

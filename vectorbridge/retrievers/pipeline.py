@@ -10,15 +10,19 @@ lives in the retriever's :class:`~vectorbridge.retrievers.stages.Memo`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence, Sized
 
 from langchain_core.documents import Document
+from tqdm.auto import tqdm
 
 from vectorbridge.connectors.base import RescoreMode
+from vectorbridge.connectors.journal import as_journal
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.retrievers.diversity import client_mmr, native_mmr
 from vectorbridge.retrievers.documents import fill_ids, to_payloads
+from vectorbridge.retrievers.ingest import CHUNK_SIZE, FIT_SAMPLE, BackgroundWriter, \
+    chunk_digest, chunks
 from vectorbridge.retrievers.stages import Memo, Scope, calibrate, candidates, decoded_maxsim, \
     feedback, plan_query, rerank, to_documents
 from vectorbridge.retrievers.twins import Flow, twin
@@ -91,26 +95,57 @@ class Pipeline:
             docs = yield from rerank(self.rerank, docs, query, callbacks)
         return docs[: plan.final_k]
 
-    def add(self, texts: Sequence[str], ids: Sequence[str | None] | None,
-            metadatas: Sequence[dict[str, Any] | None] | None, *, batch_size: int,
-            recreate: bool = False) -> Flow[list[str]]:
-        """Encode ``texts`` with the layout's encoders and upsert them, creating the
-        collection on first use (an existing one must have the fields these encoders fill)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
+    def add(self, texts: Iterable[str], ids: Iterable[str | None] | None,
+            metadatas: Iterable[dict[str, Any] | None] | None, *, batch_size: int,
+            recreate: bool = False, chunk_size: int = CHUNK_SIZE, journal: Any = None,
+            progress: bool = False) -> Flow[list[str]]:
+        """Encode ``texts`` (any iterable, read in chunks) with the layout's encoders and
+        upsert them, each chunk written in the background while the next is encoded
+        (:mod:`~vectorbridge.retrievers.ingest`), creating the collection on first use (an
+        existing one must have the fields these encoders fill). ``progress``: one tqdm bar
+        in documents/s. ``journal``: skip the chunks an earlier run of the same call wrote."""
+        for what, v in (("batch_size", batch_size), ("chunk_size", chunk_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"{what} must be a positive int, got {v!r}.")
         if not isinstance(recreate, bool):
             raise InvalidInputError(f"recreate must be True or False, got {recreate!r}.")
-        texts = list(texts)
-        if not texts:
-            return []
+        acked = as_journal(journal)
+        if acked is not None and ids is None:
+            raise InvalidInputError("journal= needs ids: generated ids differ between runs, so "
+                                    "a resumed ingest would write its documents twice.")
         layout, conn = self.scope.layout, self.scope.connector
-        id_list = fill_ids(ids, len(texts))
-        payloads = to_payloads(texts, metadatas, layout.write_key())
-        spec, vectors = yield from layout.encode(texts, conn.capabilities)
-        yield twin(conn, "create_collection", spec, recreate=recreate)
-        yield twin(conn, "upsert", spec.name, id_list, vectors, payloads, batch_size=batch_size)
+        first = max(chunk_size, FIT_SAMPLE) if layout.unfitted(conn.capabilities) else chunk_size
+        writer, out = BackgroundWriter(conn), []
+        bar = tqdm(total=len(texts) if isinstance(texts, Sized) else None, unit="doc",
+                   desc=f"ingest {self.scope.collection}", disable=not progress)
+        try:
+            for part, part_ids, part_meta in chunks(texts, ids, metadatas, first, chunk_size):
+                id_list = fill_ids(part_ids, len(part))
+                payloads = to_payloads(part, part_meta, layout.write_key(), start=len(out))
+                ack = None
+                if acked is not None:
+                    if any(i is None for i in part_ids or ()):
+                        raise InvalidInputError("journal= needs an id for every text (a None "
+                                                "id is generated anew on each run).")
+                    ack = (acked, chunk_digest(self.scope.collection, id_list, part, payloads),
+                           len(part))
+                if out and ack is not None and ack[1] in acked:  # written by an earlier run
+                    out += id_list
+                    bar.update(len(part))
+                    continue
+                spec, vectors = yield from layout.encode(part, conn.capabilities)
+                if not out:  # the first chunk fits the encoders and names the fields
+                    yield twin(conn, "create_collection", spec, recreate=recreate)
+                if ack is None or ack[1] not in acked:
+                    yield twin(writer, "write", spec.name, id_list, vectors, payloads,
+                               batch_size=batch_size, ack=ack)
+                out += id_list
+                bar.update(len(part))
+        finally:
+            yield twin(writer, "drain")
+            bar.close()
         self.memo.clear()
-        return id_list
+        return out
 
     def delete(self, ids: Sequence[str] | None, flt: Any) -> Flow[None]:
         """Delete points by id and / or filter."""

@@ -23,6 +23,7 @@ from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import checked_keywords
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents, fill_ids, to_document, \
     to_payloads
+from vectorbridge.retrievers.ingest import CHUNK_SIZE, BackgroundWriter, chunks
 from vectorbridge.retrievers.twins import Flow, arun, run, twin
 
 
@@ -112,22 +113,29 @@ class VectorBridgeStore(VectorStore):
             )
 
     # -- writing (each operation is one flow, run sync or async: retrievers/twins.py) ------
-    def _add(self, texts: Iterable[str], metadatas: Sequence[Mapping[str, Any]] | None,
-             ids: Sequence[str | None] | None) -> Flow[list[str]]:
-        texts = list(texts)
-        id_list, payloads = fill_ids(ids, len(texts)), to_payloads(texts, metadatas, self.text_key)
-        if not texts:
-            return []
-        vectors = yield from embed_documents(self.embedding, texts)
-        conn, name = self.connector, self.collection
-        if not (yield twin(conn, "has_collection", name)):
-            yield twin(conn, "create_collection", self._new_spec(vectors.shape[1]))
-        self._check_existing((yield twin(conn, "spec", name)))
-        yield twin(conn, "upsert", name, id_list, {self.vector_field: vectors}, payloads,
-                   batch_size=self.batch_size)
-        if self._count_unindexed(len(id_list)):
+    def _add(self, texts: Iterable[str], metadatas: Iterable[Mapping[str, Any]] | None,
+             ids: Iterable[str | None] | None) -> Flow[list[str]]:
+        """Texts of any number, embedded a chunk at a time while the chunk before is written
+        (:mod:`~vectorbridge.retrievers.ingest`)."""
+        conn, name, out = self.connector, self.collection, []
+        writer = BackgroundWriter(conn)
+        try:
+            for part, part_ids, part_meta in chunks(texts, ids, metadatas, CHUNK_SIZE, CHUNK_SIZE):
+                id_list = fill_ids(part_ids, len(part))
+                payloads = to_payloads(part, part_meta, self.text_key, start=len(out))
+                vectors = yield from embed_documents(self.embedding, part)
+                if not out:
+                    if not (yield twin(conn, "has_collection", name)):
+                        yield twin(conn, "create_collection", self._new_spec(vectors.shape[1]))
+                    self._check_existing((yield twin(conn, "spec", name)))
+                yield twin(writer, "write", name, id_list, {self.vector_field: vectors},
+                           payloads, batch_size=self.batch_size)
+                out += id_list
+        finally:
+            yield twin(writer, "drain")
+        if out and self._count_unindexed(len(out)):
             yield twin(conn, "optimize", name)
-        return id_list
+        return out
 
     def _count_unindexed(self, written: int, force: bool = False) -> bool:
         """Whether to index now, after ``written`` more points (and reset the count if so)."""

@@ -36,6 +36,8 @@ STUDIES: dict[str, tuple[str, str]] = {
     "scale": ("scale", "synthetic collections at growing sizes: ingest, index build, latency, "
               "recall, memory and disk per engine, as curves"),
     "ingest": ("ingest", "upsert points/s of precomputed vectors per engine"),
+    "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
+                    "the encoder alone"),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
+from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PAYLOAD_FIELD
 from vectorbridge.connectors.milvus.schema import (
     _METRIC, _PAD_FIELD, GROUP_FIELD, PARTITION_FIELD, text_field,
 )
@@ -35,6 +35,8 @@ def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
             row[PARTITION_FIELD] = rows.payloads[i][spec.partition_key]
         if spec.group_key is not None:
             row[GROUP_FIELD] = rows.payloads[i][spec.group_key]
+        for key in spec.payload_indexes:  # typed copies that filters on the key read
+            row[INDEXED_PREFIX + key] = rows.payloads[i][key]
         for name, f in fields.items():
             v = rows.vectors[name][i]
             if isinstance(f, DenseField):

@@ -16,7 +16,6 @@ from typing import Any
 
 import math
 import re
-import time
 
 import grpc
 import numpy as np
@@ -31,6 +30,7 @@ from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to_entities, to_hits
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
+from vectorbridge.connectors.milvus.lite import LiteSize, load_after_flush
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
     SPEC_PROPERTY, _index_now,
@@ -102,6 +102,7 @@ class MilvusEngine(TokenCollections, Engine):
         self.capabilities = milvus_capabilities(self.server_version)
         self.name = "milvus-lite" if self.is_lite else f"milvus {self.server_version}"
         self.index_type = self._index_type or ("FLAT" if self.is_lite else "AUTOINDEX")
+        self.lite_size = LiteSize(self.index_type)
 
     def secrets(self) -> tuple[str, ...]:
         token = self._token or ""
@@ -172,7 +173,8 @@ class MilvusEngine(TokenCollections, Engine):
             yield self._lite_sync(call("load_collection", name, **replicas))
 
     def op_create(self, spec: CollectionSpec) -> Op[None]:
-        schema, index = main_schema(spec, self.index_type, self.ivf_nlist)
+        schema, index = main_schema(spec, self.index_type, self.ivf_nlist,
+                                    self.capabilities.scalar_index)
         layout = {k: v for k, v in (("num_shards", spec.shards),
                                     ("num_partitions", spec.num_partitions)) if v is not None}
         yield self._lite_sync(call("create_collection", spec.name, schema=schema,
@@ -205,6 +207,8 @@ class MilvusEngine(TokenCollections, Engine):
         for name in spec.multivector:
             yield from self._replace_tokens(spec, rows, name)
         yield call("upsert", spec.name, to_entities(spec, rows))
+        if self.is_lite and self.lite_size.wrote(spec.name, len(rows)):
+            self.lite_size.check(spec.name, (yield from self.op_count(spec, None)))
 
     def op_get(self, spec: CollectionSpec, ids: list[str],
                 with_vectors: bool | list[str]) -> Op[list[Record]]:
@@ -241,7 +245,7 @@ class MilvusEngine(TokenCollections, Engine):
         expression unescaped), this does not rely on the engine returning ids in order,
         which Milvus Lite does not.
         """
-        expr = to_milvus(flt) or 'id != ""'
+        expr = to_milvus(flt, spec.payload_indexes) or 'id != ""'
         out: list[str] = []
         ranges: list[tuple[str | None, str | None]] = [(None, None)]
         while ranges:
@@ -264,7 +268,8 @@ class MilvusEngine(TokenCollections, Engine):
     def op_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> Op[None]:
         targets = set(ids or [])
         if flt is not None and not spec.multivector:
-            yield call("delete", spec.name, filter=to_milvus(flt))  # one engine-side pass
+            # one engine-side pass
+            yield call("delete", spec.name, filter=to_milvus(flt, spec.payload_indexes))
         elif flt is not None:  # token rows live elsewhere: resolve the ids first
             targets.update((yield from self._matching_ids(spec, flt)))
         for part in chunks(sorted(targets), 1024):
@@ -277,7 +282,7 @@ class MilvusEngine(TokenCollections, Engine):
         return (yield from self._matching_ids(spec, flt))
 
     def op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
-        expr = to_milvus(flt) or 'id != ""'
+        expr = to_milvus(flt, spec.payload_indexes) or 'id != ""'
         res = yield call("query", spec.name, filter=expr, output_fields=["count(*)"])
         return int(res[0]["count(*)"])
 
@@ -294,7 +299,7 @@ class MilvusEngine(TokenCollections, Engine):
         quantized = isinstance(f, DenseField) and f.quantization is not None and f.rescore
         limit = math.ceil(f.oversampling * k) if quantized else k
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=limit,
-                         filter=to_milvus(flt),
+                         filter=to_milvus(flt, spec.payload_indexes),
                          output_fields=[PAYLOAD_FIELD,
                                         *([field_name] if with_vectors or quantized else [])],
                          search_params=self._search_params(f, metric, flt))
@@ -315,7 +320,7 @@ class MilvusEngine(TokenCollections, Engine):
             return None
         data, metric = _query_data(f, query)
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
-                         filter=to_milvus(flt), output_fields=[PAYLOAD_FIELD],
+                         filter=to_milvus(flt, spec.payload_indexes), output_fields=[PAYLOAD_FIELD],
                          group_by_field=GROUP_FIELD, group_size=size,
                          search_params=self._search_params(f, metric, flt))
         return to_hits(f, res[0])
@@ -337,7 +342,7 @@ class MilvusEngine(TokenCollections, Engine):
         if any(isinstance(b.field, MultiVectorField) for b in branches) or \
                 (rescore is not None and rescore.mode == "fuse"):
             return None  # token vectors live in companion collections; exact branches fuse here
-        expr = to_milvus(flt)
+        expr = to_milvus(flt, spec.payload_indexes)
         reqs = []
         for b in branches:
             data, metric = _query_data(b.field, b.query)
@@ -366,32 +371,19 @@ class MilvusEngine(TokenCollections, Engine):
         return [Hit(id=d, score=s, payload=payloads.get(d, {})) for s, d in scored]
 
     def optimize(self, spec: CollectionSpec) -> None:
-        """Seal growing segments (``flush``): Milvus builds IVF / HNSW indexes on sealed
-        segments only. Milvus Lite then builds them in the background and switches searches
-        over when done, so a query right after ``flush`` may scan the raw rows and the same
-        query a moment later walk the IVF lists (another candidate set: seen under load as
-        4 of 100 rankings changing between two calls). Reloading the collection makes it
-        serve from the indexes from here on."""
+        """Seal growing segments (``flush``): Milvus indexes sealed segments only. Milvus
+        Lite builds them in the background and switches searches over when done (seen: 4 of
+        100 rankings changing between two calls right after ``flush``); reloading makes it
+        serve from the indexes from here on. Lite past its size logs a warning, once."""
         names = [spec.name, *(companion(spec.name, f) for f in spec.multivector)]
         for name in names:
             self.client.flush(name)
         if self.is_lite:
             for name in names:
                 self.client.release_collection(name)
-                self._load_after_flush(name)
-
-    def _load_after_flush(self, name: str, tries: int = 40) -> None:
-        """Load a collection just flushed. Milvus Lite may still be writing the sealed
-        segment's files: under load its ``load_collection`` failed once here with "file seems
-        not fully written"; that reply alone is retried, a quarter second apart."""
-        for attempt in range(tries):
-            try:
-                self.client.load_collection(name)
-                return
-            except MilvusException as e:
-                if "not fully written" not in str(e) or attempt == tries - 1:
-                    raise
-                time.sleep(0.25)
+                load_after_flush(self.client, name)
+            self.lite_size.check(spec.name, int(self.client.query(
+                spec.name, filter='id != ""', output_fields=["count(*)"])[0]["count(*)"]))
 
     def close(self) -> None:
         self.client.close()

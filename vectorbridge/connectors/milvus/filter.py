@@ -4,12 +4,20 @@ Milvus filters are strings, so this is where injection would happen. Keys are re
 :func:`~vectorbridge.connectors.filters.check_key` and emitted as JSON paths into the
 ``payload`` field (``payload["meta"]["year"]``); string values are emitted as double-quoted
 literals with ``\\`` and ``"`` (and control characters) escaped, so every value is one token.
+
+A key the spec indexes (``payload_indexes``) also lives in a typed scalar column, which every
+point fills: a condition whose values have the column's type reads the column (no JSON
+parsing, no ``exists`` guard); any other (``g == "7"`` on an integer key) keeps the JSON path,
+where it means what it means on every engine (here: nothing matches).
 """
 
 from __future__ import annotations
 
 
+from typing import Mapping
+
 from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range, Scalar
+from vectorbridge.connectors.validation import payload_type_ok
 from vectorbridge.errors import InvalidInputError
 
 #: The JSON field holding user payloads in every collection vectorbridge creates on Milvus.
@@ -58,7 +66,28 @@ def _leaf(key: str, cond: str) -> str:
     return f"((exists {path(key)}) and {cond})"  # parenthesised: Milvus 2.3 needs it
 
 
-def _expr(f: Filter) -> str:
+#: Prefix of the typed column holding an indexed payload key.
+INDEXED_PREFIX = "_vb_key_"
+
+
+def _column(f: Eq | In | Range, columns: Mapping[str, str]) -> str | None:
+    """The typed column a condition can read, when its values have the column's type."""
+    kind = columns.get(f.key)
+    if kind is None:
+        return None
+    values = f.values if isinstance(f, In) else (f.value,) if isinstance(f, Eq) else \
+        tuple(b for _, b in f.bounds())
+    if isinstance(f, Range) and kind not in ("integer", "float"):
+        return None
+    return INDEXED_PREFIX + f.key if all(payload_type_ok(kind, v) for v in values) else None
+
+
+def _expr(f: Filter, columns: Mapping[str, str]) -> str:
+    if isinstance(f, (Eq, In, Range)) and (col := _column(f, columns)) is not None:
+        if isinstance(f, Range):
+            return "(" + " and ".join(f"{col} {op} {literal(b)}" for op, b in f.bounds()) + ")"
+        values = f.values if isinstance(f, In) else (f.value,)
+        return "(" + " or ".join(f"{col} == {literal(v)}" for v in values) + ")"
     if isinstance(f, Eq):
         return _leaf(f.key, f"{path(f.key)} == {literal(f.value)}")
     if isinstance(f, In):
@@ -70,17 +99,18 @@ def _expr(f: Filter) -> str:
         return _leaf(f.key, f'(not ({path(f.key)} like "%")) and '
                      + " and ".join(f"{path(f.key)} {op} {literal(b)}" for op, b in f.bounds()))
     if isinstance(f, And):
-        return "(" + " and ".join(_expr(c) for c in f.filters) + ")"
+        return "(" + " and ".join(_expr(c, columns) for c in f.filters) + ")"
     if isinstance(f, Or):
-        return "(" + " or ".join(_expr(c) for c in f.filters) + ")"
+        return "(" + " or ".join(_expr(c, columns) for c in f.filters) + ")"
     if isinstance(f, Not):
-        return f"(not {_expr(f.filter)})"
+        return f"(not {_expr(f.filter, columns)})"
     raise InvalidInputError(f"cannot compile {type(f).__name__} for Milvus.")
 
 
-def to_milvus(f: Filter | None) -> str:
-    """The Milvus boolean expression for ``f`` (``""`` for no filter)."""
-    return "" if f is None else _expr(f)
+def to_milvus(f: Filter | None, columns: Mapping[str, str] | None = None) -> str:
+    """The Milvus boolean expression for ``f`` (``""`` for no filter); ``columns``: the
+    spec's ``payload_indexes`` (key -> type), read from their typed columns."""
+    return "" if f is None else _expr(f, columns or {})
 
 
 def ids_expr(field: str, ids: list[str]) -> str:

@@ -13,10 +13,11 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from vectorbridge.connectors.calls import Call
 from vectorbridge.connectors.engine import MILVUS, Capabilities
-from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD
+from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PAYLOAD_FIELD
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
-from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGTH
+from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGTH, \
+    MAX_KEYWORD_LENGTH
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX
 from vectorbridge.errors import InvalidInputError
 
@@ -49,6 +50,7 @@ def milvus_capabilities(server_version: str) -> Capabilities:
     if version >= (2, 4):
         return replace(MILVUS, engine_bm25=False, bm25_global_stats=False)
     return replace(MILVUS, sparse=False, engine_bm25=False, bm25_global_stats=False,
+                   scalar_index=False,
                    multiple_vector_fields=False,
                    hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset(),
                    native_grouping=False)
@@ -114,6 +116,12 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
                 "text in, Milvus >= 2.5 / Lite) or SparseField(idf=False) with "
                 "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
             )
+        if isinstance(f, DenseField) and f.on_disk:
+            out.append(
+                f"field {name!r}: vectorbridge keeps Milvus vectors in memory (on_disk=True is "
+                "Qdrant's placement setting; Milvus' DISKANN index and mmap are server-side "
+                "settings it does not drive). Use quantization alone on Milvus, or Qdrant"
+            )
         if isinstance(f, DenseField) and f.quantization is not None:
             if f.quantization.startswith("binary"):
                 out.append(
@@ -145,12 +153,19 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
     return out
 
 
-def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any, Any]:
+_COLUMN_TYPES = {"keyword": (DataType.VARCHAR, {"max_length": MAX_KEYWORD_LENGTH}),
+                 "integer": (DataType.INT64, {}), "float": (DataType.DOUBLE, {}),
+                 "bool": (DataType.BOOL, {})}
+
+
+def main_schema(spec: CollectionSpec, index_type: str, nlist: int,
+                scalar_index: bool = True) -> tuple[Any, Any]:
     """The main collection's schema and index params (pymilvus builders: no I/O): ``id``
     VARCHAR primary key holding the original id, ``payload`` JSON, one vector field per
     dense / sparse / binary field (an engine-BM25 field: an analyzed VARCHAR copy of the
-    text and Milvus' BM25 function into the sparse field), the partition-key copy, a pad vector when every field is
-    multi-vector (a collection needs one vector field)."""
+    text and Milvus' BM25 function into the sparse field), the partition-key and group-key
+    copies, a typed column per indexed payload key (INVERTED-indexed where ``scalar_index``),
+    a pad vector when every field is multi-vector (a collection needs one vector field)."""
     c = MilvusClient  # schema and index builders are classmethods: local objects, no I/O
     schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID_LENGTH)
@@ -161,6 +176,11 @@ def main_schema(spec: CollectionSpec, index_type: str, nlist: int) -> tuple[Any,
     if spec.group_key is not None:
         schema.add_field(GROUP_FIELD, DataType.VARCHAR, max_length=MAX_ID_LENGTH)
     index = c.prepare_index_params()
+    for key, kind in spec.payload_indexes.items():
+        dtype, extra = _COLUMN_TYPES[kind]
+        schema.add_field(INDEXED_PREFIX + key, dtype, **extra)
+        if scalar_index:
+            index.add_index(INDEXED_PREFIX + key, index_type="INVERTED")
     for name, f in spec.fields.items():
         if isinstance(f, DenseField):
             schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)

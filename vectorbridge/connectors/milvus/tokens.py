@@ -20,6 +20,10 @@ from vectorbridge.connectors.spec import CollectionSpec, MultiVectorField
 from vectorbridge.connectors.validation import Rows
 
 
+#: Document ids per token search under a filter (``doc_id in [...]`` stays bounded).
+FILTER_PAGE = 4096
+
+
 class TokenCollections:
     """The token-collection operations of :class:`MilvusEngine` (a mixin: it uses the
     engine's retry guard, filter evaluation and rescoring)."""
@@ -66,19 +70,29 @@ class TokenCollections:
 
     def _maxsim_search(self, spec: CollectionSpec, field_name: str, f: MultiVectorField,
                        query: np.ndarray, k: int, flt: Filter | None) -> Op[list[Hit]]:
-        tok_filter = ""
+        """Token rows carry no payload, so a filter is first resolved to the documents it
+        keeps; their ids go into the token searches :data:`FILTER_PAGE` at a time (an
+        expression of every id would grow with the collection), and each query token keeps
+        its nearest ``multivector_candidates`` over all pages, as one search would."""
+        pages = [""]
         if flt is not None:
             allowed = yield from self._matching_ids(spec, flt)
             if not allowed:
                 return []
-            tok_filter = ids_expr("doc_id", allowed)
-        res = yield call("search", companion(spec.name, field_name), data=query.tolist(),
-                         anns_field="vec", limit=self.multivector_candidates,
-                         filter=tok_filter, output_fields=["doc_id"],
-                         search_params={"metric_type": _METRIC[f.metric]})
-        candidates = sorted({h["entity"]["doc_id"] for per_token in res for h in per_token})
+            pages = [ids_expr("doc_id", list(p)) for p in chunks(allowed, FILTER_PAGE)]
+        limit = self.multivector_candidates
+        nearest: list[list[tuple[float, str]]] = [[] for _ in range(len(query))]
+        for expr in pages:
+            res = yield call("search", companion(spec.name, field_name), data=query.tolist(),
+                             anns_field="vec", limit=limit, filter=expr,
+                             output_fields=["doc_id"],
+                             search_params={"metric_type": _METRIC[f.metric]})
+            for kept, per_token in zip(nearest, res):  # similarities: higher is nearer
+                kept.extend((h["distance"], h["entity"]["doc_id"]) for h in per_token)
+        candidates = sorted({d for kept in nearest
+                             for _, d in sorted(kept, key=lambda t: -t[0])[:limit]})
         rescore = Rescore(field_name, f, query, len(candidates))
         return (yield from self.op_rescore(spec, rescore, candidates, k))
 
 
-__all__ = ["TokenCollections"]
+__all__ = ["FILTER_PAGE", "TokenCollections"]

@@ -82,6 +82,9 @@ class QdrantConnector(Connector):
         acorn: Filtered searches use ACORN (Qdrant's filter-aware HNSW traversal, which keeps
             recall under selective filters): ``True``, or a float = ``max_selectivity`` (the
             filter selectivity up to which ACORN is used; Qdrant's default otherwise).
+        hnsw_ef: Candidates a dense search keeps while walking the HNSW graph (Qdrant's
+            ``hnsw_ef``); None: the engine's default (the build's ``ef_construct``, 100).
+            Higher finds more of the true top k, slower (docs: Scale).
         **client_kwargs: Passed to ``QdrantClient``: TLS (``https=True``, ``verify=`` a CA
             bundle path or ``False``, ``cert=``), ``port``, ``grpc_options``, ...
 
@@ -104,12 +107,17 @@ class QdrantConnector(Connector):
         embedded: str = "auto",
         retry: RetryPolicy | None = None,
         acorn: bool | float = False,
+        hnsw_ef: int | None = None,
         **client_kwargs: Any,
     ) -> None:
         engine = qdrant_engine(location, url=url, path=path, api_key=api_key,
                                prefer_grpc=prefer_grpc, timeout=timeout, client=client,
                                embedded=embedded, **client_kwargs)
         engine.acorn = acorn_params(acorn)
+        if hnsw_ef is not None and (isinstance(hnsw_ef, bool) or not isinstance(hnsw_ef, int)
+                                    or not 1 <= hnsw_ef <= 100_000):
+            raise InvalidInputError(f"hnsw_ef={hnsw_ef!r}: use an int in [1, 100000] or None.")
+        engine.hnsw_ef = hnsw_ef
         super().__init__(engine, retry)
 
     def create_payload_index(self, collection: str, key: str,

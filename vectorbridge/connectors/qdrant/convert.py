@@ -79,22 +79,25 @@ def _quantization(name: str | None) -> Any:
         compression=models.CompressionRatio(name.removeprefix("pq-")), always_ram=True))
 
 
-def _search_params(f: FieldType, acorn: models.AcornSearchParams | None = None
-                   ) -> models.SearchParams | None:
+def _search_params(f: FieldType, acorn: models.AcornSearchParams | None = None,
+                   hnsw_ef: int | None = None) -> models.SearchParams | None:
     """Rescore quantized candidates with the originals, ``oversampling`` times k of them
-    (unless the field says ``rescore=False``); ``acorn``: ACORN for a filtered search."""
+    (unless the field says ``rescore=False``); ``acorn``: ACORN for a filtered search;
+    ``hnsw_ef``: graph candidates per search (dense fields)."""
     quantized = isinstance(f, DenseField) and f.quantization is not None
-    if not quantized and acorn is None:
+    ef = hnsw_ef if isinstance(f, DenseField) else None
+    if not quantized and acorn is None and ef is None:
         return None
     quant = models.QuantizationSearchParams(rescore=f.rescore, oversampling=f.oversampling) \
         if quantized else None
-    return models.SearchParams(quantization=quant, acorn=acorn)
+    return models.SearchParams(quantization=quant, acorn=acorn, hnsw_ef=ef)
 
 
 def _vector_params(f: FieldType) -> models.VectorParams:
     if isinstance(f, DenseField):
         return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
-                                   quantization_config=_quantization(f.quantization))
+                                   quantization_config=_quantization(f.quantization),
+                                   on_disk=True if f.on_disk else None)
     if isinstance(f, MultiVectorField):
         return models.VectorParams(  # codes: dot, which (unlike cosine) stores values as given
             size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],

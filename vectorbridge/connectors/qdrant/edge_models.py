@@ -61,7 +61,9 @@ def edge_vector_params(p: models.VectorParams) -> qe.EdgeVectorParams:
     no_graph = p.hnsw_config is not None and p.hnsw_config.m == 0  # a field never searched
     hnsw = qe.HnswIndexConfig(m=0, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=0) \
         if no_graph else None
-    return qe.EdgeVectorParams(size=p.size, distance=_DISTANCE[p.distance],
+    # on disk: the originals are mapped and read on demand (Cold), not kept resident (Cached)
+    memory = qe.Memory.Cold if p.on_disk else None
+    return qe.EdgeVectorParams(size=p.size, distance=_DISTANCE[p.distance], memory=memory,
                                multivector_config=multi, datatype=dtype, hnsw_config=hnsw,
                                quantization_config=edge_quantization(p.quantization_config))
 

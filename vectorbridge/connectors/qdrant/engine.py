@@ -73,11 +73,13 @@ class QdrantEngine(Engine):
         self._shard_keys: dict[str, set[str]] = {}  # custom sharding: keys known to exist
         #: ACORN for filtered searches (``QdrantConnector(acorn=...)``), else None.
         self.acorn: models.AcornSearchParams | None = None
+        #: Graph candidates per dense search (``QdrantConnector(hnsw_ef=...)``), else None.
+        self.hnsw_ef: int | None = None
 
     def _params(self, f: FieldType, flt: Filter | None) -> models.SearchParams | None:
-        """A search's parameters: the field's quantization rescoring, and ACORN when a filter
-        applies and the connector asked for it."""
-        return _search_params(f, self.acorn if flt is not None else None)
+        """A search's parameters: the field's quantization rescoring, ACORN when a filter
+        applies and the connector asked for it, and the connector's ``hnsw_ef``."""
+        return _search_params(f, self.acorn if flt is not None else None, self.hnsw_ef)
 
     def secrets(self) -> tuple[str, ...]:
         return (self._api_key or "", *url_secrets(self._url))
@@ -140,6 +142,10 @@ class QdrantEngine(Engine):
             yield call("create_payload_index", spec.name, spec.partition_key,
                        field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
                                                               is_tenant=True))
+        for key, kind in spec.payload_indexes.items():  # before any point: the graph links them
+            if key not in (spec.group_key, spec.partition_key):
+                yield call("create_payload_index", spec.name, key,
+                           field_schema=models.PayloadSchemaType(kind))
 
     def op_drop(self, name: str) -> Op[None]:
         self._shard_keys.pop(name, None)
