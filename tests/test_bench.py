@@ -213,3 +213,20 @@ def test_scale_and_text_ingest_studies_report_every_row(beir, tmp_path, minilm_p
          "--out", str(out)])
     report = (out / "text-ingest.md").read_text()
     assert "| streamed |" in report and "| encode, then write |" in report
+
+
+def test_reduction_and_query_adapter_studies_report_every_row(beir, tmp_path, minilm_path):
+    """LinearReducer's study (PCA and the cross-validated OOD fit, rescored and not, on Edge)
+    and the query adapter's (both splits, dense and hybrid) on the tiny folder."""
+    out, cache = tmp_path / "out", str(tmp_path / "cache")
+    cli(["bench", "reduction", str(beir), "--split", "test", "--model", minilm_path,
+         "--cache", cache, "--dims", "8", "--quant", "float,scalar-int8", "--folds", "2",
+         "--scale", "0", "--out", str(out)])
+    report = (out / f"reduction_{beir.name}_test.md").read_text()
+    for row in ("| full 384-d float |", "| PCA 8-d scalar-int8 + full rescore x4 |",
+                "| OOD 8-d float, no full rescore |"):
+        assert row in report, row
+    cli(["bench", "query-adapter", str(beir), "--split", "test", "--model", minilm_path,
+         "--cache", cache, "--ranks", "2,4", "--folds", "2", "--epochs", "1", "--out", str(out)])
+    report = (out / f"query_adapter_{beir.name}_test.md").read_text()
+    assert "| query split, rank 2 |" in report and "| document-disjoint split, rank 4 |" in report

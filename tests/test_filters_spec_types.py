@@ -165,7 +165,7 @@ def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
                                      "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder",
                                      "BinaryQuantizer", "ProductQuantizer", "TokenPooler",
-                                     "ResidualCodec"}
+                                     "ResidualCodec", "LinearReducer", "QueryAdapter"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
             "Record", "Fusion", "RetryPolicy", "IngestJournal"} <= set(connectors.__all__)
     assert "ServerUnavailableError" in vectorbridge.__all__

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "connectors": ("vectorbridge.retrievers", "vectorbridge.bench", "vectorbridge.demo",
                    "langchain_core"),
     "retrievers": ("vectorbridge.bench", "vectorbridge.demo"),
+    "poisoning": ("vectorbridge.bench", "vectorbridge.demo"),
 }
 MAX_LINES = 420
 

@@ -44,7 +44,12 @@ class DenseField:
     of in memory; with ``quantization`` the compressed copies stay in RAM, so a search walks
     RAM and reads only its ``oversampling * k`` candidates' floats from disk to rescore them:
     the memory of a large collection for a small loss of speed (docs: Scale). Qdrant applies
-    it (capability ``on_disk_vectors``); Milvus refuses it."""
+    it (capability ``on_disk_vectors``); Milvus refuses it.
+
+    ``index=False``: the field is stored but never searched by ANN, only read to rescore
+    another field's candidates (the full vectors beside a reduced field): no graph is built
+    (Qdrant HNSW ``m=0``; Milvus a FLAT index), so ingest and optimize do not pay for one.
+    A search on it is still exact, by a full scan."""
 
     dim: int
     metric: Metric = Metric.COSINE
@@ -53,6 +58,7 @@ class DenseField:
     oversampling: float = 4.0
     rescore: bool = True
     on_disk: bool = False
+    index: bool = True
     kind: Literal["dense"] = "dense"
 
 
@@ -182,8 +188,8 @@ def _coerce(kind: str, value: Any) -> FieldType:
     if kind == "sparse" and f.bm25 and f.idf:
         raise InvalidInputError("SparseField(bm25='engine') includes the engine's IDF; drop "
                                 "idf=True (it is for client-made sparse vectors).")
-    if kind == "multivector" and not isinstance(f.index, bool):
-        raise InvalidInputError(f"multivector index must be True or False, got {f.index!r}.")
+    if kind in ("multivector", "dense") and not isinstance(f.index, bool):
+        raise InvalidInputError(f"{kind} index must be True or False, got {f.index!r}.")
     if kind == "multivector" and f.dtype not in ("float32", "uint8"):
         raise InvalidInputError(f"multivector dtype={f.dtype!r}: use 'float32' (token vectors) or "
                                 "'uint8' (compressed token codes).")

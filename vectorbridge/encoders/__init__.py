@@ -9,6 +9,8 @@
 - :class:`BinaryQuantizer`, :class:`ProductQuantizer`: compact codes for dense vectors.
 - :class:`TokenPooler`: fewer token vectors per document, by clustering (token pooling).
 - :class:`ResidualCodec`: token vectors as ColBERTv2 residual codes (centroid id + 1-2 bits/dim).
+- :class:`LinearReducer`: fewer dense dimensions by a learned projection (LeanVec).
+- :class:`QueryAdapter`: a residual map on query vectors trained against the stored documents.
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -20,12 +22,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from vectorbridge.encoders.adapter import QueryAdapter  # noqa: F401
     from vectorbridge.encoders.binary import BinaryQuantizer  # noqa: F401
     from vectorbridge.encoders.bm25 import BM25Encoder  # noqa: F401
     from vectorbridge.encoders.dense import DenseEncoder  # noqa: F401
     from vectorbridge.encoders.fde import FDEEncoder  # noqa: F401
     from vectorbridge.encoders.pooling import TokenPooler  # noqa: F401
     from vectorbridge.encoders.pq import ProductQuantizer  # noqa: F401
+    from vectorbridge.encoders.reduction import LinearReducer  # noqa: F401
     from vectorbridge.encoders.residual import ResidualCodec  # noqa: F401
     from vectorbridge.encoders.scoring import maxsim  # noqa: F401
     from vectorbridge.encoders.splade import SpladeEncoder  # noqa: F401
@@ -45,6 +49,8 @@ _EXPORTS = {
     "ProductQuantizer": "vectorbridge.encoders.pq",
     "TokenPooler": "vectorbridge.encoders.pooling",
     "ResidualCodec": "vectorbridge.encoders.residual",
+    "LinearReducer": "vectorbridge.encoders.reduction",
+    "QueryAdapter": "vectorbridge.encoders.adapter",
 }
 
 __all__ = list(_EXPORTS)

@@ -21,6 +21,11 @@ def _as_matrix(X: object, what: str, dim: int | None = None) -> np.ndarray:
     return arr
 
 
+def unit(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
 def _as_words(codes: np.ndarray) -> np.ndarray:
     """Packed codes viewed as 64-bit words (zero-padded), so popcount runs 8 bytes at a time."""
     pad = -codes.shape[1] % 8

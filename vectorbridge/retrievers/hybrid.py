@@ -124,6 +124,20 @@ class HybridRetriever(BaseRetriever):
         formula: A :class:`~vectorbridge.connectors.scoring.ScoreFormula`: first-stage scores
             boosted / decayed by payload values (recency, popularity) over its ``depth`` best
             candidates, in Qdrant's engine or by the connector.
+        reducer: A :class:`~vectorbridge.encoders.LinearReducer` (needs ``dense``; fitted on
+            the first chunk written if it is not fitted): the dense vectors are projected to
+            ``reducer.dim`` dimensions in a field of their own, which the engine indexes
+            (and compresses, with an engine ``quantizer=`` name such as ``"scalar-int8"``,
+            ``"binary-1bit"`` or ``"turbo-4bit"``) and searches; its ``oversample * k``
+            candidates are then re-ranked by the full vectors, stored beside it without a
+            graph. LeanVec's recipe: a smaller graph and cheaper distances for the search,
+            full precision for the order (docs: Quantization, *Linear reduction*).
+        full_vectors: Keep the full vectors beside a reduced field to rescore with (default);
+            ``False`` stores and ranks by the reduced field alone (the smallest footprint).
+        query_adapter: A trained :class:`~vectorbridge.encoders.QueryAdapter` (needs
+            ``dense``): every dense query is mapped by it before any search, so a model is
+            adapted to a domain without re-encoding the stored documents (docs: Retrievers,
+            *Query adapter*).
         score_key: Metadata key of the first-stage score.
 
     Examples:
@@ -165,11 +179,15 @@ class HybridRetriever(BaseRetriever):
     group_size: int = 1
     formula: Any = None
     mmr: Any = None
+    reducer: Any = None
+    full_vectors: bool = True
+    query_adapter: Any = None
     dense_field: str = FieldNames.dense
     sparse_field: str = FieldNames.sparse
     multivector_field: str = FieldNames.multivector
     codes_field: str = FieldNames.codes
     fde_field: str = FieldNames.fde
+    reduced_field: str = FieldNames.reduced
     score_key: str = SCORE_KEY
     text_key: str | None = Field(default=None, description="payload key of the text; "
                                  "default: the collection spec's text_key")
@@ -190,7 +208,7 @@ class HybridRetriever(BaseRetriever):
         check_k(self.k), check_k(self.prefetch_k), check_k(self.rerank_k)
         check_name(self.collection, "collection")
         for name in (self.dense_field, self.sparse_field, self.multivector_field,
-                     self.codes_field, self.fde_field):
+                     self.codes_field, self.fde_field, self.reduced_field):
             check_name(name, "field")
         if isinstance(self.oversample, bool) or not self.oversample >= 1:
             raise InvalidInputError(f"oversample must be a number >= 1, got {self.oversample!r}.")
@@ -201,12 +219,14 @@ class HybridRetriever(BaseRetriever):
     def _layout(self) -> Layout:
         return Layout(
             self.collection, FieldNames(self.dense_field, self.sparse_field,
-                                        self.multivector_field, self.codes_field, self.fde_field),
+                                        self.multivector_field, self.codes_field, self.fde_field,
+                                        self.reduced_field),
             dense=self.dense, sparse=self.sparse, multivector=self.multivector,
             quantizer=self.quantizer, oversample=self.oversample, fde=self.fde,
             fde_quantization=self.fde_quantization, pooling=self.pooling,
             token_codec=self.token_codec, text_key=self.text_key,
-            term_weights=bool(self.prf is not None and self.prf.sparse_docs))
+            term_weights=bool(self.prf is not None and self.prf.sparse_docs),
+            reducer=self.reducer, full_vectors=self.full_vectors)
 
     def _pipeline(self) -> Pipeline:
         """The stages these options switch on (built per call: a copy of the retriever with
@@ -217,7 +237,7 @@ class HybridRetriever(BaseRetriever):
                         calibrator=self.calibrator, score_threshold=self.score_threshold,
                         relevance_key=self.relevance_key, score_key=self.score_key,
                         group_by=self.group_by, group_size=self.group_size,
-                        formula=self.formula, mmr=self.mmr)
+                        formula=self.formula, mmr=self.mmr, query_adapter=self.query_adapter)
 
     @property
     def _fusion(self) -> Fusion:

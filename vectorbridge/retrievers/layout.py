@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vectorbridge.connectors.engine import Capabilities
+from vectorbridge.connectors.results import unit_rows
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
 from vectorbridge.errors import SpecMismatchError
@@ -28,6 +29,7 @@ class FieldNames:
     multivector: str = "tokens"
     codes: str = "codes"
     fde: str = "fde"
+    reduced: str = "reduced"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class Layout:
     #: Queries need client-made BM25 term weights (RM3 feedback rewrites them), so the
     #: sparse field is never the engine's BM25 over raw text.
     term_weights: bool = False
+    #: A :class:`~vectorbridge.encoders.LinearReducer`: the reduced vectors are the first
+    #: stage; ``full_vectors`` keeps the originals (unindexed) to rescore its candidates.
+    reducer: Any = None
+    full_vectors: bool = True
 
     @property
     def client_pq(self) -> bool:
@@ -81,6 +87,7 @@ class Layout:
             self.sparse.idf == "engine" and engine_stats)
         return bm25 or (self.quantizer is not None and not self.engine_quantized
                         and not _is_fitted(self.quantizer)) or \
+            (self.reducer is not None and self.reducer.components is None) or \
             (self.token_codec is not None and self.token_codec.centroids is None)
 
     def encode(self, texts: list[str],
@@ -93,7 +100,9 @@ class Layout:
         if self.dense is not None:
             vectors[n.dense] = X = yield from embed_documents(self.dense, texts)
             dense_spec[n.dense] = DenseField(X.shape[1])
-            if self.engine_quantized:  # the engine compresses and rescores
+            if self.reducer is not None:
+                self._reduce(X, dense_spec, vectors)
+            elif self.engine_quantized:  # the engine compresses and rescores
                 dense_spec[n.dense] = DenseField(X.shape[1], quantization=self.quantizer,
                                                  oversampling=float(self.oversample))
             elif self.quantizer is not None:
@@ -110,6 +119,23 @@ class Layout:
         spec = CollectionSpec(name=self.collection, dense=dense_spec, sparse=sparse_spec,
                               multivector=mv_spec, binary=bin_spec, text_key=self.write_key())
         return spec, vectors
+
+    def _reduce(self, X: Any, dense_spec: dict[str, Any], vectors: dict[str, Any]) -> None:
+        """The reduced field (engine-quantized if asked), fitting the reducer on ``X`` if it is
+        not fitted; the full vectors stay beside it unindexed, or go (``full_vectors=False``)."""
+        n = self.names
+        X = unit_rows(X)  # cosine on the full vectors = dot product of unit vectors
+        if self.reducer.components is None:
+            self.reducer.fit(X)
+        vectors[n.reduced] = R = self.reducer.transform(X)
+        dense_spec[n.reduced] = DenseField(
+            R.shape[1], Metric.DOT, encoding=self.reducer.fingerprint(),
+            quantization=self.quantizer if self.engine_quantized else None,
+            oversampling=float(self.oversample))
+        if self.full_vectors:
+            dense_spec[n.dense] = DenseField(X.shape[1], index=False)
+        else:
+            del dense_spec[n.dense], vectors[n.dense]
 
     def _encode_tokens(self, texts: list[str], dense_spec: dict[str, Any],
                        mv_spec: dict[str, Any], vectors: dict[str, Any]) -> None:
@@ -136,19 +162,21 @@ class Layout:
     def identity(self, spec: CollectionSpec) -> tuple[Any, ...]:
         """What :meth:`check` depends on: a spec and the encoder objects, by identity
         (fingerprints hash codebooks, too slow to recompute per query)."""
-        return (spec, id(self.quantizer), id(self.fde), id(self.token_codec))
+        return (spec, id(self.quantizer), id(self.fde), id(self.token_codec), id(self.reducer))
 
     def check(self, spec: CollectionSpec) -> None:
         """Refuse a quantizer or FDE configuration other than the one the collection holds."""
         n = self.names
         if self.engine_quantized:
-            stored = getattr(spec.field(n.dense), "quantization", None)
+            searched = n.reduced if self.reducer is not None else n.dense
+            stored = getattr(spec.field(searched), "quantization", None)
             if stored != self.quantizer:
                 raise SpecMismatchError(
-                    f"collection {spec.name!r} field {n.dense!r} has engine quantization "
+                    f"collection {spec.name!r} field {searched!r} has engine quantization "
                     f"{stored!r}, not {self.quantizer!r}; rebuild it (recreate=True) to change it."
                 )
         for name, enc, what in ((n.codes, self.quantizer, "quantizer"), (n.fde, self.fde, "fde"),
+                                (n.reduced, self.reducer, "reducer"),
                                 (n.multivector, self.token_codec, "token_codec")):
             if enc is None or isinstance(enc, str):
                 continue

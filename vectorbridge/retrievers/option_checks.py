@@ -41,6 +41,7 @@ def check_options(r: Any) -> None:
     _check_pooling(r.pooling, r.multivector)
     _check_codec(r.token_codec, r.multivector, r.fde, r.dense, r.sparse)
     _check_prf(r)
+    _check_query_side(r)
     _check_calibration(r)
     _check_stages(r)
 
@@ -73,6 +74,41 @@ def _check_stages(r: Any) -> None:
             "group_by= groups the first stage in the engine; a rerank=, token_codec= or "
             "ProductQuantizer stage would reorder it afterwards. Drop one of them, or rerank "
             "the grouped documents yourself.")
+
+
+def _check_query_side(r: Any) -> None:
+    """``reducer=`` (a reduced first-stage field) and ``query_adapter=`` (a map on the dense
+    query): what they need and the stages they cannot feed."""
+    from vectorbridge.encoders.adapter import QueryAdapter
+    from vectorbridge.encoders.reduction import LinearReducer
+
+    if r.query_adapter is not None:
+        if not isinstance(r.query_adapter, QueryAdapter):
+            raise InvalidInputError(f"query_adapter= takes a trained QueryAdapter, got "
+                                    f"{type(r.query_adapter).__name__}.")
+        r.query_adapter._check_fitted()
+        if r.dense is None:
+            raise InvalidInputError("query_adapter= maps the dense query: give dense=.")
+    if r.reducer is None:
+        if not r.full_vectors:
+            raise InvalidInputError("full_vectors=False drops the full vectors beside a reduced "
+                                    "field: give reducer=LinearReducer(...) too, or drop it.")
+        return
+    if not isinstance(r.reducer, LinearReducer):
+        raise InvalidInputError(f"reducer= takes a LinearReducer(...), got {type(r.reducer).__name__}.")
+    if r.dense is None:
+        raise InvalidInputError("reducer= reduces the dense vectors: give dense=.")
+    if r.quantizer is not None and not isinstance(r.quantizer, str):
+        raise UnsupportedFeatureError(
+            "reducer= stacks with an engine quantization of the reduced field (a string such "
+            "as 'scalar-int8', 'binary-1bit', 'turbo-4bit'), not a client-side quantizer object.")
+    if r.multivector is not None or r.prf is not None:
+        raise UnsupportedFeatureError(
+            "reducer= rescores its candidates with the full vectors, the stage multivector= "
+            "(MaxSim) and prf= (feedback on the full query) also need: drop one of them.")
+    if r.mmr is not None and not r.full_vectors:
+        raise UnsupportedFeatureError("mmr= compares full dense vectors: keep full_vectors=True "
+                                      "with reducer=.")
 
 
 def _check_calibration(r: Any) -> None:

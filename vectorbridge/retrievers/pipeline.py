@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, Sized
 
+import numpy as np
 from langchain_core.documents import Document
 from tqdm.auto import tqdm
 
@@ -49,6 +50,7 @@ class Pipeline:
     group_size: int = 1
     formula: Any = None
     mmr: Any = None
+    query_adapter: Any = None
 
     def _first_k(self, k: int) -> int:
         first_k = max(self.rerank_k, k) if self.rerank is not None else k
@@ -65,6 +67,8 @@ class Pipeline:
         spec = yield twin(conn, "spec", scope.collection)
         self.memo.check(layout, spec)
         dense_q = (yield twin(layout.dense, "embed_query", query)) if layout.dense is not None else None
+        if self.query_adapter is not None:  # domain-adapted query, same stored documents
+            dense_q = self.query_adapter.transform(np.asarray(dense_q, np.float32)[None])[0]
         k = check_k(self.k if k is None else k)
         plan = plan_query(layout, spec, query, dense_q, k=k, first_k=self._first_k(k),
                           flt=self.filter if flt is None else flt, rerank_k=self.rerank_k,

@@ -19,6 +19,7 @@ from langchain_core.documents import Document
 
 from vectorbridge.connectors.base import Connector, Hit, RescoreMode, rank_key
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.results import unit_rows
 from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.retrievers.documents import to_document
 from vectorbridge.retrievers.layout import Layout
@@ -66,7 +67,14 @@ def plan_query(layout: Layout, spec: CollectionSpec, query: str, dense_q: Any, *
     plan = QueryPlan(queries, first_k, k, flt)
     if dense_q is not None:
         q = np.asarray(dense_q, dtype=np.float32)
-        if layout.quantizer is None or layout.engine_quantized:
+        if layout.reducer is not None:  # the reduced field finds candidates, full vectors rank
+            queries[n.reduced] = layout.reducer.transform(unit_rows(q[None]))[0]
+            if layout.full_vectors:
+                plan.rescore = (n.dense, q)
+                plan.rescore_k = int(np.ceil(layout.oversample * first_k))
+                # alone it is replaced; beside sparse, the full-vector ranking joins the fusion
+                plan.rescore_mode = "fuse" if layout.sparse is not None else "replace"
+        elif layout.quantizer is None or layout.engine_quantized:
             queries[n.dense] = q  # engine quantization rescores by itself
         elif layout.client_pq:  # client-side ADC over the codes finds candidates
             plan.pq, plan.rescore_k = q, int(np.ceil(layout.oversample * first_k))

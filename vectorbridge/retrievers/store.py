@@ -47,6 +47,9 @@ class VectorBridgeStore(VectorStore):
             segments, which it otherwise searches unindexed; Qdrant Edge builds its HNSW
             graph). ``from_texts`` always does it once at the end. 0: never (call
             ``connector.optimize`` yourself).
+        query_adapter: A trained :class:`~vectorbridge.encoders.QueryAdapter`: each text
+            query's embedding is mapped by it before the search (the stored documents stay as
+            they are). Searches by a vector you pass (``*_by_vector``) use it unchanged.
 
     Examples:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -71,6 +74,7 @@ class VectorBridgeStore(VectorStore):
         text_key: str = TEXT_KEY,
         batch_size: int = 256,
         index_after: int = 1000,
+        query_adapter: Any = None,
     ) -> None:
         if not isinstance(connector, Connector):
             raise InvalidInputError("connector must be a QdrantConnector or MilvusConnector, got "
@@ -91,6 +95,14 @@ class VectorBridgeStore(VectorStore):
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         if isinstance(index_after, bool) or not isinstance(index_after, int) or index_after < 0:
             raise InvalidInputError(f"index_after must be an int >= 0, got {index_after!r}.")
+        if query_adapter is not None:
+            from vectorbridge.encoders.adapter import QueryAdapter
+
+            if not isinstance(query_adapter, QueryAdapter):
+                raise InvalidInputError(f"query_adapter= takes a trained QueryAdapter, got "
+                                        f"{type(query_adapter).__name__}.")
+            query_adapter._check_fitted()
+        self.query_adapter = query_adapter
         self.index_after, self._unindexed = index_after, 0
         self.connector, self.collection, self.embedding = connector, collection, embedding
         self.vector_field, self.metric = vector_field, metric
@@ -193,6 +205,8 @@ class VectorBridgeStore(VectorStore):
     def _query_vector(self, query: str | None, embedding: Any) -> Flow[np.ndarray]:
         if query is not None:
             embedding = yield twin(self.embedding, "embed_query", query)
+            if self.query_adapter is not None:
+                return self.query_adapter.transform(np.asarray(embedding, np.float32)[None])[0]
         return np.asarray(embedding, np.float32)
 
     def _search(self, query: str | None, embedding: Any, k: int, flt: Any,

@@ -36,6 +36,12 @@ STUDIES: dict[str, tuple[str, str]] = {
     "scale": ("scale", "synthetic collections at growing sizes: ingest, index build, latency, "
               "recall, memory and disk per engine, as curves"),
     "ingest": ("ingest", "upsert points/s of precomputed vectors per engine"),
+    "reduction": ("reduction", "LinearReducer (LeanVec-style) x engine quantization x full-vector "
+                  "rescoring, PCA and query-aware fits, on Qdrant Edge"),
+    "query-adapter": ("query_adapter", "a query-side adapter trained against the stored "
+                      "documents, cross-validated, dense and hybrid"),
+    "poisoning": ("poisoning", "GASLITE-style corpus poisoning against each pipeline, and "
+                  "PoisonDetector's flags (AUROC, false positives, success after filtering)"),
     "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
                     "the encoder alone"),
 }

@@ -59,6 +59,8 @@ def milvus_capabilities(server_version: str) -> Capabilities:
 def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
     """Index type and build parameters of a dense field (engine quantization -> IVF index)."""
     q = f.quantization
+    if not f.index and q is None:  # only read to rescore another field's candidates
+        return "FLAT", {}
     if q is None:
         return default, {}
     if q == "scalar-int8":

@@ -97,7 +97,9 @@ def _vector_params(f: FieldType) -> models.VectorParams:
     if isinstance(f, DenseField):
         return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
                                    quantization_config=_quantization(f.quantization),
-                                   on_disk=True if f.on_disk else None)
+                                   on_disk=True if f.on_disk else None,
+                                   # only read to rescore another field's candidates: no graph
+                                   hnsw_config=None if f.index else models.HnswConfigDiff(m=0))
     if isinstance(f, MultiVectorField):
         return models.VectorParams(  # codes: dot, which (unlike cosine) stores values as given
             size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],
