@@ -32,8 +32,8 @@ from vectorbridge.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class Crafted:
-    """One adversarial passage: its text and the cosine of its re-encoded embedding to the
-    target it was optimised for (and of the starting passage)."""
+    """One adversarial passage: its text, the cosine of its re-encoded embedding to the target
+    it was optimised for, and the same for the prefix alone (NaN without a prefix)."""
 
     text: str
     similarity: float
