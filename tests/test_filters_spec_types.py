@@ -167,7 +167,8 @@ def test_public_names_are_pinned():
                                      "BinaryQuantizer", "ProductQuantizer", "TokenPooler",
                                      "ResidualCodec", "LinearReducer", "QueryAdapter"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
-            "Record", "Fusion", "RetryPolicy", "IngestJournal"} <= set(connectors.__all__)
+            "Record", "Fusion", "RetryPolicy", "IngestJournal", "WriteReport",
+            "WriteMode"} <= set(connectors.__all__)
     assert "ServerUnavailableError" in vectorbridge.__all__
     from vectorbridge import retrievers
 

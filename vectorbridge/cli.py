@@ -1,14 +1,17 @@
-"""The ``vectorbridge`` command: ``vectorbridge bench DATA ...`` and ``vectorbridge demo ...``."""
+"""The ``vectorbridge`` command: ``vectorbridge bench DATA ...``, ``vectorbridge copy SRC DST``
+and ``vectorbridge demo ...``."""
 
 from __future__ import annotations
 
 import sys
 from typing import Sequence
 
-USAGE = """usage: vectorbridge {bench,demo} ...
+USAGE = """usage: vectorbridge {bench,copy,demo} ...
 
   bench DATA   quality, latency, size and ingest of every pipeline on a BEIR folder,
                side by side with langchain-qdrant / langchain-milvus (vectorbridge bench -h)
+  copy SRC DST a collection from any engine to any other, streamed, resumable, verified
+               (SRC / DST: ENGINE:WHERE#COLLECTION; vectorbridge copy -h)
   demo         the Quick start's main job: index a sample, query it (vectorbridge demo -h)
 """
 
@@ -23,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vectorbridge.bench.cli import main as bench
 
         return bench(rest)
+    if command == "copy":
+        from vectorbridge.copy_cli import main as copy
+
+        return copy(rest)
     if command == "demo":
         from vectorbridge.demo import main as demo
 

@@ -11,29 +11,27 @@ async twin that runs the same operation on the engine's async client.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any, Mapping, Sequence
 
+from vectorbridge.connectors.aliases import AliasOperations
 from vectorbridge.connectors.async_twins import twin
 from vectorbridge.connectors.calls import Op, run_async, run_sync
 from vectorbridge.connectors.engine import Capabilities, Engine, capability_gaps
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
-from vectorbridge.connectors.journal import IngestJournal
 from vectorbridge.connectors.operations import Operations
 from vectorbridge.connectors.results import (  # re-exported: their home before results.py
-    DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore,
+    DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Page, Record, Rescore,
     RescoreMode, chunks, exact_score, rank_key, tie_margin, unit_rows,
 )
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec
+from vectorbridge.connectors.writing import WriteOperations
 from vectorbridge.errors import InvalidInputError, ServerUnavailableError
 
 
-
-
-class Connector(Operations):
+class Connector(Operations, WriteOperations, AliasOperations):
     """A vectorbridge connector over an engine: :class:`QdrantConnector`,
     :class:`MilvusConnector` and :class:`ReferenceConnector` build their engine and pass it
     here; ``Connector(MyEngine(...))`` works for any other.
@@ -174,7 +172,8 @@ class Connector(Operations):
     acreate_collection = twin(create_collection)
 
     def drop_collection(self, name: str) -> None:
-        """Delete a collection and its data (no-op if it does not exist)."""
+        """Delete a collection and its data (no-op if it does not exist). Refused for an
+        alias, and for a collection an alias names (move or drop the alias first)."""
         return self._run(self._do_drop(name))
 
     adrop_collection = twin(drop_collection)
@@ -186,41 +185,6 @@ class Connector(Operations):
     aspec = twin(spec)
 
     # -- points ---------------------------------------------------------------------------
-    def upsert(
-        self,
-        collection: str,
-        ids: Sequence[str],
-        vectors: Mapping[str, Any],
-        payloads: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        batch_size: int = 256,
-        journal: "str | os.PathLike[str] | IngestJournal | None" = None,
-    ) -> int:
-        """Insert or replace points, in batches; re-upserting the same ids changes nothing else.
-
-        The whole call is validated before the first batch is written. On a server, calls
-        that fail transiently are retried under ``self.retry``.
-
-        Args:
-            collection: Collection name.
-            ids: Original string ids (any text, up to 512 chars); reads return them as given.
-            vectors: ``{field: values}`` for every field of the spec: ``(n, dim)`` arrays for
-                dense, lists of :class:`~vectorbridge.encoders.SparseVector` (or ``{index:
-                weight}`` dicts) for sparse, lists of ``(n_tokens, dim)`` arrays for
-                multi-vector, packed uint8 ``(n, bits // 8)`` for binary.
-            payloads: One JSON-serialisable dict per id, or ``None``.
-            batch_size: Points per request.
-            journal: A file recording acknowledged batches: the same call re-run after a
-                crash or a lost server skips them (see :mod:`~vectorbridge.connectors.journal`).
-                Keep ``batch_size`` the same between runs.
-
-        Returns:
-            The number of points in the call (written now or acknowledged before).
-        """
-        return self._run(self._do_upsert(collection, ids, vectors, payloads, batch_size, journal))
-
-    aupsert = twin(upsert)
-
     def get(self, collection: str, ids: Sequence[str], *,
             with_vectors: bool | Sequence[str] = False) -> list[Record]:
         """Stored points for ``ids`` in the order asked; ids not found are left out.
@@ -228,18 +192,6 @@ class Connector(Operations):
         return self._run(self._do_get(collection, ids, with_vectors))
 
     aget = twin(get)
-
-    def delete(
-        self,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        *,
-        filter: Filter | Mapping[str, Any] | None = None,
-    ) -> None:
-        """Delete points by id, by filter, or both (a point matching either goes)."""
-        return self._run(self._do_delete(collection, ids, filter))
-
-    adelete = twin(delete)
 
     def count(self, collection: str, *, filter: Filter | Mapping[str, Any] | None = None) -> int:
         """Exact number of points (matching ``filter`` if given)."""
@@ -254,6 +206,25 @@ class Connector(Operations):
         return self._run(self._do_ids(collection, filter))
 
     aids = twin(ids)
+
+    def scroll(self, collection: str, cursor: str | None = None, *, limit: int = 256,
+               filter: Filter | Mapping[str, Any] | None = None,
+               with_vectors: bool | Sequence[str] = False) -> Page:
+        """One page of the collection's points in the engine's own order (Qdrant's scroll,
+        Milvus' primary key), from ``cursor`` (``None``: the start); pass the page's
+        ``next_cursor`` for the next one. Memory stays flat in the collection's size.
+
+        Args:
+            collection: Collection name or alias.
+            cursor: Where to start: ``None`` or a ``next_cursor`` (also from another process).
+            limit: Points per page.
+            filter: Only points it matches (evaluated by the engine).
+            with_vectors: All stored vector fields (True), none, or the named ones. An
+                engine-BM25 field holds no vector of its own to read: its text is in the payload.
+        """
+        return self._run(self._do_scroll(collection, cursor, limit, filter, with_vectors))
+
+    ascroll = twin(scroll)
 
     def rescore(self, collection: str, field: str, query: Any, ids: Sequence[str], k: int = 10,
                 *, filter: Filter | Mapping[str, Any] | None = None) -> list[Hit]:

@@ -15,10 +15,14 @@ re-deriving it from engine names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
+from vectorbridge.connectors.capabilities import (  # their home before capabilities.py
+    MILVUS, QDRANT, QDRANT_EDGE, QDRANT_LOCAL, WITHOUT, Capabilities, capability_gaps,
+)
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.writes import JSON_WIRE, QDRANT_MAX_REQUEST_BYTES, Wire
 
 if TYPE_CHECKING:
     from vectorbridge.connectors.calls import Op
@@ -28,163 +32,6 @@ if TYPE_CHECKING:
     from vectorbridge.connectors.scoring import ScoreFormula
     from vectorbridge.connectors.spec import CollectionSpec, FieldType
     from vectorbridge.connectors.validation import Rows
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What one engine holds and runs in the engine (what it lacks is refused, or done
-    client-side where a fallback exists).
-
-    Attributes:
-        sparse: Sparse vector fields.
-        engine_idf: IDF applied by the engine to client-made sparse vectors
-            (``SparseField(idf=True)``); without it BM25 queries carry the IDF.
-        engine_bm25: BM25 computed by the engine from raw text, documents and queries
-            (``SparseField(bm25="engine")``): its statistics follow every write.
-        bm25_global_stats: The engine's BM25 statistics (IDF, average length) span the
-            whole collection; without it each segment scores with its own (Milvus Lite
-            3.2.2: a collection that grew in two flushes ranks each part by its own IDF).
-        multivector: Multi-vector (per-token) fields.
-        native_maxsim: MaxSim computed by the engine (else over stored token vectors, here).
-        binary: Binary vector fields (Hamming distance).
-        multiple_vector_fields: More than one vector field per collection.
-        hybrid_search: Several branches searched and fused in one request.
-        native_fusion: Fusion kinds the engine runs itself (with equal weights).
-        weighted_fusion: Of those, the kinds whose branch weights the engine applies.
-        quantization: Engine quantization of dense fields is applied (not only accepted).
-        ivf_pq: Product-quantized IVF indexes (Milvus) are built.
-        token_codes: uint8 multi-vector fields (residual token codes).
-        sharding: Shards, replicas and shard keys are applied (servers only).
-        native_grouping: ``group_by`` searches run in the engine in one request (Qdrant
-            ``query_points_groups``; Milvus ``group_by_field``, on the spec's ``group_key``);
-            without it the connector pages the plain search.
-        native_mmr: Maximal marginal relevance over a dense field runs in the engine
-            (Qdrant's ``Mmr``: ``Connector.mmr_search``).
-        turbo_quant: TurboQuant engine quantization (``DenseField(quantization="turbo-4bit")``).
-        acorn: ACORN filtered-search traversal is applied (``QdrantConnector(acorn=True)``).
-        native_formula: Score boosting and decay (:class:`~vectorbridge.connectors.scoring.
-            ScoreFormula`) run in the engine (Qdrant ``FormulaQuery``).
-        native_feedback: A dense query steered by scored examples runs in the engine
-            (:class:`~vectorbridge.connectors.queries.FeedbackQuery`: Qdrant's relevance
-            feedback).
-        scalar_index: Keys of ``CollectionSpec(payload_indexes=...)`` get an engine index
-            (Qdrant payload indexes; Milvus INVERTED on the typed column, from 2.4).
-        on_disk_vectors: ``DenseField(on_disk=True)`` keeps the float originals in files,
-            read through the page cache, and the quantized copies in RAM (Qdrant ``memory``
-            placement of the vector storage).
-    """
-
-    sparse: bool = True
-    engine_idf: bool = False
-    engine_bm25: bool = False
-    bm25_global_stats: bool = False
-    multivector: bool = True
-    native_maxsim: bool = True
-    binary: bool = True
-    multiple_vector_fields: bool = True
-    hybrid_search: bool = True
-    native_fusion: frozenset[str] = frozenset()
-    weighted_fusion: frozenset[str] = frozenset()
-    quantization: bool = True
-    ivf_pq: bool = True
-    token_codes: bool = False
-    sharding: bool = False
-    native_grouping: bool = False
-    native_mmr: bool = False
-    native_feedback: bool = False
-    native_formula: bool = False
-    turbo_quant: bool = False
-    acorn: bool = False
-    scalar_index: bool = True
-    on_disk_vectors: bool = False
-
-    def fuses_natively(self, fusion: Fusion) -> bool:
-        """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
-        if not self.hybrid_search or fusion.kind not in self.native_fusion:
-            return False
-        return fusion.equal_weights or fusion.kind in self.weighted_fusion
-
-
-#: What happens where an engine lacks a capability: the docs' answer to "why was my call
-#: refused?" (every field of :class:`Capabilities` has an entry; a test keeps them in step).
-WITHOUT: dict[str, str] = {
-    "sparse": "sparse fields are refused at `create_collection`, with the engines that have them",
-    "engine_idf": "`SparseField(idf=True)` is refused; `BM25Encoder(idf=\"client\").fit(corpus)` "
-                  "puts IDF into the queries (`HybridRetriever.from_texts` switches to it itself)",
-    "engine_bm25": "`SparseField(bm25=\"engine\")` is refused; a `BM25Encoder` fills the field "
-                   "with client-made vectors (`HybridRetriever` chooses that itself), with the "
-                   "engine's IDF where it has `engine_idf`, else IDF fitted on the corpus",
-    "bm25_global_stats": "`SparseField(bm25=\"engine\")` works, scored per segment; "
-                         "`HybridRetriever` does not choose it by itself (BM25 queries carry "
-                         "IDF fitted on the corpus instead)",
-    "multivector": "multi-vector fields are refused",
-    "native_maxsim": "MaxSim runs client-side over the stored token vectors (Milvus: a companion "
-                     "collection with one row per token)",
-    "binary": "binary fields are refused (client `BinaryQuantizer` / `ProductQuantizer` codes "
-              "need one); use engine quantization or another engine",
-    "multiple_vector_fields": "a collection with more than one vector field is refused; use one "
-                              "collection per field or another engine",
-    "hybrid_search": "each branch is searched on its own and the connector fuses the rankings "
-                     "(one request per branch)",
-    "native_fusion": "fusion kinds not listed run client-side over per-branch searches, with the "
-                     "same formulas",
-    "weighted_fusion": "branch weights of kinds not listed are applied client-side",
-    "quantization": "engine quantization settings are accepted but not applied: searches stay "
-                    "exact over the float vectors",
-    "ivf_pq": "`pq-xN` engine quantization is refused; `scalar-int8` or client PQ codes instead",
-    "token_codes": "uint8 token-code fields (`ResidualCodec`) are refused; store float tokens or "
-                   "pool them (`TokenPooler`)",
-    "sharding": "`shards`, `replicas` and shard keys are stored in the spec, not applied",
-    "native_grouping": "`group_by` pages the ordinary search (filter in the engine) until `k` "
-                       "groups of `group_size` fill: same groups, more requests",
-    "native_mmr": "`Connector.mmr_search` is refused; `VectorBridgeStore`'s MMR fetches "
-                  "`fetch_k` vectors and selects client-side (LangChain's formula, same result)",
-    "native_formula": "the connector applies `ScoreFormula` to the same `depth` candidates' "
-                      "payloads (same result, the candidates' payloads cross the wire)",
-    "turbo_quant": "`turbo-*` quantizations are refused, naming `scalar-int8` / `pq-xN`",
-    "acorn": "`acorn=` is passed and not applied (qdrant-client local mode searches exactly)",
-    "native_feedback": "`FeedbackQuery` is refused; `PseudoRelevanceFeedback(dense_mode=\"engine\")` "
-                       "falls back to Rocchio (the query moved towards the feedback documents)",
-    "scalar_index": "`payload_indexes` keys still live in typed columns (Milvus), which filters "
-                    "scan without an index",
-    "on_disk_vectors": "`DenseField(on_disk=True)` is accepted and not applied by qdrant-client "
-                       "local mode (all in memory) and refused on Milvus, naming Qdrant",
-}
-
-
-#: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights; BM25
-#: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
-QDRANT = Capabilities(engine_idf=True, engine_bm25=True, bm25_global_stats=True, native_fusion=frozenset({"rrf", "dbsf"}),
-                      weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
-                      native_grouping=True, native_mmr=True, native_feedback=True,
-                      native_formula=True, turbo_quant=True, acorn=True, on_disk_vectors=True)
-#: Qdrant Edge: Qdrant's engine without the server's group API.
-QDRANT_EDGE = replace(QDRANT, native_grouping=False)
-#: qdrant-client's local mode: exact search, quantization and ACORN accepted, not applied.
-QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False, on_disk_vectors=False)
-#: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
-#: token vectors in a companion collection.
-MILVUS = Capabilities(engine_bm25=True, bm25_global_stats=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
-                      weighted_fusion=frozenset({"weighted"}), sharding=True)
-
-
-def capability_gaps(spec: "CollectionSpec", caps: Capabilities, engine: str) -> list[str]:
-    """Reasons a spec needs what ``caps`` lacks, for the capabilities every engine refuses
-    the same way (engines add their own reasons in :meth:`Engine.unsupported`)."""
-    from vectorbridge.connectors.spec import DenseField, SparseField
-
-    out = []
-    for name, f in spec.fields.items():
-        if isinstance(f, SparseField) and f.from_text and caps.sparse and not caps.engine_bm25:
-            out.append(f"field {name!r}: {engine} has no BM25 of its own over raw text (Milvus "
-                       "added its BM25 function in 2.5; Qdrant engines have it). Fill a "
-                       "SparseField(idf=False) with BM25Encoder(idf='client').fit(corpus) "
-                       "vectors, or use Milvus >= 2.5, Milvus Lite or Qdrant")
-        if isinstance(f, DenseField) and (f.quantization or "").startswith("turbo-") and \
-                not caps.turbo_quant:
-            out.append(f"field {name!r}: {engine} has no TurboQuant ({f.quantization}); use "
-                       "quantization='scalar-int8' or 'pq-xN', or Qdrant")
-    return out
 
 
 class Engine(ABC):
@@ -206,6 +53,15 @@ class Engine(ABC):
     client: Any
     #: Where it runs, for ``repr`` (never a credential).
     where: str = ""
+    #: Largest write request the engine takes, in bytes (``None``: no limit): ``upsert``
+    #: splits batches to stay under it (:func:`~vectorbridge.connectors.writes.plan_requests`).
+    #: Embedded engines take their server family's, so code tried embedded splits alike.
+    max_request_bytes: int | None = QDRANT_MAX_REQUEST_BYTES
+    #: How a row is serialised in a write request, for that estimate.
+    wire: Wire = JSON_WIRE
+    #: Write modes (``upsert(mode=...)``) the engine enforces itself in :meth:`op_write`;
+    #: others are checked by the connector just before each batch (a race window).
+    write_modes: frozenset[str] = frozenset()
 
     def open(self, guard: "Guard") -> None:
         """Connect, once the connector exists: ``guard`` (the connector) retries a remote
@@ -287,6 +143,76 @@ class Engine(ABC):
     def op_delete(self, spec: "CollectionSpec", ids: list[str] | None,
                   flt: "Filter | None") -> "Op[None]": ...
 
+    # -- safe writes: modes, counted deletes, payload patches ------------------------------
+    def op_write(self, spec: "CollectionSpec", rows: "Rows", mode: str) -> "Op[None]":
+        """Write ``rows`` in ``mode`` (one of :attr:`write_modes`), the engine refusing
+        itself to overwrite (``"insert"``) or to create (``"update"``) a point."""
+        raise NotImplementedError(f"{self.name} has no write mode {mode!r} of its own")
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_selected_ids(self, spec: "CollectionSpec", ids: list[str] | None,
+                        flt: "Filter | None") -> "Op[list[str]]":
+        """The stored points among ``ids`` (in their order), then the other points matching
+        ``flt`` (sorted). Default: ``op_get`` without vectors, and ``op_ids``."""
+        out: list[str] = []
+        for start in range(0, len(ids or ()), 1024):
+            part = ids[start:start + 1024]  # type: ignore[index]
+            found = {r.id for r in (yield from self.op_get(spec, part, False))}
+            out += [i for i in part if i in found]
+        if flt is not None:
+            seen = set(out)
+            out += [i for i in sorted((yield from self.op_ids(spec, flt))) if i not in seen]
+        return out
+
+    def op_count_selected(self, spec: "CollectionSpec", ids: list[str] | None,
+                          flt: "Filter | None") -> "Op[int]":
+        """The number of points among ``ids`` or matching ``flt`` (each once). Default: the
+        engine's count of ``flt``, plus the stored ``ids`` its filter (evaluated here on
+        their payloads) does not match."""
+        n = (yield from self.op_count(spec, flt)) if flt is not None else 0
+        for start in range(0, len(ids or ()), 1024):
+            for r in (yield from self.op_get(spec, ids[start:start + 1024], False)):  # type: ignore[index]
+                if flt is None or not flt.matches(r.payload):  # else counted with the filter
+                    n += 1
+        return n
+
+    def op_delete_counted(self, spec: "CollectionSpec", ids: list[str] | None,
+                          flt: "Filter | None") -> "Op[int]":
+        """:meth:`op_delete`, returning how many points went. Default: counted just before
+        (:meth:`op_count_selected`), so a concurrent writer between the two calls can make
+        the count differ from what the delete removed."""
+        n = yield from self.op_count_selected(spec, ids, flt)
+        yield from self.op_delete(spec, ids, flt)
+        return n
+
+    def op_update_payload(self, spec: "CollectionSpec", ids: list[str] | None,
+                          flt: "Filter | None", patch: dict[str, Any]) -> "Op[int]":
+        """Set ``patch``'s keys on the points among ``ids`` or matching ``flt`` (other keys
+        kept) and return how many were updated. Default, for engines without a payload
+        update: read each point whole (vectors too), write it back with the merged payload.
+        Every merged payload is checked before the first write; a point written by someone
+        else between the read and the write loses that write."""
+        from vectorbridge.connectors.writes import merged_payload, plan_requests, rows_of
+
+        targets = yield from self.op_selected_ids(spec, ids, flt)
+        merged: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(targets), 256):
+            for r in (yield from self.op_get(spec, targets[start:start + 256], False)):
+                merged[r.id] = merged_payload(r.id, r.payload, patch)
+        done = 0
+        order = list(merged)
+        for start in range(0, len(order), 256):
+            records = yield from self.op_get(spec, order[start:start + 256], True)
+            if not records:
+                continue
+            rows = rows_of(spec, [r.id for r in records], [r.vectors for r in records],
+                           [merged[r.id] for r in records])
+            for a, b in plan_requests(spec, rows, len(rows), self.wire, self.max_request_bytes,
+                                      self.name):
+                yield from self.op_upsert(spec, rows.slice(a, b))
+            done += len(records)
+        return done
+
     @abstractmethod
     def op_count(self, spec: "CollectionSpec", flt: "Filter | None") -> "Op[int]": ...
 
@@ -338,6 +264,49 @@ class Engine(ABC):
         scored = sorted(((exact_score(rescore.field, rescore.query, r.vectors[rescore.name]), r)
                          for r in records), key=lambda t: (-t[0], t[1].id))[:k]
         return [Hit(id=r.id, score=s, payload=r.payload) for s, r in scored]
+
+
+    # -- paging and aliases (copy, versions behind an alias) ---------------------------------
+    def op_scroll(self, spec: "CollectionSpec", cursor: str | None, limit: int,
+                  flt: "Filter | None",
+                  with_vectors: bool | list[str]) -> "Op[tuple[list[Record], str | None]]":
+        """One page of at most ``limit`` points matching ``flt``, in the engine's own order,
+        starting at ``cursor`` (``None``: the first page), and the cursor of the next page
+        (``None`` after the last). A cursor is a string that stays valid across connectors
+        and processes, so a journal can keep it (:func:`~vectorbridge.connectors.copy.
+        copy_collection`). Default: the sorted ids, paged here (engines with a scroll API
+        override this to keep memory flat in the collection's size)."""
+        ids = sorted((yield from self.op_ids(spec, flt)))
+        start = 0 if cursor is None else bisect_right(ids, cursor)
+        page = ids[start:start + limit]
+        records = (yield from self.op_get(spec, page, with_vectors)) if page else []
+        order = {pid: i for i, pid in enumerate(page)}
+        records.sort(key=lambda r: order[r.id])
+        return records, (page[-1] if start + limit < len(ids) else None)
+
+    def op_aliases(self) -> "Op[dict[str, str]]":
+        """Every alias of this engine -> the collection it names (none by default)."""
+        return {}
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_alias_target(self, alias: str) -> "Op[str | None]":
+        """The collection ``alias`` names, or ``None`` when no alias has that name."""
+        return (yield from self.op_aliases()).get(alias)
+
+    def op_set_alias(self, alias: str, collection: str, current: str | None) -> "Op[None]":
+        """Point ``alias`` at ``collection`` in one atomic step (``current``: its target
+        now, ``None`` when it is new): a reader sees the old or the new target, never none."""
+        from vectorbridge.errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(f"{self.name} has no aliases; address collections by name.")
+        yield  # pragma: no cover - a generator that makes no call
+
+    def op_drop_alias(self, alias: str) -> "Op[None]":
+        """Remove ``alias`` (its collection stays)."""
+        from vectorbridge.errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(f"{self.name} has no aliases; address collections by name.")
+        yield  # pragma: no cover - a generator that makes no call
 
 
 __all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "QDRANT_EDGE", "QDRANT_LOCAL",

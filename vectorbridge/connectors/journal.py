@@ -3,9 +3,10 @@
 Upserts by id are idempotent, so an interrupted ingest could always be re-run from the start;
 with millions of points that re-writes hours of work. ``upsert(..., journal=path)`` appends
 one line per acknowledged batch (after the engine answered, flushed and fsynced), keyed by a
-digest of the batch's collection, ids, vectors and payloads. Run the same call again after a
-crash, a kill or a lost server and the batches already acknowledged are skipped; a batch
-whose content changed since has another digest and is written again.
+digest of the batch's collection, ids, vectors and payloads (and write mode, other than
+``"upsert"``). Run the same call again after a crash, a kill or a lost server and the
+batches already acknowledged are skipped; a batch whose content changed since has another
+digest and is written again.
 
 The journal says what the engine *acknowledged*; whether an engine keeps acknowledged writes
 over a crash is the engine's durability (tested for Qdrant Edge, qdrant-client's local mode
@@ -33,10 +34,14 @@ from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import InvalidInputError
 
 
-def batch_digest(collection: str, rows: Rows) -> str:
-    """A digest of everything one batch writes: same digest, same stored points."""
+def batch_digest(collection: str, rows: Rows, mode: str = "upsert") -> str:
+    """A digest of everything one batch writes: same digest, same stored points. The write
+    mode is part of it (``"upsert"`` digests are those of journals written before modes
+    existed), so a batch acknowledged in one mode is written again in another."""
     h = hashlib.blake2b(digest_size=16)
     h.update(collection.encode())
+    if mode != "upsert":
+        h.update(b"\2mode=" + mode.encode())
     h.update(b"\0".join(i.encode() for i in rows.ids))
     for name in sorted(rows.vectors):
         h.update(b"\1" + name.encode())
@@ -64,6 +69,7 @@ class IngestJournal:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._done: dict[str, int] = {}
+        self._refused: dict[str, list[str]] = {}
         if self.path.exists():
             self._load()
 
@@ -83,6 +89,8 @@ class IngestJournal:
             try:
                 entry = json.loads(line)
                 self._done[str(entry["batch"])] = int(entry["points"])
+                if entry.get("refused"):
+                    self._refused[str(entry["batch"])] = [str(i) for i in entry["refused"]]
             except (ValueError, KeyError, TypeError) as e:
                 raise InvalidInputError(
                     f"journal {self.path} line {n} is not a vectorbridge journal entry ({e}); "
@@ -97,18 +105,28 @@ class IngestJournal:
 
     @property
     def points(self) -> int:
-        """Points in the acknowledged batches."""
+        """Points the acknowledged batches wrote."""
         return sum(self._done.values())
 
-    def record(self, digest: str, points: int) -> None:
-        """Note an acknowledged batch; on disk (fsynced) before this returns."""
-        line = json.dumps({"batch": digest, "points": int(points)}) + "\n"
+    def refused(self, digest: str) -> list[str]:
+        """Ids an acknowledged batch's write mode refused (``upsert(mode=...)``)."""
+        return list(self._refused.get(digest, ()))
+
+    def record(self, digest: str, points: int, refused: list[str] | None = None) -> None:
+        """Note an acknowledged batch (``points`` written, ``refused`` ids left out by its
+        write mode); on disk (fsynced) before this returns."""
+        entry: dict[str, Any] = {"batch": digest, "points": int(points)}
+        if refused:
+            entry["refused"] = list(refused)
+        line = json.dumps(entry) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
         self._done[digest] = int(points)
+        if refused:
+            self._refused[digest] = list(refused)
 
 
 def as_journal(journal: Any) -> IngestJournal | None:

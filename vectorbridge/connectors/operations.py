@@ -16,16 +16,16 @@ from vectorbridge.connectors.calls import Op
 from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import as_filter
 from vectorbridge.connectors.fusion import Fusion, as_fusion, fuse
-from vectorbridge.connectors.journal import as_journal, batch_digest
 from vectorbridge.connectors.grouping import check_grouping, grouped
 from vectorbridge.connectors.queries import FeedbackQuery
 from vectorbridge.connectors.scoring import ScoreFormula, apply_formula, check_formula
 from vectorbridge.connectors.results import (
-    DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Record, Rescore, rank_key,
-    tie_margin,
+    DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Page, Record, Rescore,
+    rank_key, tie_margin,
 )
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, check_name
-from vectorbridge.connectors.validation import check_ids, check_k, check_query, prepare_rows
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, SparseField, \
+    check_name
+from vectorbridge.connectors.validation import check_ids, check_k, check_query
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
     UnsupportedFeatureError
@@ -76,6 +76,9 @@ class Operations:
         if cached is not None:
             return cached
         check_name(name, "collection")
+        target = yield from self.backend.op_alias_target(name)
+        if target is not None:  # resolved on every call, so a moved alias is seen at once
+            return (yield from self._do_spec(target))
         if not (yield from self.backend.op_exists(name)):
             raise CollectionNotFoundError(
                 f"collection {name!r} does not exist on {self.engine}; create it with "
@@ -85,7 +88,9 @@ class Operations:
         return spec
 
     def _do_has(self, name: str) -> Op[bool]:
-        return (yield from self.backend.op_exists(check_name(name, "collection")))
+        if (yield from self.backend.op_exists(check_name(name, "collection"))):
+            return True
+        return (yield from self.backend.op_alias_target(name)) is not None
 
     def _do_create(self, spec: CollectionSpec, recreate: bool) -> Op[CollectionSpec]:
         if not isinstance(spec, CollectionSpec):
@@ -94,8 +99,22 @@ class Operations:
         if problems:
             raise UnsupportedFeatureError(f"{self.engine} cannot hold collection {spec.name!r}: "
                                           + "; ".join(problems))
+        target = yield from self.backend.op_alias_target(spec.name)
+        if target is not None:  # an alias: its collection must hold these fields
+            if recreate:
+                raise InvalidInputError(
+                    f"{spec.name!r} is an alias of collection {target!r} on {self.engine}; "
+                    "recreate=True would drop the collection readers use. Build the new "
+                    "version under another name and move the alias (set_alias).")
+            existing = yield from self._do_spec(target)
+            if not existing.same_fields(spec):
+                raise SpecMismatchError(
+                    f"alias {spec.name!r} names collection {target!r}, which holds "
+                    f"{existing.to_json()}, not the spec given {spec.to_json()}.")
+            return existing
         if (yield from self.backend.op_exists(spec.name)):
             if recreate:
+                yield from self._check_not_aliased(spec.name)
                 self._specs.pop(spec.name, None)
                 yield from self.backend.op_drop(spec.name)
             else:
@@ -115,29 +134,40 @@ class Operations:
 
     def _do_drop(self, name: str) -> Op[None]:
         check_name(name, "collection")
-        self._specs.pop(name, None)
+        target = yield from self.backend.op_alias_target(name)
+        if target is not None:
+            raise InvalidInputError(
+                f"{name!r} is an alias of collection {target!r}: drop_alias({name!r}) removes "
+                f"the alias, drop_collection({target!r}) the data (after moving the alias).")
         if (yield from self.backend.op_exists(name)):
+            yield from self._check_not_aliased(name)
+            self._specs.pop(name, None)
             yield from self.backend.op_drop(name)
+        self._specs.pop(name, None)
 
-    def _do_upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
-                   payloads: Any, batch_size: int, journal: Any = None) -> Op[int]:
+    def _do_scroll(self, collection: str, cursor: str | None, limit: int, filter: Any,
+                   with_vectors: bool | Sequence[str]) -> Op[Page]:
         spec = yield from self._do_spec(collection)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
-        rows = prepare_rows(spec, ids, vectors, payloads)
-        acked = as_journal(journal)
-        if spec.sharding == "custom":
-            yield from self.backend.op_check_no_moves(spec, rows)
-        for start in range(0, len(rows), batch_size):
-            batch = rows.slice(start, start + batch_size)
-            if acked is None:
-                yield from self.backend.op_upsert(spec, batch)
-                continue
-            digest = batch_digest(spec.name, batch)
-            if digest not in acked:
-                yield from self.backend.op_upsert(spec, batch)
-                acked.record(digest, len(batch))
-        return len(rows)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidInputError(f"cursor must be None or the next_cursor string of the "
+                                    f"page before, got {type(cursor).__name__}.")
+        limit, flt = check_k(limit), as_filter(filter)
+        readable = [n for n, f in spec.fields.items()  # engine-BM25 fields: the text is stored
+                    if not (isinstance(f, SparseField) and f.from_text)]
+        if with_vectors is True:
+            chosen: bool | list[str] = readable
+        elif not with_vectors:
+            chosen = False
+        else:
+            chosen = [str(n) for n in with_vectors]
+            wrong = [n for n in chosen if n not in readable]
+            if wrong:
+                raise InvalidInputError(f"with_vectors={chosen!r}: {wrong} are not stored vector "
+                                        f"fields of {collection!r} (readable: {readable}; "
+                                        "engine-BM25 fields are derived from the text).")
+        records, nxt = yield from self.backend.op_scroll(spec, cursor, limit, flt, chosen)
+        return Page(records, nxt)
+
 
     def _do_get(self, collection: str, ids: Sequence[str],
                 with_vectors: bool | Sequence[str]) -> Op[list[Record]]:
@@ -153,17 +183,6 @@ class Operations:
             return []
         found = {r.id: r for r in (yield from self.backend.op_get(spec, id_list, with_vectors))}
         return [found[i] for i in id_list if i in found]
-
-    def _do_delete(self, collection: str, ids: Sequence[str] | None, filter: Any) -> Op[None]:
-        spec = yield from self._do_spec(collection)
-        if ids is None and filter is None:
-            raise InvalidInputError("delete needs ids=[...] or filter=...; to empty a collection, "
-                                    "drop and recreate it.")
-        id_list = check_ids(ids) if ids is not None else None
-        flt = as_filter(filter)
-        if id_list == [] and flt is None:
-            return
-        yield from self.backend.op_delete(spec, id_list or None, flt)
 
     def _do_ids(self, collection: str, filter: Any) -> Op[list[str]]:
         spec = yield from self._do_spec(collection)

@@ -40,6 +40,7 @@ class ReferenceStore:
 
     def __init__(self) -> None:
         self.collections: dict[str, tuple[CollectionSpec, dict[str, tuple[dict, dict]]]] = {}
+        self.aliases: dict[str, str] = {}
 
     def exists(self, name: str) -> bool:
         return name in self.collections
@@ -52,6 +53,15 @@ class ReferenceStore:
 
     def drop(self, name: str) -> None:
         self.collections.pop(name, None)
+
+    def get_aliases(self) -> dict[str, str]:
+        return dict(self.aliases)
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        self.aliases[alias] = collection  # one dict store: atomic for readers
+
+    def drop_alias(self, alias: str) -> None:
+        self.aliases.pop(alias, None)
 
     def upsert(self, name: str, rows: Rows) -> None:
         points = self.collections[name][1]
@@ -67,12 +77,25 @@ class ReferenceStore:
         points = self.collections[name][1]
         return [(pid, *points[pid]) for pid in ids if pid in points]
 
-    def delete(self, name: str, ids: list[str] | None, flt: Filter | None) -> None:
+    def delete(self, name: str, ids: list[str] | None, flt: Filter | None) -> int:
+        """Delete; returns the number of points removed."""
         points = self.collections[name][1]
         gone = set(ids or []) | {pid for pid, payload, _ in self.points(name, flt)} \
             if flt is not None else set(ids or [])
-        for pid in gone:
-            points.pop(pid, None)
+        return sum(points.pop(pid, None) is not None for pid in gone)
+
+    def set_payload(self, name: str, ids: list[str] | None, flt: Filter | None,
+                    patch: dict) -> int:
+        """Merge ``patch`` into the payloads of the points among ``ids`` or matching ``flt``;
+        returns their number."""
+        points = self.collections[name][1]
+        chosen = {pid for pid in ids or [] if pid in points}
+        if flt is not None:
+            chosen |= {pid for pid, _, _ in self.points(name, flt)}
+        for pid in chosen:
+            payload, vectors = points[pid]
+            points[pid] = ({**payload, **copy.deepcopy(patch)}, vectors)
+        return len(chosen)
 
 
 class AsyncReferenceStore:
@@ -124,6 +147,15 @@ class ReferenceEngine(Engine):
     def op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
         yield call("upsert", spec.name, rows)
 
+    def op_aliases(self) -> Op[dict[str, str]]:
+        return (yield call("get_aliases"))
+
+    def op_set_alias(self, alias: str, collection: str, current: str | None) -> Op[None]:
+        yield call("set_alias", alias, collection)
+
+    def op_drop_alias(self, alias: str) -> Op[None]:
+        yield call("drop_alias", alias)
+
     def op_get(self, spec: CollectionSpec, ids: list[str],
                 with_vectors: bool | list[str]) -> Op[list[Record]]:
         found = yield call("get", spec.name, ids)
@@ -133,6 +165,14 @@ class ReferenceEngine(Engine):
     def op_delete(self, spec: CollectionSpec, ids: list[str] | None,
                    flt: Filter | None) -> Op[None]:
         yield call("delete", spec.name, ids, flt)
+
+    def op_delete_counted(self, spec: CollectionSpec, ids: list[str] | None,
+                          flt: Filter | None) -> Op[int]:
+        return (yield call("delete", spec.name, ids, flt))
+
+    def op_update_payload(self, spec: CollectionSpec, ids: list[str] | None,
+                          flt: Filter | None, patch: dict[str, Any]) -> Op[int]:
+        return (yield call("set_payload", spec.name, ids, flt, patch))
 
     def op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         return len((yield call("points", spec.name, flt)))

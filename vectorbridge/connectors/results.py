@@ -61,6 +61,16 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Page:
+    """One page of a collection's points (:meth:`Connector.scroll`) and where the next one
+    starts: ``next_cursor`` is ``None`` after the last page. A cursor is a plain string that
+    stays valid for another connector or process on the same data (a journal keeps it)."""
+
+    records: list[Record]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class Branch:
     """One validated branch of a hybrid search: a field, its query and its candidate depth."""
 
@@ -117,6 +127,33 @@ def chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield seq[start:start + size]
 
 
+class WriteReport(int):
+    """What ``upsert`` did: an ``int`` (so ``n = conn.upsert(...)`` keeps working, and it
+    prints as one): the points of the call written now or acknowledged before (batches a
+    journal skips), that is every point not refused. Also:
+
+    Attributes:
+        written: Points written by this call's requests (batches a journal skipped: none).
+        refused: Ids the write mode refused (``"insert"``: stored already; ``"update"``: not
+            stored), in input order; those of skipped batches come from the journal.
+
+    Example:
+        >>> r = WriteReport(2, written=2, refused=["c"])
+        >>> r + 0, r.written, r.refused
+        (2, 2, ['c'])
+    """
+
+    written: int
+    refused: list[str]
+
+    def __new__(cls, value: int = 0, written: int | None = None,
+                refused: Sequence[str] = ()) -> "WriteReport":
+        report = super().__new__(cls, value)
+        report.written = int(value) if written is None else int(written)
+        report.refused = list(refused)
+        return report
+
+
 __all__ = ["DEFAULT_PREFETCH_K", "rank_key", "tie_margin", "MAX_TIE_WIDENING", "Hit", "Record",
            "Branch", "RescoreMode", "RESCORE_MODES", "Rescore", "exact_score", "unit_rows",
-           "chunks"]
+           "chunks", "WriteReport"]

@@ -9,7 +9,7 @@ lives in the retriever's :class:`~vectorbridge.retrievers.stages.Memo`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence, Sized
 
 import numpy as np
@@ -66,6 +66,9 @@ class Pipeline:
         scope, layout, conn = self.scope, self.scope.layout, self.scope.connector
         spec = yield twin(conn, "spec", scope.collection)
         self.memo.check(layout, spec)
+        if spec.name != scope.collection:  # an alias, resolved once: every stage below reads
+            layout = replace(layout, collection=spec.name)  # the one collection it names now
+            scope = replace(scope, layout=layout)
         dense_q = (yield twin(layout.dense, "embed_query", query)) if layout.dense is not None else None
         if self.query_adapter is not None:  # domain-adapted query, same stored documents
             dense_q = self.query_adapter.transform(np.asarray(dense_q, np.float32)[None])[0]

@@ -134,6 +134,8 @@ class Memo:
         key = layout.identity(spec)
         if self.checked is None or not all(a is b for a, b in zip(key, self.checked)):
             layout.check(spec)
+            if self.checked is not None:  # another collection (an alias moved): its codes
+                self.codes = None
             self.checked = key
 
     def load_codes(self, scope: Scope) -> Flow[CodeTable]:

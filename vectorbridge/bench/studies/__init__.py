@@ -42,6 +42,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                       "documents, cross-validated, dense and hybrid"),
     "poisoning": ("poisoning", "GASLITE-style corpus poisoning against each pipeline, and "
                   "PoisonDetector's flags (AUROC, false positives, success after filtering)"),
+    "copy": ("copy", "copy_collection per engine pair against each side's bare upsert rate, "
+             "and the copying process's memory as N grows"),
     "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
                     "the encoder alone"),
 }

@@ -53,6 +53,19 @@ def to_entities(spec: CollectionSpec, rows: Rows) -> list[dict[str, Any]]:
     return data
 
 
+def payload_columns(spec: CollectionSpec, payload: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a main-collection row that hold its payload: the JSON and the copies
+    of the partition, group and indexed keys (as :func:`to_entities` writes them)."""
+    row: dict[str, Any] = {PAYLOAD_FIELD: payload}
+    if spec.partition_key is not None:
+        row[PARTITION_FIELD] = payload[spec.partition_key]
+    if spec.group_key is not None:
+        row[GROUP_FIELD] = payload[spec.group_key]
+    for key in spec.payload_indexes:
+        row[INDEXED_PREFIX + key] = payload[key]
+    return row
+
+
 def to_token_rows(rows: Rows, field_name: str) -> list[dict[str, Any]]:
     """One companion-collection row per token of a multi-vector field."""
     return [{"doc_id": pid, "pos": j, "vec": t.tolist()}

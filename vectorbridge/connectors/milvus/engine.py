@@ -36,7 +36,10 @@ from vectorbridge.connectors.milvus.schema import (
     SPEC_PROPERTY, _index_now,
     companion, index_for, milvus_capabilities,
 )
+from vectorbridge.connectors.milvus.aliases import MilvusAliases
+from vectorbridge.connectors.milvus.paging import MilvusPaging
 from vectorbridge.connectors.milvus.tokens import TokenCollections
+from vectorbridge.connectors.milvus.writes import MilvusWrites
 from vectorbridge.connectors.results import Branch, Hit, Record, Rescore, chunks, exact_score
 from vectorbridge.connectors.retry import Guard
 from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, MultiVectorField
@@ -44,7 +47,7 @@ from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import InvalidInputError, SpecMismatchError
 
 
-class MilvusEngine(TokenCollections, Engine):
+class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, Engine):
     """Milvus or Milvus Lite behind pymilvus' ``MilvusClient`` / ``AsyncMilvusClient``; what
     the engine can hold is read from its version when it connects (:meth:`open`)."""
 
@@ -204,6 +207,7 @@ class MilvusEngine(TokenCollections, Engine):
 
     # -- points ---------------------------------------------------------------------------
     def op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+        self.forget_scrolls(spec.name)
         for name in spec.multivector:
             yield from self._replace_tokens(spec, rows, name)
         yield call("upsert", spec.name, to_entities(spec, rows))
@@ -266,6 +270,7 @@ class MilvusEngine(TokenCollections, Engine):
         return out
 
     def op_delete(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None) -> Op[None]:
+        self.forget_scrolls(spec.name)
         targets = set(ids or [])
         if flt is not None and not spec.multivector:
             # one engine-side pass

@@ -49,6 +49,7 @@ from vectorbridge.errors import CollectionNotFoundError, InvalidInputError
 
 _META_FILE = "collection.json"
 _SHARD_DIR = "shard"
+_ALIASES_FILE = "aliases.json"
 
 
 @dataclass
@@ -189,12 +190,56 @@ class EdgeClient:
             shutil.rmtree(root)
             return True
 
+    # -- aliases: Edge has none, so the folder keeps its own ----------------------------
+    def _alias_file(self) -> Path:
+        return self.path / _ALIASES_FILE
+
+    def _read_aliases(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._alias_file().read_text()))
+        except FileNotFoundError:
+            return {}
+
+    def get_aliases(self) -> Any:
+        """Every alias of this folder, in ``CollectionsAliasesResponse``'s shape."""
+        return SimpleNamespace(aliases=[SimpleNamespace(alias_name=a, collection_name=c)
+                                        for a, c in sorted(self._read_aliases().items())])
+
+    def update_collection_aliases(self, change_aliases_operations: list[Any]) -> bool:
+        """Apply alias changes as one step, as a server does: the new table is written to a
+        temporary file, fsynced, and renamed over the old one (``os.replace`` is atomic), so
+        a reader, in this process or after a crash, reads the whole old or the whole new
+        table. The lock orders writers of this client; Edge lets one process open a folder."""
+        with self._lock:
+            table = self._read_aliases()
+            for change in change_aliases_operations:
+                if isinstance(change, models.CreateAliasOperation):
+                    op = change.create_alias
+                    if not self.collection_exists(op.collection_name):
+                        raise CollectionNotFoundError(
+                            f"Qdrant Edge collection {op.collection_name!r} does not exist "
+                            f"under {self.path}: an alias must name a collection.")
+                    table[op.alias_name] = op.collection_name
+                elif isinstance(change, models.DeleteAliasOperation):
+                    table.pop(change.delete_alias.alias_name, None)
+                else:
+                    raise InvalidInputError(f"Qdrant Edge: unknown alias operation {change!r}.")
+            tmp = self.path / f".{_ALIASES_FILE}.tmp"
+            with tmp.open("w", encoding="utf-8") as f:
+                json.dump(table, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._alias_file())
+        return True
+
     # -- points ---------------------------------------------------------------------------
-    def upsert(self, collection_name: str, points: list[models.PointStruct], wait: bool = True) -> Any:
+    def upsert(self, collection_name: str, points: list[models.PointStruct], wait: bool = True,
+               update_mode: models.UpdateMode | None = None) -> Any:
+        """``update_mode``: INSERT_ONLY / UPDATE_ONLY, applied by Edge (``qe.UpdateMode``)."""
         col = self._get(collection_name)
         col.shard.update(qe.UpdateOperation.upsert_points([
             qe.Point(p.id, {n: edge_vector(v) for n, v in p.vector.items()}, p.payload)
-            for p in points]))
+            for p in points], update_mode=_EDGE_UPDATE_MODES[update_mode]))
         return SimpleNamespace(status="completed")
 
     def optimize(self, collection_name: str) -> bool:
@@ -222,6 +267,23 @@ class EdgeClient:
             shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter(points_selector.filter)))
         else:
             raise InvalidInputError(f"Qdrant Edge: unknown points selector {points_selector!r}.")
+        return SimpleNamespace(status="completed")
+
+    def set_payload(self, collection_name: str, payload: dict[str, Any], points: Any,
+                    key: str | None = None, wait: bool = True) -> Any:
+        """Set ``payload``'s keys on the selected points (other keys kept): Edge's
+        ``set_payload`` / ``set_payload_by_filter``."""
+        shard = self._get(collection_name).shard
+        if isinstance(points, models.FilterSelector):
+            points = points.filter
+        if isinstance(points, models.Filter):
+            shard.update(qe.UpdateOperation.set_payload_by_filter(edge_filter(points), payload,
+                                                                  key))
+        elif isinstance(points, models.PointIdsList) or isinstance(points, list):
+            ids = points.points if isinstance(points, models.PointIdsList) else points
+            shard.update(qe.UpdateOperation.set_payload([str(i) for i in ids], payload, key))
+        else:
+            raise InvalidInputError(f"Qdrant Edge: unknown points selector {points!r}.")
         return SimpleNamespace(status="completed")
 
     def scroll(self, collection_name: str, scroll_filter: Any = None, limit: int = 10,
@@ -253,6 +315,11 @@ class EdgeClient:
                 col.shard.flush()
                 col.shard.close()
             self._open.clear()
+
+
+_EDGE_UPDATE_MODES = {None: None, models.UpdateMode.UPSERT: qe.UpdateMode.Upsert,
+                      models.UpdateMode.INSERT_ONLY: qe.UpdateMode.InsertOnly,
+                      models.UpdateMode.UPDATE_ONLY: qe.UpdateMode.UpdateOnly}
 
 
 class AsyncEdgeClient:

@@ -40,8 +40,10 @@ from vectorbridge.connectors.qdrant.convert import (
     _vector_params,
     point_id, to_hits, to_points, to_record,
 )
+from vectorbridge.connectors.qdrant.aliases import QdrantAliases
 from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient
 from vectorbridge.connectors.qdrant.filter import to_qdrant
+from vectorbridge.connectors.qdrant.writes import QdrantWrites
 from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
 from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
@@ -49,7 +51,7 @@ from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import SpecMismatchError
 
 
-class QdrantEngine(Engine):
+class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
     """Qdrant through a ``QdrantClient`` on a server. :class:`QdrantEdgeEngine` (Qdrant Edge
     in-process) and :class:`QdrantLocalEngine` (qdrant-client's local mode) take the same
     calls and change only what their deployment does differently: capabilities, retries,
@@ -152,17 +154,19 @@ class QdrantEngine(Engine):
         yield call("delete_collection", name)
 
     # -- points ---------------------------------------------------------------------------
-    def op_upsert(self, spec: CollectionSpec, rows: Rows) -> Op[None]:
+    def op_upsert(self, spec: CollectionSpec, rows: Rows, **options: Any) -> Op[None]:
+        """``options``: more arguments of qdrant-client's ``upsert`` (``update_mode``)."""
         points = to_points(spec, rows)
         if not self._custom_sharding(spec):
-            yield call("upsert", spec.name, points=points, wait=True)
+            yield call("upsert", spec.name, points=points, wait=True, **options)
             return
         groups: dict[str, list[models.PointStruct]] = {}
         for p in points:  # one write per shard key, each to its own shards
             groups.setdefault(p.payload[spec.partition_key], []).append(p)
         for key, group in groups.items():
             yield from self.op_ensure_shard_key(spec, key)
-            yield call("upsert", spec.name, points=group, wait=True, shard_key_selector=key)
+            yield call("upsert", spec.name, points=group, wait=True, shard_key_selector=key,
+                       **options)
 
     def op_ensure_shard_key(self, spec: CollectionSpec, key: str) -> Op[None]:
         """Create ``key`` as a shard key of the collection unless it exists (another writer
@@ -222,6 +226,16 @@ class QdrantEngine(Engine):
 
     def op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
         return int((yield call("count", spec.name, count_filter=to_qdrant(flt), exact=True)).count)
+
+    def op_scroll(self, spec: CollectionSpec, cursor: str | None, limit: int,
+                  flt: Filter | None,
+                  with_vectors: bool | list[str]) -> Op[tuple[list[Record], str | None]]:
+        """Qdrant's scroll, in point-id order; the cursor is the next page's first point id."""
+        points, offset = yield call("scroll", spec.name, scroll_filter=to_qdrant(flt),
+                                    limit=limit, offset=cursor, with_payload=True,
+                                    with_vectors=with_vectors, **self._routing(spec, flt))
+        return ([to_record(spec, p, with_vectors) for p in points],
+                None if offset is None else str(offset))
 
     def op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:

@@ -1,0 +1,236 @@
+"""Checking a copy against its source: ids, payloads, vectors, and the answers of searches.
+
+:func:`verify_copy` streams the source again page by page and reads the same ids from the
+destination, so its memory stays flat in the collection's size like the copy's. Vectors are
+compared within float32 rounding (``FLOAT_TOLERANCE``, relative to the vector's largest
+value; cosine vectors unit-length, since Qdrant stores them normalised), binary vectors and
+token codes bit for bit. Searches are compared as the overlap of both sides' top 10 for a
+reservoir sample of the source's own points as queries: exact engines agree completely; an
+HNSW index may differ by its approximation, so agreement is reported, not judged.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from vectorbridge.connectors.base import Connector
+from vectorbridge.connectors.filters import Filter, as_filter
+from vectorbridge.connectors.results import Record
+from vectorbridge.connectors.spec import (
+    BinaryField, CollectionSpec, FieldType, Metric, MultiVectorField, SparseField,
+)
+from vectorbridge.encoders.types import SparseVector
+
+#: Largest difference, relative to the vector's largest value, of a float vector read back:
+#: every engine stores float32 (a unit-length cosine vector moves by float32 rounding).
+FLOAT_TOLERANCE = 1e-5
+
+#: A record -> the record to write (another id, payload or vectors), or None to leave it out.
+Transform = Callable[[Record], "Record | None"]
+
+def stored_fields(spec: CollectionSpec) -> list[str]:
+    """Fields with a vector to read (an engine-BM25 field's is derived from text)."""
+    return [n for n, f in spec.fields.items() if not (isinstance(f, SparseField) and f.from_text)]
+
+
+def text_fields(spec: CollectionSpec) -> list[str]:
+    return [n for n, f in spec.fields.items() if isinstance(f, SparseField) and f.from_text]
+
+
+def with_texts(spec: CollectionSpec, record: Record) -> Record:
+    """The record with each engine-BM25 field's value: the text the engine derives it from."""
+    texts = text_fields(spec)
+    if not texts or spec.text_key is None:
+        return record
+    text = record.payload.get(spec.text_key)
+    return Record(record.id, record.payload, {**record.vectors, **{n: text for n in texts}})
+
+
+@dataclass
+class Verification:
+    """What a copy's check found (:func:`verify_copy`).
+
+    Attributes:
+        expected: Points the destination should hold (source points the filter and the
+            transform kept).
+        destination_count: Points the destination holds.
+        missing: How many expected ids the destination lacks; ``missing_ids``: the first few.
+        payload_mismatches: Points whose payload differs; ``mismatch_ids``: the first few of
+            those and of the vector mismatches.
+        vector_mismatches: ``{field: points}`` whose vector differs beyond float32 tolerance
+            (cosine fields compared after normalising: Qdrant stores them unit-length).
+        max_vector_error: ``{field: largest absolute difference seen}``.
+        top10_agreement: ``{field: mean |top-10 source ∩ top-10 destination| / 10}`` over
+            ``queries`` sample queries (each a sampled point's own vector, or the first words
+            of its text for engine-BM25 fields). Exact engines agree at 1.0; an HNSW index
+            on either side may differ by its approximation.
+        queries: Sample queries per field.
+    """
+
+    expected: int = 0
+    destination_count: int = 0
+    missing: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+    payload_mismatches: int = 0
+    vector_mismatches: dict[str, int] = field(default_factory=dict)
+    mismatch_ids: list[str] = field(default_factory=list)
+    max_vector_error: dict[str, float] = field(default_factory=dict)
+    top10_agreement: dict[str, float] = field(default_factory=dict)
+    queries: int = 0
+
+    @property
+    def extra(self) -> int:
+        """Destination points that are not copies of source points (e.g. written before)."""
+        return self.destination_count - (self.expected - self.missing)
+
+    @property
+    def ok(self) -> bool:
+        """Same id set, payloads and vectors (agreement of searches is reported, not judged:
+        approximate indexes differ by design)."""
+        return not (self.missing or self.extra or self.payload_mismatches
+                    or any(self.vector_mismatches.values()))
+
+    def summary(self) -> str:
+        agree = ", ".join(f"{f} {a:.3f}" for f, a in self.top10_agreement.items()) or "-"
+        return (f"{'OK' if self.ok else 'MISMATCH'}: {self.expected:,} expected, "
+                f"{self.destination_count:,} in the destination, {self.missing} missing, "
+                f"{self.extra} extra, {self.payload_mismatches} payloads and "
+                f"{sum(self.vector_mismatches.values())} vectors differ; top-10 agreement over "
+                f"{self.queries} queries: {agree}")
+
+
+def verify_copy(src: Connector, src_collection: str, dst: Connector, dst_collection: str, *,
+                filter: Filter | Mapping[str, Any] | None = None,
+                transform: Transform | None = None, batch_size: int = 256,
+                sample_queries: int = 20, seed: int = 0) -> Verification:
+    """Check ``dst_collection`` against ``src_collection`` (as :func:`copy_collection` wrote
+    it, with the same ``filter`` and ``transform``): streams the source again and reads the
+    same ids from the destination, so memory stays flat; then compares the top 10 of sample
+    queries on both sides."""
+    flt = as_filter(filter)
+    source, target = src.spec(src_collection), dst.spec(dst_collection)
+    out = Verification(destination_count=dst.count(dst_collection))
+    rng = random.Random(seed)
+    sample: list[Record] = []  # reservoir of (transformed) source points: the queries
+    seen = 0
+    cursor: str | None = None
+    readable = stored_fields(source)
+    while True:
+        page = src.scroll(src_collection, cursor, limit=batch_size, filter=flt,
+                          with_vectors=readable or False)
+        records = [with_texts(source, r) for r in page.records]
+        if transform is not None:
+            records = [t for t in map(transform, records) if t is not None]
+        out.expected += len(records)
+        stored = {r.id: r for r in dst.get(dst_collection, [r.id for r in records],
+                                           with_vectors=stored_fields(target) or False)}
+        for r in records:
+            got = stored.get(r.id)
+            if got is None:
+                out.missing += 1
+                if len(out.missing_ids) < 10:
+                    out.missing_ids.append(r.id)
+                continue
+            differs = False
+            if got.payload != r.payload:
+                out.payload_mismatches += 1
+                differs = True
+            for name in stored_fields(target):
+                err = vector_error(target.field(name), r.vectors.get(name), got.vectors.get(name))
+                out.max_vector_error[name] = max(out.max_vector_error.get(name, 0.0), err)
+                if err > _tolerance(target.field(name)):
+                    out.vector_mismatches[name] = out.vector_mismatches.get(name, 0) + 1
+                    differs = True
+            if differs and len(out.mismatch_ids) < 10:
+                out.mismatch_ids.append(r.id)
+            seen += 1
+            if len(sample) < sample_queries:
+                sample.append(r)
+            elif rng.random() < sample_queries / seen:
+                sample[rng.randrange(sample_queries)] = r
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    out.queries = len(sample)
+    for name, f in target.fields.items():
+        if name not in source.fields or (isinstance(f, MultiVectorField) and f.codes) or not sample:
+            continue
+        overlaps = []
+        for r in sample:
+            q = _query_of(f, r.vectors.get(name))
+            if q is None:
+                continue
+            a = {h.id for h in src.search(src_collection, name, q, k=10, filter=flt)}
+            b = {h.id for h in dst.search(dst_collection, name, q, k=10)}
+            overlaps.append(len(a & b) / max(1, min(10, len(a), len(b))) if a or b else 1.0)
+        if overlaps:
+            out.top10_agreement[name] = float(np.mean(overlaps))
+    return out
+
+
+def _query_of(f: FieldType, value: Any) -> Any:
+    """A sample point's value as a query on its field (None: nothing to ask)."""
+    if value is None:
+        return None
+    if isinstance(f, SparseField) and f.from_text:
+        words = str(value).split()[:12]
+        return " ".join(words) or None
+    if isinstance(f, SparseField):
+        return value if len(value) else None
+    if isinstance(f, MultiVectorField):
+        return value if len(value) else None
+    return value
+
+
+def _tolerance(f: FieldType) -> float:
+    if isinstance(f, BinaryField) or (isinstance(f, MultiVectorField) and f.codes):
+        return 0.0
+    return FLOAT_TOLERANCE
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=-1, keepdims=True)
+    return a / np.where(norms == 0, 1, norms)
+
+
+def vector_error(f: FieldType, expected: Any, got: Any) -> float:
+    """The largest difference between a vector written and the one read back, relative to
+    its size for floats (0 = identical; ``inf`` when one is missing or shapes differ).
+    Cosine vectors are compared unit-length: Qdrant stores them normalised."""
+    if expected is None or got is None:
+        return 0.0 if expected is None and got is None else float("inf")
+    if isinstance(f, SparseField):
+        e, g = _sorted_sparse(expected), _sorted_sparse(got)
+        if not np.array_equal(e.indices, g.indices):
+            return float("inf")
+        return _relative(e.values, g.values)
+    a = np.asarray(expected)
+    b = np.asarray(got)
+    if a.shape != b.shape:
+        return float("inf")
+    if isinstance(f, BinaryField) or (isinstance(f, MultiVectorField) and f.codes):
+        return float(np.abs(a.astype(np.int64) - b.astype(np.int64)).max(initial=0))
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    if getattr(f, "metric", None) is Metric.COSINE:
+        a, b = _unit(a), _unit(b)
+    return _relative(a, b)
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    if not a.size:
+        return 0.0
+    return float(np.abs(a - b).max() / max(1.0, float(np.abs(a).max())))
+
+
+def _sorted_sparse(v: Any) -> SparseVector:
+    v = v if isinstance(v, SparseVector) else SparseVector.from_dict(dict(v))
+    order = np.argsort(np.asarray(v.indices), kind="stable")
+    return SparseVector(np.asarray(v.indices)[order], np.asarray(v.values, np.float32)[order])
+
+
+__all__ = ["verify_copy", "Verification", "vector_error", "FLOAT_TOLERANCE", "Transform",
+           "stored_fields", "text_fields", "with_texts"]
