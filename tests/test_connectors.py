@@ -582,6 +582,9 @@ class _ShardedQdrant:
         from types import SimpleNamespace
         return SimpleNamespace(config=SimpleNamespace(metadata=self.meta[name]))
 
+    def get_aliases(self):  # a server without aliases: every name is a collection's
+        return models.CollectionsAliasesResponse(aliases=[])
+
     def create_payload_index(self, name, key, field_schema):
         self.calls.append(("create_payload_index", key))
 

@@ -139,6 +139,16 @@ def test_refused_copy_writes_nothing(engines, milvus23_server):
     with pytest.raises(UnsupportedFeatureError, match="Nothing was written"):
         copy_collection(engines["qdrant-edge"], SRC, m23, target)
     assert not m23.has_collection(target)
+    # what Milvus 2.3 holds (one dense field) goes there and back
+    one = CollectionSpec(name=unique_name("one"), dense={"dense": 16}, text_key="text")
+    ids, vectors, payloads = _points(80)
+    edge = engines["qdrant-edge"]
+    edge.create_collection(one)
+    edge.upsert(one.name, ids, {"dense": vectors["dense"]}, payloads)
+    there = copy_collection(edge, one.name, m23, one.name, batch_size=32, sample_queries=3)
+    back = copy_collection(m23, one.name, engines["reference"], one.name, sample_queries=3)
+    assert there.verification.ok and back.verification.ok and back.copied == 80
+    m23.drop_collection(one.name)
     # a binary field: Milvus Lite has none
     bits = CollectionSpec(name="bits", binary={"b": BinaryField(64)}, dense={"dense": 4})
     ref = engines["reference"]

@@ -416,8 +416,11 @@ async def test_retriever_collection_grows_and_shrinks_with_its_own_encoders(conn
     assert conn.count(grown.collection) == conn.count(whole.collection) == len(texts)
     for flt in (None, F("copy") >= 20):
         got, want = grown.invoke(q, filter=flt), whole.invoke(q, filter=flt)
-        assert [(d.page_content, d.metadata[SCORE_KEY]) for d in got] == \
-            [(d.page_content, d.metadata[SCORE_KEY]) for d in want]
+        assert [d.page_content for d in got] == [d.page_content for d in want]
+        # Milvus Lite scores a segment grown in two writes in another float32 summation
+        # order than one written whole: the same scores within float32 rounding
+        assert [d.metadata[SCORE_KEY] for d in got] == \
+            pytest.approx([d.metadata[SCORE_KEY] for d in want], rel=1e-6)
     assert any(d.metadata["copy"] >= 15 for d in grown.invoke(q, k=20))  # new codes seen
     grown.delete(ids=[i for i in ids if i.endswith("-29")])
     await grown.adelete(filter=F("copy") >= 20)

@@ -160,3 +160,17 @@ def test_reindex_refusals_and_version_housekeeping(conn):
     with pytest.raises(InvalidInputError, match="earlier version"):
         rollback(conn, "docs")
     assert old.k == 5
+
+
+def test_vector_store_reads_and_writes_through_an_alias(conn):
+    from vectorbridge.retrievers import VectorBridgeStore
+
+    ids, texts, metas = _corpus(40)
+    VectorBridgeStore(connector=conn, collection="s_v1", embedding=BagDense()).add_texts(
+        texts, metas, ids=ids)
+    conn.set_alias("s", "s_v1")
+    store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
+    assert [d.id for d in store.similarity_search(texts[3], k=1)] == ["d3"]
+    store.add_texts(["w7 w8"], ids=["through-alias"])
+    assert conn.get("s_v1", ["through-alias"]) and conn.count("s") == 41
+    assert [d.id for d in store.max_marginal_relevance_search(texts[5], k=2)][0] == "d5"

@@ -44,9 +44,12 @@ class Engine(ABC):
     name: str = "?"
     #: Calls cross a network, so transient failures are retried (embedded engines: False).
     remote: bool = False
-    #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told: the best fusion
-    #: the engine runs natively on SciFact train (docs: Retrievers, *Fusion defaults*).
-    default_fusion: Fusion = Fusion("rrf", k=2)
+    #: What ``hybrid_search`` and ``HybridRetriever`` fuse with when not told, the same on
+    #: every engine so a collection copied to another engine answers the same retriever the
+    #: same way: DBSF, at or above every RRF setting on SciFact with no constant tuned on the
+    #: data; in the engine where it runs DBSF (Qdrant), else fused by the connector over
+    #: per-branch searches (docs: Retrievers, *Fusion defaults*; Operations).
+    default_fusion: Fusion = Fusion("dbsf")
     #: What this engine holds and runs natively.
     capabilities: Capabilities
     #: The blocking client the sync driver calls (``QdrantClient``, ``MilvusClient``, ...).

@@ -50,7 +50,7 @@ class WriteOperations:
         calls that fail transiently are retried under ``self.retry``. ``mode="insert"`` /
         ``"update"`` look up each batch's stored ids first; Qdrant also enforces the mode
         itself, elsewhere another writer between the look-up and the write can slip through
-        (docs: Reliability, *Write modes*).
+        (docs: Operations, *Write modes*).
 
         Args:
             collection: Collection name.
@@ -104,7 +104,7 @@ class WriteOperations:
         keys kept, ids not stored not created); returns how many were updated. ``patch`` is
         validated as upsert payloads are before anything is written. Qdrant updates in place
         (``set_payload``); Milvus reads, merges and writes back the payloads (a concurrent
-        change in between is lost): docs, Reliability, *Write modes*."""
+        change in between is lost): docs, Operations, *Write modes*."""
         return self._run(self._do_update_payload(collection, ids, filter, patch))
 
     aupdate_payload = twin(update_payload)

@@ -107,6 +107,10 @@ class BM25Encoder:
         self.total_len = 0
         self.doc_freq: Counter[int] = Counter()
         self._ids: dict[str, int] = {}
+        #: Whether the statistics are a collection's own: set by a retriever that fitted them on
+        #: its first chunk, which then adds every later chunk it writes (``partial_fit``), so a
+        #: client-side IDF follows the collection as it grows. Statistics fitted by hand stay.
+        self.follows_writes = False
 
     # tokenisation ---------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
@@ -227,6 +231,7 @@ class BM25Encoder:
             "stopwords": self.stopwords, "idf": self.idf, "avg_doc_len": self._fixed_avgdl,
             "n_docs": self.n_docs, "total_len": self.total_len,
             "doc_freq": {str(k): v for k, v in self.doc_freq.items()},
+            "follows_writes": self.follows_writes,
         }
         Path(path).write_text(json.dumps(state))
 
@@ -240,6 +245,7 @@ class BM25Encoder:
                   stopwords=state["stopwords"], idf=state["idf"], avg_doc_len=state["avg_doc_len"])
         enc.n_docs, enc.total_len = int(state["n_docs"]), int(state["total_len"])
         enc.doc_freq = Counter({int(k): int(v) for k, v in state["doc_freq"].items()})
+        enc.follows_writes = bool(state.get("follows_writes", False))
         return enc
 
     def __repr__(self) -> str:

@@ -103,9 +103,9 @@ class HybridRetriever(BaseRetriever):
             the kept documents.
         k: Documents returned (``invoke(query, k=...)`` overrides it per call).
         fusion: ``"rrf"``, ``"dbsf"`` or ``"weighted"``; ``None`` (default): the connector's
-            ``default_fusion``, the best fusion its engine runs natively, chosen on SciFact
-            train (docs: Retrievers, *Fusion defaults*): DBSF on Qdrant, RRF with k=2 on Milvus. RRF
-            when ``rrf_k`` or ``weights`` is given.
+            ``default_fusion``: DBSF on every engine (in Qdrant's engine; on Milvus fused by
+            the connector over one search per branch), chosen on SciFact (docs: Retrievers,
+            *Fusion defaults*). RRF when ``rrf_k`` or ``weights`` is given.
         rrf_k: RRF rank constant; small values trust each branch's top ranks.
         weights: Branch weights, ``(dense, sparse)`` order (then MaxSim with ``maxsim="fuse"``);
             ``None`` = equal.
@@ -326,8 +326,10 @@ class HybridRetriever(BaseRetriever):
         """Encode ``texts`` (any iterable: read ``chunk_size`` at a time, each chunk written
         while the next is encoded) with this retriever's encoders and upsert them (the
         collection is created if it does not exist; ``None`` ids get a uuid4). Fitted
-        encoders are not refitted: a client-side BM25 IDF keeps the statistics of its
-        ``fit``. ``journal=path``: a re-run skips the chunks written before. Returns the ids."""
+        encoders are not refitted; a client-side BM25 IDF whose statistics this retriever
+        fitted on its first chunk adds these texts to them, so the collection ranks as one
+        built at once (docs: Operations). ``journal=path``: a re-run skips the chunks written
+        before. Returns the ids."""
         return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
                                         chunk_size=chunk_size, journal=journal,
                                         progress=progress))

@@ -90,6 +90,12 @@ class Layout:
             (self.reducer is not None and self.reducer.components is None) or \
             (self.token_codec is not None and self.token_codec.centroids is None)
 
+    def observe(self, texts: list[str]) -> None:
+        """Texts written before (a journal skips them): what follows the collection's writes
+        counts them all the same (client-side BM25 statistics)."""
+        if getattr(self.sparse, "follows_writes", False):
+            self.sparse.partial_fit(texts)
+
     def encode(self, texts: list[str],
                caps: Capabilities) -> Flow[tuple[CollectionSpec, dict[str, Any]]]:
         """The collection spec and the vectors of ``texts``, fitting what is not fitted yet
@@ -207,8 +213,11 @@ def sparse_field(sparse: Any, texts: list[str], caps: Capabilities,
     the engine's BM25 over raw text where it has ``engine_bm25`` with collection-wide
     statistics (Milvus >= 2.5 servers, not Lite; the encoder's own tokenizer is then not
     used; not with ``term_weights``, which RM3 feedback needs), else the encoder is switched to ``idf="client"``
-    and fitted on ``texts``, so its query weights carry IDF (save it with
-    ``BM25Encoder.save`` to query the collection later; it does not see later writes)."""
+    and fitted on ``texts``, so its query weights carry IDF; later chunks written through a
+    retriever are added to those statistics (``partial_fit``; deletes are not subtracted), so
+    a collection grown by ``add_texts`` ranks as one built at once (save the encoder with
+    ``BM25Encoder.save`` after writing to query the collection from elsewhere). Statistics
+    fitted by hand (``BM25Encoder(idf="client").fit(corpus)``) are kept as they are."""
     from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
 
     if not isinstance(sparse, BM25Encoder):
@@ -221,6 +230,9 @@ def sparse_field(sparse: Any, texts: list[str], caps: Capabilities,
         sparse.idf = "client"
     if not sparse.n_docs:
         sparse.fit(texts)
+        sparse.follows_writes = True  # the collection's statistics, kept current below
+    elif sparse.follows_writes:  # a later chunk: IDF follows the collection as it grows
+        sparse.partial_fit(texts)
     return SparseField()
 
 

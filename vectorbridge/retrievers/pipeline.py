@@ -137,6 +137,7 @@ class Pipeline:
                     ack = (acked, chunk_digest(self.scope.collection, id_list, part, payloads),
                            len(part))
                 if out and ack is not None and ack[1] in acked:  # written by an earlier run
+                    layout.observe(part)
                     out += id_list
                     bar.update(len(part))
                     continue

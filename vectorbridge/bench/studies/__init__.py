@@ -44,6 +44,10 @@ STUDIES: dict[str, tuple[str, str]] = {
                   "PoisonDetector's flags (AUROC, false positives, success after filtering)"),
     "copy": ("copy", "copy_collection per engine pair against each side's bare upsert rate, "
              "and the copying process's memory as N grows"),
+    "growth": ("growth", "a collection grown by add_texts against one built at once: top-10 "
+               "agreement and nDCG per engine and lexical path"),
+    "reindex": ("reindex", "a new embedding model behind an alias: reindex time against the "
+                "encoder alone, readers during it, the quality gate"),
     "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
                     "the encoder alone"),
 }

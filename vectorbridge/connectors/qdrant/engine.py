@@ -57,9 +57,6 @@ class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
     calls and change only what their deployment does differently: capabilities, retries,
     index builds, the async client. ``QdrantConnector`` picks one from its arguments."""
 
-    #: DBSF: on SciFact train at or above every RRF setting, with no constant tuned on the
-    #: data (docs: Retrievers, *Fusion defaults*); Qdrant runs it in the engine (equal weights).
-    default_fusion = Fusion("dbsf")
     name = "qdrant"
     remote = True
     #: Whether this is Qdrant Edge / an embedded engine (one shard in this process).
