@@ -203,6 +203,17 @@ def test_milvus_scroll_pages_in_key_order_past_the_query_row_cap(tmp_path, monke
                 conn.close()
                 conn = MilvusConnector(uri=str(tmp_path / "m.db"))
         assert seen == want  # in key order, each id once
+    # inserted in descending key order: every probe's rows sort high, ranges must shrink
+    conn.create_collection(CollectionSpec(name="desc", dense={"dense": 4}))
+    desc = sorted(ids, reverse=True)
+    conn.upsert("desc", desc, {"dense": np.ones((1000, 4), np.float32)}, batch_size=500)
+    seen, cursor = [], None
+    while True:
+        page = conn.scroll("desc", cursor, limit=50)
+        seen += [r.id for r in page.records]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == sorted(ids)
     conn.upsert("docs", ["zzz"], {"dense": np.ones((1, 4), np.float32)}, [{"odd": False}])
     assert conn.scroll("docs", sorted(ids)[-1], limit=5).records[0].id == "zzz"  # not stale
     conn.close()

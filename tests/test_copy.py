@@ -132,7 +132,7 @@ def test_transform_renames_edits_and_drops(engines):
     dst.drop_collection("transformed")
 
 
-def test_refused_copy_writes_nothing(engines, milvus23_server):
+def test_refused_copy_writes_nothing(engines, milvus23_server, tmp_path):
     """What the destination cannot hold is refused before the first write, naming why."""
     m23 = ENGINES["milvus-2.3-server"].connect(milvus23_server.uri)
     target = unique_name("refused")
@@ -162,8 +162,15 @@ def test_refused_copy_writes_nothing(engines, milvus23_server):
     # a destination that exists with other fields
     lite.create_collection(CollectionSpec(name="other", dense={"dense": 3}), recreate=True)
     with pytest.raises(SpecMismatchError):
-        copy_collection(engines["qdrant-edge"], SRC, lite, "other")
-    assert lite.count("other") == 0
+        copy_collection(engines["qdrant-edge"], SRC, lite, "other", journal=tmp_path / "j")
+    assert lite.count("other") == 0 and not (tmp_path / "j").exists()  # no journal either
+    (tmp_path / "torn").write_text('{"copy": {"bat')  # killed while writing the header
+    done = copy_collection(engines["qdrant-edge"], SRC, engines["reference"], "from_torn",
+                           journal=tmp_path / "torn", sample_queries=2)
+    assert done.verification.ok and done.copied == N
+    (tmp_path / "junk").write_text("not json\n")
+    with pytest.raises(InvalidInputError, match="not a copy journal"):
+        copy_collection(engines["qdrant-edge"], SRC, engines["reference"], "x", journal=tmp_path / "junk")
     m23.close()
 
 

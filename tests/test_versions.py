@@ -174,3 +174,32 @@ def test_vector_store_reads_and_writes_through_an_alias(conn):
     store.add_texts(["w7 w8"], ids=["through-alias"])
     assert conn.get("s_v1", ["through-alias"]) and conn.count("s") == 41
     assert [d.id for d in store.max_marginal_relevance_search(texts[5], k=2)][0] == "d5"
+
+
+def test_quality_gate_arithmetic_and_refusals(tmp_path):
+    from types import SimpleNamespace
+
+    class Fixed:
+        def __init__(self, answers):
+            self.answers = answers
+
+        def invoke(self, q, k):
+            return [SimpleNamespace(id=i) for i in self.answers[q][:k]]
+
+    old = Fixed({"a": ["d1", "d2"], "b": ["d3"]})
+    same = QualityGate(old, old, ["a", "b"]).evaluate()  # short answers, identical: overlap 1
+    assert same.overlap == 1.0 and same.passed
+    new = Fixed({"a": ["d2", "d9"], "b": []})
+    r = QualityGate(old, new, {1: "a", 2: "b"}, qrels={1: {"d1": 1}, 2: {"d3": 2}}).evaluate()
+    assert r.metric == "nDCG@10" and r.old == 1.0 and r.new == 0.0 and not r.passed
+    assert r.overlap == pytest.approx((0.5 + 0.0) / 2)
+    for bad in (dict(k=0), dict(max_drop=-1), dict(min_overlap=2)):
+        with pytest.raises(InvalidInputError):
+            QualityGate(old, new, ["a"], **bad)
+    with pytest.raises(InvalidInputError, match="no query of the gate has judgements"):
+        QualityGate(old, new, {"x": "a"}, qrels={"y": {"d1": 1}})
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "queries.jsonl").write_text('{"_id": "1", "text": "a"}\n{"_id": "3", "text": "b"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    beir = QualityGate(old, old, tmp_path, split="test")
+    assert beir.queries == {"1": "a"} and beir.evaluate().new == 1.0

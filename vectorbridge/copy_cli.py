@@ -7,7 +7,8 @@ command line, on collections named ``ENGINE:WHERE#COLLECTION`` (:mod:`vectorbrid
 
 Re-run the same command after an interruption (with ``--journal``): it resumes after the last
 acknowledged page. The exit status is 0 when the verification found the copy whole, 1 when it
-did not, 2 for bad arguments (nothing written).
+did not, 2 when it stopped on an error (refusals come before any write; after another error,
+re-run the same command with ``--journal`` to resume).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class CopyReport:
         source: ``engine:collection`` read (an alias resolved to its collection).
         destination: ``engine:collection`` written.
         copied: Points written by this call.
-        resumed: Points an earlier, interrupted call had copied (from the journal).
+        resumed: Points earlier, interrupted calls had written (from the journal).
         pages: Pages read by this call.
         seconds: Wall time of the copy (verification excluded).
         verification: The check, unless ``verify=False``.
@@ -95,36 +95,48 @@ class CopyJournal:
 
     The first line names the copy (source, destination, filter, page size); a journal of
     another copy is refused rather than resumed. Each later line holds the cursor after an
-    acknowledged page and the points copied so far, fsynced before the next page is read.
-    A torn last line (a kill while appending) is dropped: that page is copied again.
+    acknowledged page, the source points read and the points written so far, fsynced before
+    the next page is written. A torn last line (a kill while appending) is dropped: that page
+    is copied again; a torn first line is written anew. A finished journal makes the same
+    call copy nothing: pass a new path to copy again.
     """
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]) -> None:
         self.path = Path(path)
         self.header = header
         self.cursor: str | None = None
-        self.points = 0
+        self.read = self.written = 0
         self.done = False
-        if self.path.exists() and self.path.stat().st_size:
-            self._load()
-        else:
+        if not (self.path.exists() and self._load()):
+            self.path.unlink(missing_ok=True)
             self._append({"copy": header})
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
+        """Read the journal; False when it holds not even its header (start anew)."""
         text = self.path.read_text(encoding="utf-8")
-        if not text.endswith("\n"):  # killed while appending: that page was not journaled
+        if not text.endswith("\n"):  # killed while appending: that line never counted
             text = text[:text.rfind("\n") + 1]
             with self.path.open("r+", encoding="utf-8") as f:
                 f.truncate(len(text.encode("utf-8")))
-        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-        if not lines or lines[0].get("copy") != self.header:
-            found = lines[0].get("copy") if lines else None
-            raise InvalidInputError(
-                f"journal {self.path} belongs to another copy ({found}), not {self.header}; "
-                "pass a new journal path, or the arguments of the copy it records.")
-        for entry in lines[1:]:
-            self.cursor, self.points = entry.get("cursor"), int(entry["points"])
-            self.done = bool(entry.get("done"))
+        try:
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not lines:
+                return False
+            if lines[0].get("copy") != self.header:
+                raise InvalidInputError(
+                    f"journal {self.path} belongs to another copy ({lines[0].get('copy')}), not "
+                    f"{self.header}; pass a new journal path, or the arguments of the copy it "
+                    "records.")
+            for entry in lines[1:]:
+                self.cursor, self.done = entry.get("cursor"), bool(entry.get("done"))
+                self.read, self.written = int(entry["read"]), int(entry["written"])
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            if isinstance(e, InvalidInputError):
+                raise
+            raise InvalidInputError(f"{self.path} is not a copy journal ({e}); pass the file an "
+                                    "earlier copy_collection(journal=...) wrote, or a new "
+                                    "path.") from None
+        return True
 
     def _append(self, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,10 +145,11 @@ class CopyJournal:
             f.flush()
             os.fsync(f.fileno())
 
-    def record(self, cursor: str | None, points: int) -> None:
+    def record(self, cursor: str | None, read: int, written: int) -> None:
         """Note an acknowledged page: the next one starts at ``cursor``."""
-        self.cursor, self.points, self.done = cursor, points, cursor is None
-        self._append({"cursor": cursor, "points": points, **({"done": True} if self.done else {})})
+        self.cursor, self.read, self.written, self.done = cursor, read, written, cursor is None
+        self._append({"cursor": cursor, "read": read, "written": written,
+                      **({"done": True} if self.done else {})})
 
 
 def copy_collection(
@@ -208,10 +221,10 @@ def copy_collection(
             "record.vectors[field]. Nothing was written.")
     header = {"source": f"{src!r}:{source_name}", "destination": f"{dst!r}:{dst_collection}",
               "filter": repr(flt), "batch_size": batch_size}
+    dst.create_collection(target)  # a refusal here leaves no journal behind
     book = CopyJournal(journal, header) if journal is not None else None
-    dst.create_collection(target)
     report = CopyReport(f"{src.engine}:{source_name}", f"{dst.engine}:{dst_collection}", 0,
-                        book.points if book else 0, 0, 0.0)
+                        book.written if book else 0, 0, 0.0)
     start = time.perf_counter()
     if not (book and book.done):
         _copy_pages(src, source_spec, dst, target, flt, transform, batch_size, book, progress,
@@ -234,10 +247,10 @@ def _copy_pages(src: Connector, source: CollectionSpec, dst: Connector, target: 
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=src.count(source.name, filter=flt), initial=report.resumed,
+        bar = tqdm(total=src.count(source.name, filter=flt), initial=book.read if book else 0,
                    unit="pt", desc=f"copy {source.name}")
     cursor = book.cursor if book else None
-    done = report.resumed
+    done = book.read if book else 0
     readable = stored_fields(source)
     in_flight: tuple[Future[Any], str | None, int, int] | None = None
 
@@ -252,7 +265,7 @@ def _copy_pages(src: Connector, source: CollectionSpec, dst: Connector, target: 
         report.copied += written
         report.pages += 1
         if book is not None:
-            book.record(next_cursor, done)
+            book.record(next_cursor, done, report.resumed + report.copied)
         if bar is not None:
             bar.update(read)
 

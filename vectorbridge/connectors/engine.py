@@ -276,7 +276,7 @@ class Engine(ABC):
         """One page of at most ``limit`` points matching ``flt``, in the engine's own order,
         starting at ``cursor`` (``None``: the first page), and the cursor of the next page
         (``None`` after the last). A cursor is a string that stays valid across connectors
-        and processes, so a journal can keep it (:func:`~vectorbridge.connectors.copy.
+        and processes, so a journal can keep it (:func:`~vectorbridge.connectors.copying.
         copy_collection`). Default: the sorted ids, paged here (engines with a scroll API
         override this to keep memory flat in the collection's size)."""
         ids = sorted((yield from self.op_ids(spec, flt)))

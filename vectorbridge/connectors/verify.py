@@ -2,9 +2,9 @@
 
 :func:`verify_copy` streams the source again page by page and reads the same ids from the
 destination, so its memory stays flat in the collection's size like the copy's. Vectors are
-compared within float32 rounding (``FLOAT_TOLERANCE``, relative to the vector's largest
-value; cosine vectors unit-length, since Qdrant stores them normalised), binary vectors and
-token codes bit for bit. Searches are compared as the overlap of both sides' top 10 for a
+compared within float32 rounding (``FLOAT_TOLERANCE``, relative to the larger of 1 and the
+vector's largest value; cosine vectors unit-length, since Qdrant stores them normalised),
+binary vectors and token codes bit for bit. Searches are compared as the overlap of both sides' top 10 for a
 reservoir sample of the source's own points as queries: exact engines agree completely; an
 HNSW index may differ by its approximation, so agreement is reported, not judged.
 """
@@ -25,8 +25,8 @@ from vectorbridge.connectors.spec import (
 )
 from vectorbridge.encoders.types import SparseVector
 
-#: Largest difference, relative to the vector's largest value, of a float vector read back:
-#: every engine stores float32 (a unit-length cosine vector moves by float32 rounding).
+#: Largest difference, relative to max(1, the vector's largest value), of a float vector
+#: read back: every engine stores float32 (a unit-length cosine vector moves by float32 rounding).
 FLOAT_TOLERANCE = 1e-5
 
 #: A record -> the record to write (another id, payload or vectors), or None to leave it out.
@@ -198,8 +198,9 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def vector_error(f: FieldType, expected: Any, got: Any) -> float:
-    """The largest difference between a vector written and the one read back, relative to
-    its size for floats (0 = identical; ``inf`` when one is missing or shapes differ).
+    """The largest difference between a vector written and the one read back, for floats
+    relative to the larger of 1 and its largest value (0 = identical; ``inf`` when one is
+    missing or shapes differ).
     Cosine vectors are compared unit-length: Qdrant stores them normalised."""
     if expected is None or got is None:
         return 0.0 if expected is None and got is None else float("inf")

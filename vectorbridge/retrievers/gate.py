@@ -8,8 +8,7 @@ low overlap refuses the promotion (a new model is expected to move some results,
 
 Example:
     >>> gate = QualityGate(old, new, "datasets/scifact", split="test", max_drop=0.005)  # doctest: +SKIP
-    >>> gate.evaluate().summary()                                           # doctest: +SKIP
-    'nDCG@10 0.6451 -> 0.6712 (+0.0261) over 300 queries, top-10 overlap 0.58: passed'
+    >>> print(gate.evaluate().summary())                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,7 +28,8 @@ class GateReport:
     Attributes:
         metric: ``"nDCG@k"`` with judgements, else ``"top-k overlap"``.
         old / new: The metric of each version (the overlap: ``1.0`` / the mean overlap).
-        overlap: Mean ``|old top k ∩ new top k| / k`` (reported in both modes).
+        overlap: Mean ``|old top k ∩ new top k|`` over the shorter of the two lists (reported
+            in both modes).
         queries: Queries asked of each version.
         passed: Whether the new version is within the threshold.
         threshold: ``max_drop`` (nDCG) or ``min_overlap`` (overlap).
@@ -73,7 +73,12 @@ class QualityGate:
                  | Sequence[str], *, qrels: Mapping[str, Mapping[str, int]] | None = None,
                  split: str = "test", k: int = 10, max_drop: float = 0.01,
                  min_overlap: float = 0.5, max_queries: int | None = None) -> None:
-        self.old, self.new, self.k = old, new, int(k)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}.")
+        if not max_drop >= 0 or not 0 <= min_overlap <= 1:
+            raise InvalidInputError(f"need max_drop >= 0 and 0 <= min_overlap <= 1, got "
+                                    f"max_drop={max_drop!r}, min_overlap={min_overlap!r}.")
+        self.old, self.new, self.k = old, new, k
         self.max_drop, self.min_overlap = float(max_drop), float(min_overlap)
         if isinstance(queries, (str, os.PathLike)):
             texts, qrels = _beir_queries(queries, split)
@@ -90,13 +95,18 @@ class QualityGate:
         if not texts:
             raise InvalidInputError("the quality gate needs at least one query.")
         self.queries = texts
-        self.qrels = {q: dict(r) for q, r in qrels.items() if q in texts} if qrels else None
+        self.qrels = {str(q): dict(r) for q, r in qrels.items() if str(q) in texts} \
+            if qrels else None
+        if qrels and not self.qrels:
+            raise InvalidInputError("no query of the gate has judgements in qrels: their ids "
+                                    "must be the queries' ids ({query_id: text}).")
 
     def evaluate(self) -> GateReport:
         """Ask both versions every query and compare."""
         old = {q: [d.id for d in self.old.invoke(t, k=self.k)] for q, t in self.queries.items()}
         new = {q: [d.id for d in self.new.invoke(t, k=self.k)] for q, t in self.queries.items()}
-        overlap = sum(len(set(old[q]) & set(new[q])) / self.k for q in old) / len(old)
+        overlap = sum(len(set(old[q]) & set(new[q])) / max(1, min(self.k, len(old[q]), len(new[q])))
+                      if old[q] or new[q] else 1.0 for q in old) / len(old)
         if self.qrels:
             a, b = ndcg_at_k(old, self.qrels, self.k), ndcg_at_k(new, self.qrels, self.k)
             return GateReport(f"nDCG@{self.k}", a, b, overlap, len(old),

@@ -327,8 +327,9 @@ class HybridRetriever(BaseRetriever):
         while the next is encoded) with this retriever's encoders and upsert them (the
         collection is created if it does not exist; ``None`` ids get a uuid4). Fitted
         encoders are not refitted; a client-side BM25 IDF whose statistics this retriever
-        fitted on its first chunk adds these texts to them, so the collection ranks as one
-        built at once (docs: Operations). ``journal=path``: a re-run skips the chunks written
+        fitted on its first chunk adds these texts to them, so IDF follows the collection
+        (earlier documents keep the average length they were encoded with; re-adding an id
+        counts it again; docs: Operations). ``journal=path``: a re-run skips the chunks written
         before. Returns the ids."""
         return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
                                         chunk_size=chunk_size, journal=journal,

@@ -124,6 +124,7 @@ class Memo:
 
     def __init__(self) -> None:
         self.codes: CodeTable | None = None
+        self.codes_of: str | None = None  # the collection the codes were read from
         self.checked: tuple[Any, ...] | None = None
 
     def clear(self) -> None:
@@ -139,12 +140,16 @@ class Memo:
             self.checked = key
 
     def load_codes(self, scope: Scope) -> Flow[CodeTable]:
-        if self.codes is None:
+        """The codes of ``scope.collection`` (the collection an alias named for this query:
+        a table loaded for another one is never used for it)."""
+        codes = self.codes
+        if codes is None or self.codes_of != scope.collection:
             ids = yield twin(scope.connector, "ids", scope.collection)
             records = yield twin(scope.connector, "get", scope.collection, ids,
                                  with_vectors=[scope.layout.names.codes])
-            self.codes = CodeTable.of(records, scope.layout.names.codes)
-        return self.codes
+            codes = CodeTable.of(records, scope.layout.names.codes)
+            self.codes, self.codes_of = codes, scope.collection
+        return codes
 
 
 def _adc_candidates(layout: Layout, table: CodeTable, plan: QueryPlan,

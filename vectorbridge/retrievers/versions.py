@@ -13,16 +13,20 @@ Versions are named ``<alias>_v<N>`` (:func:`next_version`), so the previous one 
 name and nothing else has to be stored; a collection named otherwise can still be promoted,
 and rolled back to by name.
 
-Example:
-    >>> v2 = next_version(conn, "docs")                                  # doctest: +SKIP
-    >>> new = HybridRetriever(connector=conn, collection=v2, dense=new_model, sparse=BM25Encoder())
-    >>> reindex(conn, "docs", new, journal="v2.journal")                 # doctest: +SKIP
-    >>> promote(conn, "docs", v2, gate=QualityGate(old, new, "scifact/", split="test"))
-    >>> rollback(conn, "docs")                                           # doctest: +SKIP
+These are blocking calls (a reindex is a batch job); readers have sync and async faces.
+
+Example::
+
+    v2 = next_version(conn, "docs")
+    new = HybridRetriever(connector=conn, collection=v2, dense=new_model, sparse=BM25Encoder())
+    reindex(conn, "docs", new, journal="v2.journal")
+    promote(conn, "docs", v2, gate=QualityGate(old, new, "scifact/", split="test"))
+    rollback(conn, "docs")
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from dataclasses import dataclass
@@ -102,6 +106,10 @@ def reindex(connector: Connector, alias: str, target: Any, *,
         raise InvalidInputError(f"the target collection {collection!r} is the live version "
                                 f"{live!r}; build the new version under another name "
                                 f"(next_version(connector, {alias!r})).")
+    if journal is not None and "journal" not in inspect.signature(target.add_texts).parameters:
+        raise InvalidInputError(f"{type(target).__name__}.add_texts keeps no journal, so this "
+                                "reindex could not resume: drop journal=, or reindex into a "
+                                "HybridRetriever.")
     if texts is None:
         texts = stored_texts(connector, live, filter=filter, page_size=page_size)
     a, b, c = tee(texts, 3)  # add_texts reads the three in step, a chunk at a time
@@ -129,7 +137,9 @@ def stored_texts(connector: Connector, collection: str, *, filter: Any = None,
         for r in page.records:
             text = r.payload.get(key)
             if not isinstance(text, str):
-                raise InvalidInputError(f"point {r.id!r} has no text under {key!r}.")
+                raise InvalidInputError(f"point {r.id!r} of {spec.name!r} has no text under "
+                                        f"{key!r}: leave it out with filter=, or pass "
+                                        "texts=[(id, text, metadata), ...].")
             yield r.id, text, {k: v for k, v in r.payload.items() if k != key}
         if (cursor := page.next_cursor) is None:
             return
@@ -155,8 +165,9 @@ def promote(connector: Connector, alias: str, collection: str, *,
 
     With ``gate``, the old and the new version answer its queries first; the comparison is
     printed, and a drop beyond the gate's threshold refuses the promotion unless
-    ``force=True`` (nothing is moved). ``drop_old=True`` drops the previous version after
-    the move (no rollback to it then).
+    ``force=True`` (nothing is moved). ``drop_old=True`` drops the previous version right
+    after the move (no rollback to it then, and a query that resolved the alias just before
+    fails): where readers run, leave it and call :func:`drop_old_versions` later.
     """
     previous = connector.resolve_alias(alias) if connector.has_collection(alias) else None
     if previous == alias:
@@ -242,7 +253,9 @@ class VersionedRetriever(BaseRetriever):
 
     def current(self) -> BaseRetriever:
         """The retriever of the version the alias names now."""
-        live = self.connector.resolve_alias(self.alias)
+        return self._version(self.connector.resolve_alias(self.alias))
+
+    def _version(self, live: str) -> BaseRetriever:
         try:
             return self.versions[live]
         except KeyError:
@@ -251,12 +264,8 @@ class VersionedRetriever(BaseRetriever):
                 f"retriever for (it has {sorted(self.versions)}): add versions[{live!r}].") from None
 
     async def acurrent(self) -> BaseRetriever:
-        live = await self.connector.aresolve_alias(self.alias)
-        try:
-            return self.versions[live]
-        except KeyError:
-            raise InvalidInputError(f"alias {self.alias!r} names {live!r}: no retriever for it "
-                                    f"in {sorted(self.versions)}.") from None
+        """Async :meth:`current`."""
+        return self._version(await self.connector.aresolve_alias(self.alias))
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 **kwargs: Any) -> list[Document]:

@@ -1,10 +1,9 @@
 """Milvus pages in primary-key order, whatever order an engine returns a query's rows in.
 
 Milvus Lite returns a query's rows in insertion order and evaluates every filter by a full
-scan (about 1 s per query at 100,000 points, whatever the ``limit``), and a query returns at
-most 16,384 rows; pymilvus' ``query_iterator`` assumes rows ordered by key (and pastes the
-last key into its expression unescaped): on Lite it took 90 s for 100,000 ids. So pages are
-cut from *ranges* of ids here:
+scan, whatever the ``limit`` (docs: Operations), and a query returns at most 16,384 rows;
+pymilvus' ``query_iterator`` assumes rows ordered by key (and pastes the last key into its
+expression unescaped). So pages are cut from *ranges* of ids here:
 
 - a probe (ids above the cursor, up to 16,384) gives a sample of the ids still to come;
 - a range ``(cursor, hi)`` whose upper bound is taken from the sorted sample, sized by the
@@ -12,8 +11,8 @@ cut from *ranges* of ids here:
   holds every id of the range, sorted here and kept (at most 16,384 ids: memory flat);
 - pages are served from the kept range, each page's rows read by id (fast: a key look-up).
 
-So a full pass costs about ``N / 11,000`` scans plus one look-up per page, instead of two
-scans per page. The kept range is a cache keyed by collection and filter: any cursor inside
+So a full pass costs about one scan per ``0.7 * 16,384`` ids plus one look-up per page,
+instead of two scans per page. The kept range is a cache keyed by collection and filter: any cursor inside
 it is served from it, so a resumed scroll or a second reader of the same collection is
 correct. A new pass (no cursor), and any write through this engine to the collection, forget
 what was learned; points written by others during a scroll may or may not be returned, as
@@ -108,14 +107,20 @@ class MilvusPaging:
         aim = _FILL * _MAX_QUERY_ROWS
         m = max(1, min(len(sample) - 1, int(aim / ranges.density) if ranges.density else
                        len(sample) // 8))
+        density = 0.0
         while True:
             hi = sample[m]
             got = yield from self._ids(name, above + [f"id < {literal(hi)}"])
             if len(got) < _MAX_QUERY_ROWS:
+                density = max(len(got), 1) / m if density == 0.0 else 0.0
                 break
-            m = max(1, m // 2)
+            # capped: every id of this answer lies in (cursor, hi); its median is a strictly
+            # lower bound, so the range shrinks on each round whatever order rows come in
+            sample = sorted(got)
+            m = len(sample) // 2
+            density = -1.0  # the sample changed: the last density no longer applies
         ranges.lo, ranges.hi, ranges.ids = cursor, hi, sorted(got)
-        ranges.density = max(len(got), 1) / m
+        ranges.density = max(density, 0.0)
         ranges.sample = sample[m:]
 
     def _ids(self, name: str, conds: list[str]) -> Op[list[str]]:
