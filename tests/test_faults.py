@@ -469,3 +469,32 @@ def test_journal_rewrites_changed_batches_and_survives_a_torn_line(tmp_path):
         IngestJournal(journal)
     with pytest.raises(InvalidInputError, match="journal="):
         conn.upsert("docs", ids, vectors, payloads, journal=42)
+
+
+@pytest.mark.parametrize("reply", ["file seems not fully written?", "No data left in file"])
+def test_milvus_lite_load_after_flush_waits_out_an_unfinished_segment_file(reply, monkeypatch):
+    """Milvus Lite answers a load of a segment still being written with either reply: both
+    are retried; any other error is raised at once."""
+    from pymilvus.exceptions import MilvusException
+
+    from vectorbridge.connectors.milvus import lite
+
+    monkeypatch.setattr(lite.time, "sleep", lambda s: None)
+
+    class Client:
+        calls = 0
+
+        def load_collection(self, name):
+            Client.calls += 1
+            if Client.calls < 3:
+                raise MilvusException(code=1, message=reply)
+
+    lite.load_after_flush(Client(), "docs")
+    assert Client.calls == 3
+
+    class Broken:
+        def load_collection(self, name):
+            raise MilvusException(code=1, message="collection not found")
+
+    with pytest.raises(MilvusException, match="not found"):
+        lite.load_after_flush(Broken(), "docs")

@@ -57,16 +57,22 @@ class LiteSize:
             "server for this size.", collection, count, self.limit, self.index_type)
 
 
+#: Milvus Lite's replies to a load while the sealed segment's files are still being written:
+#: numpy's "file seems not fully written" and its ``EOFError`` "No data left in file".
+_UNFINISHED_FILE = ("not fully written", "No data left in file")
+
+
 def load_after_flush(client: Any, name: str, tries: int = 40) -> None:
     """Load a collection just flushed. Milvus Lite may still be writing the sealed
-    segment's files: under load its ``load_collection`` failed once here with "file seems
-    not fully written"; that reply alone is retried, a quarter second apart."""
+    segment's files: under load its ``load_collection`` failed here with "file seems not
+    fully written" or "No data left in file"; those replies alone are retried, a quarter
+    second apart."""
     for attempt in range(tries):
         try:
             client.load_collection(name)
             return
         except MilvusException as e:
-            if "not fully written" not in str(e) or attempt == tries - 1:
+            if not any(m in str(e) for m in _UNFINISHED_FILE) or attempt == tries - 1:
                 raise
             time.sleep(0.25)
 
