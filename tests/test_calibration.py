@@ -9,6 +9,7 @@ import pytest
 
 from vectorbridge.connectors import QdrantConnector
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.encoders import BM25Encoder
 from vectorbridge.retrievers import HybridRetriever
 from vectorbridge.retrievers.calibration import ScoreCalibrator, relevance_labels
 from tests.test_feedback import IDS, TEXTS, TableEmbeddings
@@ -129,4 +130,6 @@ def test_retriever_calibration_arguments_are_checked():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         HybridRetriever(connector=conn, collection="x", dense=emb, calibrator=fitted, score_threshold=2)
     with pytest.raises(ValueError, match="give dense="):
+        HybridRetriever(connector=conn, collection="x", sparse=BM25Encoder(), calibrator=fitted)
+    with pytest.raises(ValueError, match="SparseEncoder"):  # sparse= is typed: checked too
         HybridRetriever(connector=conn, collection="x", sparse=object(), calibrator=fitted)

@@ -10,7 +10,7 @@ import pytest
 from vectorbridge.bench.data import embeddings_for
 from vectorbridge.connectors import F
 from vectorbridge.connectors.spec import DenseField
-from vectorbridge.encoders import BinaryQuantizer, LinearReducer, TokenEncoder
+from vectorbridge.encoders import BinaryQuantizer, BM25Encoder, LinearReducer, TokenEncoder
 from vectorbridge.errors import InvalidInputError, SpecMismatchError, UnsupportedFeatureError
 from vectorbridge.retrievers import HybridRetriever
 from tests.backends import unique_name
@@ -109,7 +109,8 @@ def test_retriever_options_are_checked_before_anything_is_written(conn, low_rank
     with pytest.raises(UnsupportedFeatureError, match="multivector"):
         HybridRetriever(**base, reducer=LinearReducer(8), multivector=TokenEncoder.__new__(TokenEncoder))
     with pytest.raises(InvalidInputError, match="give dense"):
-        HybridRetriever(connector=conn, collection="never", sparse=emb, reducer=LinearReducer(8))
+        HybridRetriever(connector=conn, collection="never", sparse=BM25Encoder(),
+                        reducer=LinearReducer(8))
     assert not conn.has_collection("never")
 
 
@@ -171,7 +172,6 @@ def test_reduced_field_alone_without_full_vectors(conn, low_rank):
 def test_reducer_beside_sparse_fuses_the_full_vector_ranking(conn, low_rank):
     """With a sparse branch, the full-vector ranking of the candidates joins the fusion: its
     best document is in the fused top 10, and the filter holds in every branch."""
-    from vectorbridge.encoders import BM25Encoder
 
     X, Q = low_rank
     texts = [f"doc{i} topic{i % 5}" for i in range(N)]

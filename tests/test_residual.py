@@ -3,13 +3,15 @@ and the retriever storing codes (Qdrant engines) with client-side decoding + Max
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from vectorbridge.connectors import MultiVectorField, QdrantConnector
 from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenEncoder, maxsim
 from vectorbridge.errors import InvalidInputError, SpecMismatchError
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import HybridRetriever, MaxSim
 from tests.corpus import TEXTS, unless_refused
 
 
@@ -178,7 +180,9 @@ def test_retriever_stores_codes_and_ranks_by_decoded_maxsim(conn):
         conn.search("rc", "tokens", np.zeros((2, 10), np.uint8), k=3)
     other = ResidualCodec(n_centroids=16, nbits=2, seed=9).fit(list(tok.table.values()))
     with pytest.raises(SpecMismatchError, match="token_codec"):
-        r.model_copy(update={"token_codec": other}).invoke(queries[0])
+        stages = tuple(dataclasses.replace(s, codec=other) if isinstance(s, MaxSim) else s
+                       for s in r.stages)
+        r.model_copy(update={"stages": stages}).invoke(queries[0])
 
 
 async def test_async_codes_retrieval_equals_sync():

@@ -248,35 +248,20 @@ def _tokens(args: argparse.Namespace, model: str, c: Any, cache: Path) -> Any:
     """Cached per-token vectors (``--tokens``) behind a TokenEncoder-shaped object."""
     if not args.tokens:
         return None
-    import numpy as np
-
-    from vectorbridge.bench.data import cache_key, cached
+    from vectorbridge.bench.data import CachedTokens, token_vectors
     from vectorbridge.encoders import TokenEncoder
 
     tok: list[TokenEncoder] = []
 
-    def mats(texts: list[str], kind: str, queries: bool) -> list[np.ndarray]:
-        def make() -> dict[str, np.ndarray]:
-            if not tok:
-                tok.append(TokenEncoder(model, device="cpu", progress=True))
-            m = tok[0].encode_queries(texts) if queries else tok[0].encode_documents(texts)
-            return {"vecs": np.concatenate(m).astype(np.float16),
-                    "lens": np.array([len(x) for x in m], dtype=np.int64)}
+    def encoder() -> TokenEncoder:  # loaded only on a cache miss
+        if not tok:
+            tok.append(TokenEncoder(model, device="cpu", progress=True))
+        return tok[0]
 
-        z = cached(cache / f"{cache_key(model, texts, kind)}.npz", make)
-        return np.split(z["vecs"].astype(np.float32), np.cumsum(z["lens"])[:-1])
-
-    docs = dict(zip(c.texts, mats(c.texts, "tokens", False)))
-    queries = dict(zip(c.qtexts, mats(c.qtexts, "tokens-q", True)))
-
-    class Cached:
-        def encode_documents(self, texts: Sequence[str]) -> list[Any]:
-            return [docs[t] for t in texts]
-
-        def encode_queries(self, texts: Sequence[str]) -> list[Any]:
-            return [queries[t] for t in texts]
-
-    return Cached()
+    docs = token_vectors(model, c.texts, "tokens", cache, lambda t: encoder().encode_documents(t))
+    queries = token_vectors(model, c.qtexts, "tokens-q", cache,
+                            lambda t: encoder().encode_queries(t))
+    return CachedTokens(dict(zip(c.texts, docs)), dict(zip(c.qtexts, queries)))
 
 
 def _splade(args: argparse.Namespace) -> Any:

@@ -32,7 +32,7 @@ DEFAULT_PIPELINES = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf", "hybrid-weigh
 ENGINES = tuple(n for n, e in REGISTRY.items() if e.where != "server")
 #: Names earlier versions of ``--engines`` took (and recorded commands use).
 ALIASES = {"edge": "qdrant-edge", "milvus-lite": "milvus-lite-file", "qdrant-url": "qdrant-server",
-           "milvus-uri": "milvus-server"}
+           "milvus-uri": "milvus-server", "qdrant": "qdrant-edge", "milvus": "milvus-lite-file"}
 QUANTIZERS = ("binary-1bit", "scalar-int8", "pq-x16")
 
 

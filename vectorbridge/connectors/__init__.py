@@ -15,7 +15,16 @@
   ingests (``upsert(..., journal=path)``).
 - :class:`WriteReport`: what ``upsert`` returns (an ``int``, with the ids a
   :data:`WriteMode` ``"insert"`` / ``"update"`` refused).
+
+The Qdrant and Milvus names are imported on first use (PEP 562): ``import
+vectorbridge.connectors`` (specs, filters, the registry, the reference engine) imports no
+database client, and using only one engine never imports the other's.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from vectorbridge.connectors.base import Connector, Hit, Page, Record
 from vectorbridge.connectors.copying import CopyReport, Verification, copy_collection
@@ -23,8 +32,6 @@ from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import And, Eq, F, Filter, In, Not, Or, Range
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.journal import IngestJournal
-from vectorbridge.connectors.milvus import MilvusConnector, MilvusEngine
-from vectorbridge.connectors.qdrant import QdrantConnector, QdrantEngine
 from vectorbridge.connectors.reference import ReferenceConnector, ReferenceEngine
 from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.results import WriteReport
@@ -33,6 +40,20 @@ from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
 )
 from vectorbridge.connectors.writes import WriteMode
+
+if TYPE_CHECKING:
+    from vectorbridge.connectors.milvus.connector import MilvusConnector
+    from vectorbridge.connectors.milvus.engine import MilvusEngine
+    from vectorbridge.connectors.qdrant.connector import QdrantConnector
+    from vectorbridge.connectors.qdrant.engine import QdrantEngine
+
+#: Names whose modules import a database client -> the module defining each.
+_LAZY = {
+    "MilvusConnector": "vectorbridge.connectors.milvus.connector",
+    "MilvusEngine": "vectorbridge.connectors.milvus.engine",
+    "QdrantConnector": "vectorbridge.connectors.qdrant.connector",
+    "QdrantEngine": "vectorbridge.connectors.qdrant.engine",
+}
 
 __all__ = [
     "CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField", "Metric",
@@ -43,3 +64,15 @@ __all__ = [
     "Page", "copy_collection", "CopyReport", "Verification",
     "WriteReport", "WriteMode",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

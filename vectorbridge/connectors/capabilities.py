@@ -1,18 +1,28 @@
-"""What each engine holds and runs, as data: :class:`Capabilities`, the engines' values,
-and what happens without each one (:data:`WITHOUT`).
+"""What an engine holds and runs, as data: :class:`Capabilities`, and what happens without
+each one (:data:`WITHOUT`).
 
 Refusals, the docs' capability table and the tests' skips all read these values, never engine
-names or prose (:mod:`vectorbridge.connectors.registry`).
+names or prose (:mod:`vectorbridge.connectors.registry`). Each engine's values live in its
+own package (:mod:`vectorbridge.connectors.qdrant.capabilities`,
+:mod:`vectorbridge.connectors.milvus.capabilities`), beside the code that honours them, in
+modules that import no database client; this module names no engine. ``QDRANT``,
+``QDRANT_EDGE``, ``QDRANT_LOCAL`` and ``MILVUS`` still resolve here (their home before), on
+first use: those modules import this one, so an import at the top would be a cycle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from vectorbridge.connectors.fusion import Fusion
 
 if TYPE_CHECKING:
+    from vectorbridge.connectors.milvus.capabilities import MILVUS  # noqa: F401
+    from vectorbridge.connectors.qdrant.capabilities import (  # noqa: F401
+        QDRANT, QDRANT_EDGE, QDRANT_LOCAL,
+    )
     from vectorbridge.connectors.spec import CollectionSpec
 
 
@@ -138,22 +148,6 @@ WITHOUT: dict[str, str] = {
 }
 
 
-#: Qdrant (server, Edge, local mode): RRF with k and weights, DBSF with equal weights; BM25
-#: from text by Qdrant's own BM25 model (``qdrant_edge.Bm25``, the server's ``qdrant/bm25``).
-QDRANT = Capabilities(engine_idf=True, engine_bm25=True, bm25_global_stats=True, native_fusion=frozenset({"rrf", "dbsf"}),
-                      weighted_fusion=frozenset({"rrf"}), ivf_pq=False, token_codes=True,
-                      native_grouping=True, native_mmr=True, native_feedback=True,
-                      native_formula=True, turbo_quant=True, acorn=True, on_disk_vectors=True)
-#: Qdrant Edge: Qdrant's engine without the server's group API.
-QDRANT_EDGE = replace(QDRANT, native_grouping=False)
-#: qdrant-client's local mode: exact search, quantization and ACORN accepted, not applied.
-QDRANT_LOCAL = replace(QDRANT, quantization=False, acorn=False, on_disk_vectors=False)
-#: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
-#: token vectors in a companion collection.
-MILVUS = Capabilities(engine_bm25=True, bm25_global_stats=True, native_grouping=True, native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
-                      weighted_fusion=frozenset({"weighted"}), sharding=True)
-
-
 def capability_gaps(spec: "CollectionSpec", caps: Capabilities, engine: str) -> list[str]:
     """Reasons a spec needs what ``caps`` lacks, for the capabilities every engine refuses
     the same way (engines add their own reasons in :meth:`Engine.unsupported`)."""
@@ -171,6 +165,24 @@ def capability_gaps(spec: "CollectionSpec", caps: Capabilities, engine: str) -> 
             out.append(f"field {name!r}: {engine} has no TurboQuant ({f.quantization}); use "
                        "quantization='scalar-int8' or 'pq-xN', or Qdrant")
     return out
+
+
+#: Engine values that moved to their engine's package -> the module that holds them now.
+ENGINE_VALUES = {
+    "QDRANT": "vectorbridge.connectors.qdrant.capabilities",
+    "QDRANT_EDGE": "vectorbridge.connectors.qdrant.capabilities",
+    "QDRANT_LOCAL": "vectorbridge.connectors.qdrant.capabilities",
+    "MILVUS": "vectorbridge.connectors.milvus.capabilities",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``QDRANT`` & co. from their engine's package, imported on first use (PEP 562)."""
+    if name in ENGINE_VALUES:
+        value = getattr(importlib.import_module(ENGINE_VALUES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Capabilities", "capability_gaps", "QDRANT", "QDRANT_EDGE", "QDRANT_LOCAL", "MILVUS",

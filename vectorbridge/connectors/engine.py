@@ -14,12 +14,13 @@ re-deriving it from engine names.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
 from vectorbridge.connectors.capabilities import (  # their home before capabilities.py
-    MILVUS, QDRANT, QDRANT_EDGE, QDRANT_LOCAL, WITHOUT, Capabilities, capability_gaps,
+    ENGINE_VALUES, WITHOUT, Capabilities, capability_gaps,
 )
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.writes import JSON_WIRE, QDRANT_MAX_REQUEST_BYTES, Wire
@@ -27,6 +28,10 @@ from vectorbridge.connectors.writes import JSON_WIRE, QDRANT_MAX_REQUEST_BYTES, 
 if TYPE_CHECKING:
     from vectorbridge.connectors.calls import Op
     from vectorbridge.connectors.filters import Filter
+    from vectorbridge.connectors.milvus.capabilities import MILVUS  # noqa: F401
+    from vectorbridge.connectors.qdrant.capabilities import (  # noqa: F401
+        QDRANT, QDRANT_EDGE, QDRANT_LOCAL,
+    )
     from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
     from vectorbridge.connectors.retry import Guard
     from vectorbridge.connectors.scoring import ScoreFormula
@@ -310,6 +315,16 @@ class Engine(ABC):
 
         raise UnsupportedFeatureError(f"{self.name} has no aliases; address collections by name.")
         yield  # pragma: no cover - a generator that makes no call
+
+
+def __getattr__(name: str) -> Any:
+    """``QDRANT``, ``QDRANT_EDGE``, ``QDRANT_LOCAL`` and ``MILVUS`` (importable from here
+    before each engine's package held its own) on first use: the protocol imports no engine."""
+    if name in ENGINE_VALUES:
+        value = getattr(importlib.import_module(ENGINE_VALUES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Capabilities", "Engine", "capability_gaps", "QDRANT", "QDRANT_EDGE", "QDRANT_LOCAL",

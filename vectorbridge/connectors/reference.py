@@ -19,8 +19,9 @@ from typing import Any
 
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.calls import Op, call
-from vectorbridge.connectors.engine import QDRANT, Capabilities, Engine
+from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.qdrant.capabilities import QDRANT
 from vectorbridge.connectors.results import Hit, Record, exact_score
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
 from vectorbridge.connectors.validation import Rows

@@ -5,19 +5,24 @@ The tests' backend matrix, ``vectorbridge bench --engines`` and the demo read th
 (:class:`~vectorbridge.connectors.engine.Capabilities`) and how to open it. A server's own
 capabilities are detected when a connector attaches (``connector.capabilities``); an entry's
 are what that kind of engine has.
+
+Reading the registry imports no database client: capabilities come from each engine
+package's light ``capabilities`` module, and each entry's ``connect`` imports its connector
+when that engine is first opened (``import vectorbridge.connectors`` stays cheap, and a
+machine without pymilvus can still list, test and document the Qdrant engines).
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from vectorbridge.connectors.base import Connector
-from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, QDRANT_LOCAL, WITHOUT, Capabilities
-from vectorbridge.connectors.milvus import MilvusConnector, milvus_capabilities
-from vectorbridge.connectors.qdrant import QdrantConnector
+from vectorbridge.connectors.capabilities import WITHOUT, Capabilities
+from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
+from vectorbridge.connectors.qdrant.capabilities import QDRANT_EDGE, QDRANT_LOCAL, QDRANT_SERVER
 from vectorbridge.connectors.reference import REFERENCE, ReferenceConnector
 from vectorbridge.errors import InvalidInputError
 
@@ -36,7 +41,7 @@ class EngineEntry:
         summary: One line for docs and ``--help``.
         capabilities: What this kind of engine holds and runs natively.
         connect: A connector from a location: a scratch folder for embedded engines, a
-            server's URL or URI otherwise.
+            server's URL or URI otherwise (it imports the engine's client on first call).
         server: For local servers, starts one under a folder (an object with ``uri`` and
             ``stop()``).
     """
@@ -64,6 +69,21 @@ class EngineEntry:
         return self.connect(url)
 
 
+def _qdrant(**options: Any) -> Connector:
+    """A :class:`~vectorbridge.connectors.qdrant.QdrantConnector`, qdrant-client and Qdrant Edge
+    imported now (the first Qdrant engine opened pays for them, not the registry)."""
+    from vectorbridge.connectors.qdrant.connector import QdrantConnector
+
+    return QdrantConnector(**options)
+
+
+def _milvus(uri: str) -> Connector:
+    """A :class:`~vectorbridge.connectors.milvus.MilvusConnector`, pymilvus imported now."""
+    from vectorbridge.connectors.milvus.connector import MilvusConnector
+
+    return MilvusConnector(uri=uri)
+
+
 def _milvus_lite_server(folder: Path) -> Any:
     from vectorbridge.local_servers import MilvusLiteServer
 
@@ -82,28 +102,27 @@ _ENTRIES = [
                 REFERENCE, lambda where: ReferenceConnector()),
     EngineEntry("qdrant-edge", "qdrant", "embedded",
                 "Qdrant Edge: the real Qdrant engine in-process, data in a folder",
-                QDRANT_EDGE, lambda where: QdrantConnector(path=where)),
+                QDRANT_EDGE, lambda where: _qdrant(path=where)),
     EngineEntry("qdrant-local", "qdrant", "embedded",
                 "qdrant-client's local mode: a Python emulation in memory (exact search, "
                 "quantization ignored)",
                 QDRANT_LOCAL,
-                lambda where: QdrantConnector(location=":memory:")),
+                lambda where: _qdrant(location=":memory:")),
     EngineEntry("milvus-lite-file", "milvus", "embedded", "Milvus Lite on a file",
                 milvus_capabilities("milvus_lite"),
-                lambda where: MilvusConnector(uri=str(Path(where) / "milvus.db"))),
+                lambda where: _milvus(str(Path(where) / "milvus.db"))),
     EngineEntry("milvus-lite-server", "milvus", "local server",
                 "Milvus Lite as a gRPC server on 127.0.0.1 (the path real Milvus uses)",
-                milvus_capabilities("milvus_lite"), lambda uri: MilvusConnector(uri=uri),
+                milvus_capabilities("milvus_lite"), _milvus,
                 _milvus_lite_server),
     EngineEntry("milvus-2.3-server", "milvus", "local server",
                 "the real Milvus 2.3.5 server binary of PyPI's `milvus` package on 127.0.0.1",
-                milvus_capabilities("v2.3.5"), lambda uri: MilvusConnector(uri=uri),
+                milvus_capabilities("v2.3.5"), _milvus,
                 _milvus23_server),
     EngineEntry("qdrant-server", "qdrant", "server", "a Qdrant server or cluster by URL",
-                replace(QDRANT, sharding=True),
-                lambda url: QdrantConnector(url=url)),
+                QDRANT_SERVER, lambda url: _qdrant(url=url)),
     EngineEntry("milvus-server", "milvus", "server", "a Milvus server by URI (2.4+ assumed)",
-                milvus_capabilities(""), lambda uri: MilvusConnector(uri=uri)),
+                milvus_capabilities(""), _milvus),
 ]
 
 #: Every engine vectorbridge runs on, by name.

@@ -12,22 +12,28 @@ dense query — the same selection (``tests/test_mmr.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from vectorbridge.connectors.results import Hit
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.retrievers.stages.base import HITS, Query, Stage
 from vectorbridge.retrievers.twins import Flow, twin
+
+_LAST = ("mmr= picks among dense vectors as the last stage: give dense=, and no group_by=, "
+         "rerank= or calibrator=.")
 
 
 @dataclass(frozen=True)
-class MMR:
-    """``HybridRetriever(mmr=MMR(lambda_mult, fetch_k))``: pick ``k`` diverse documents from
-    the first stage's best ``fetch_k``."""
+class MMR(Stage):
+    """``stages=[MMR(lambda_mult, fetch_k)]``: pick ``k`` diverse documents from the first
+    stage's best ``fetch_k`` (the store's ``max_marginal_relevance_search`` runs the same
+    stage)."""
 
     lambda_mult: float = 0.5
     fetch_k: int = 20
+    order = HITS + 5  # after MaxSim over decoded codes: MMR picks among the final candidates
 
     def __post_init__(self) -> None:
         lam = self.lambda_mult
@@ -35,6 +41,38 @@ class MMR:
             raise InvalidInputError(f"lambda_mult must be in [0, 1] (1 = pure relevance), got {lam!r}.")
         if isinstance(self.fetch_k, bool) or not isinstance(self.fetch_k, int) or self.fetch_k < 1:
             raise InvalidInputError(f"fetch_k must be a positive int, got {self.fetch_k!r}.")
+
+    @property
+    def traits(self) -> frozenset[str]:
+        return frozenset({"mmr"})
+
+    @property
+    def requires(self) -> Mapping[Any, str]:
+        return {"dense": _LAST}
+
+    @property
+    def refuses(self) -> Mapping[str, str]:
+        return {"grouped": _LAST, "reranked": _LAST, "calibrated": _LAST,
+                "no_full_vectors": "mmr= compares full dense vectors: keep full_vectors=True "
+                                   "with reducer=."}
+
+    def widen(self, k: int) -> int:
+        return max(k, self.fetch_k)  # MMR picks k of the first stage's fetch_k
+
+    def source(self, q: Query) -> Flow[list[Hit] | None]:
+        """The engine's MMR, in the candidate search itself, where it can run it."""
+        plan = q.plan
+        if plan.rescore is not None or plan.pq is not None or plan.decode is not None:
+            return None
+        return (yield from native_mmr(q.scope.connector, q.scope.collection,
+                                      q.scope.layout.names.dense, plan.queries, q.k, self,
+                                      plan.filter))
+
+    def run(self, q: Query) -> Flow[None]:
+        if q.source is not self:
+            q.hits = yield from client_mmr(q.scope.connector, q.scope.collection,
+                                           q.scope.layout.names.dense, q.dense, q.hits or [],
+                                           q.k, self)
 
 
 def native_mmr(connector: Any, collection: str, field_name: str, queries: dict[str, Any],

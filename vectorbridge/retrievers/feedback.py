@@ -28,20 +28,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
 from vectorbridge.options import checked_keywords
+from vectorbridge.retrievers.stages.base import FEEDBACK, Query, Stage
+from vectorbridge.retrievers.twins import Flow, blocking, twin
 
 Placement = Literal["before", "after"]
 
 
 @dataclass(frozen=True)
-class PseudoRelevanceFeedback:
-    """Settings of :class:`~vectorbridge.retrievers.HybridRetriever`'s ``prf=`` option.
+class PseudoRelevanceFeedback(Stage):
+    """A stage of :class:`~vectorbridge.retrievers.HybridRetriever` (``stages=[...]``): one
+    feedback round before the candidate search rewrites its queries.
 
     Attributes:
         dense_docs: Feedback documents for the dense Rocchio step (0 = no dense PRF).
@@ -77,6 +80,7 @@ class PseudoRelevanceFeedback:
     interpolate: Placement = "before"
     dense_mode: Literal["rocchio", "engine"] = "rocchio"
     engine_coefficients: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    order = FEEDBACK
 
     def __post_init__(self) -> None:
         for name in ("dense_docs", "sparse_docs", "sparse_terms"):
@@ -110,6 +114,58 @@ class PseudoRelevanceFeedback:
     def depth(self) -> int:
         """Documents the feedback round retrieves."""
         return max(self.dense_docs, self.sparse_docs)
+
+    # -- as a stage -------------------------------------------------------------------------
+    @property
+    def traits(self) -> frozenset[str]:
+        return frozenset({"prf"})
+
+    @property
+    def requires(self) -> Mapping[Any, str]:
+        out = {}
+        if self.dense_docs:
+            out["dense"] = ("prf.dense_docs > 0 moves the dense query: give dense=, or set "
+                            "dense_docs=0.")
+        if self.sparse_docs:
+            out["bm25"] = ("prf.sparse_docs > 0 expands BM25 queries by RM3: give "
+                           "sparse=BM25Encoder(...), or set sparse_docs=0 (SPLADE and other "
+                           "learned sparse models are not expanded).")
+        return out
+
+    @property
+    def refuses(self) -> Mapping[str, str]:
+        return {"client_quantizer": "prf= with a client-side quantizer object is not "
+                                    "supported; use an engine quantization (a string)."}
+
+    def storage(self) -> dict[str, Any]:
+        # RM3 rewrites client-made term weights: the sparse field is never the engine's BM25
+        return {"term_weights": bool(self.sparse_docs)}
+
+    def run(self, q: Query) -> Flow[None]:
+        """One feedback round: search, fetch the feedback documents, rewrite the candidate
+        query (Rocchio or the engine's feedback query on the dense branch, RM3 on BM25)."""
+        conn, name, n = q.scope.connector, q.scope.collection, q.scope.layout.names
+        plan = q.plan
+        rounds = feedback_rounds(self, plan.queries, n.dense, n.sparse)
+        results = []
+        for r in rounds:
+            if len(r.queries) == 1:
+                field_name, vector = next(iter(r.queries.items()))
+                hits = yield twin(conn, "search", name, field_name, vector, r.depth,
+                                  filter=plan.filter)
+            else:
+                hits = yield twin(conn, "hybrid_search", name, r.queries, k=r.depth,
+                                  filter=plan.filter,
+                                  prefetch_k=max(q.scope.prefetch_k, r.depth),
+                                  fusion=q.scope.fusion)
+            results.append(hits)
+        ids = list(dict.fromkeys(h.id for hits in results for h in hits))
+        fields = [n.dense] if any(n.dense in r.fed for r in rounds) else False
+        records = (yield twin(conn, "get", name, ids, with_vectors=fields)) if ids else []
+        yield blocking(expand_queries, self, q.text, plan.queries, rounds, results, records,
+                       dense_field=n.dense, sparse_field=n.sparse, sparse=q.scope.layout.sparse,
+                       text_key=q.text_key,
+                       engine_feedback=conn.capabilities.native_feedback)
 
 
 # A misspelt setting is refused with the nearest name, not Python's bare TypeError.

@@ -15,9 +15,9 @@ from vectorbridge.connectors.engine import Capabilities
 from vectorbridge.connectors.results import unit_rows
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
-from vectorbridge.errors import SpecMismatchError
+from vectorbridge.errors import InvalidInputError, SpecMismatchError
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents
-from vectorbridge.retrievers.twins import Flow
+from vectorbridge.retrievers.twins import Flow, blocking
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,16 @@ class Layout:
 
     collection: str
     names: FieldNames
-    dense: Any
-    sparse: Any
-    multivector: Any
-    quantizer: Any
-    oversample: float
-    fde: Any
-    fde_quantization: str | None
-    pooling: Any
-    token_codec: Any
-    text_key: str | None
+    dense: Any = None
+    sparse: Any = None
+    multivector: Any = None
+    quantizer: Any = None
+    oversample: float = 4.0
+    fde: Any = None
+    fde_quantization: str | None = None
+    pooling: Any = None
+    token_codec: Any = None
+    text_key: str | None = None
     #: Queries need client-made BM25 term weights (RM3 feedback rewrites them), so the
     #: sparse field is never the engine's BM25 over raw text.
     term_weights: bool = False
@@ -56,6 +56,18 @@ class Layout:
     #: stage; ``full_vectors`` keeps the originals (unindexed) to rescore its candidates.
     reducer: Any = None
     full_vectors: bool = True
+    #: Float FDEs rescored per result under ``fde_quantization``.
+    fde_oversample: float = 4.0
+    #: Similarity of the dense field of a new collection.
+    dense_metric: Metric = Metric.COSINE
+
+    @classmethod
+    def of(cls, collection: str, names: FieldNames, dense: Any, sparse: Any,
+           stages: Any = (), **options: Any) -> "Layout":
+        """The layout of these encoders and what the stages store (:meth:`Stage.storage`)."""
+        for s in stages:
+            options.update(s.storage())
+        return cls(collection, names, dense=dense, sparse=sparse, **options)
 
     @property
     def client_pq(self) -> bool:
@@ -105,13 +117,31 @@ class Layout:
         dense_spec, sparse_spec, mv_spec, bin_spec, vectors = {}, {}, {}, {}, {}
         if self.dense is not None:
             vectors[n.dense] = X = yield from embed_documents(self.dense, texts)
-            dense_spec[n.dense] = DenseField(X.shape[1])
+            dense_spec[n.dense] = DenseField(X.shape[1], self.dense_metric)
+            if self.engine_quantized and self.reducer is None:  # the engine compresses, rescores
+                dense_spec[n.dense] = DenseField(X.shape[1], self.dense_metric,
+                                                 quantization=self.quantizer,
+                                                 oversampling=float(self.oversample))
+        if self.sparse is not None or self.multivector is not None or \
+                (self.quantizer is not None and not self.engine_quantized) or \
+                self.reducer is not None:  # CPU work: off the event loop under async ingest
+            yield blocking(self._encode_rest, texts, caps, dense_spec, sparse_spec, mv_spec,
+                           bin_spec, vectors)
+        spec = CollectionSpec(name=self.collection, dense=dense_spec, sparse=sparse_spec,
+                              multivector=mv_spec, binary=bin_spec, text_key=self.write_key())
+        return spec, vectors
+
+    def _encode_rest(self, texts: list[str], caps: Capabilities, dense_spec: dict[str, Any],
+                     sparse_spec: dict[str, Any], mv_spec: dict[str, Any],
+                     bin_spec: dict[str, Any], vectors: dict[str, Any]) -> None:
+        """Everything but the dense model's call: compressed dense codes (fitting what is not
+        fitted), the sparse and token fields."""
+        n = self.names
+        if self.dense is not None:
+            X = vectors[n.dense]
             if self.reducer is not None:
                 self._reduce(X, dense_spec, vectors)
-            elif self.engine_quantized:  # the engine compresses and rescores
-                dense_spec[n.dense] = DenseField(X.shape[1], quantization=self.quantizer,
-                                                 oversampling=float(self.oversample))
-            elif self.quantizer is not None:
+            elif self.quantizer is not None and not self.engine_quantized:
                 if not _is_fitted(self.quantizer):
                     self.quantizer.fit(X)
                 vectors[n.codes] = codes = self.quantizer.encode(X)
@@ -153,7 +183,7 @@ class Layout:
             vectors[n.fde] = F = self.fde.encode_documents(toks)
             dense_spec[n.fde] = DenseField(F.shape[1], Metric.DOT, encoding=self.fde.to_json(),
                                            quantization=self.fde_quantization,
-                                           oversampling=float(self.oversample))
+                                           oversampling=float(self.fde_oversample))
         if codec is not None:
             if codec.centroids is None:
                 codec.fit(toks)
@@ -163,6 +193,17 @@ class Layout:
         else:  # with an FDE first stage the tokens are only read for MaxSim: no graph
             vectors[n.multivector] = toks
             mv_spec[n.multivector] = MultiVectorField(toks[0].shape[1], index=self.fde is None)
+
+    @staticmethod
+    def check_holds(existing: CollectionSpec, wanted: CollectionSpec) -> None:
+        """Refuse an existing collection that lacks a field of ``wanted`` (or holds another
+        kind of field under its name)."""
+        for name, f in wanted.fields.items():
+            if type(existing.fields.get(name)) is not type(f):
+                raise InvalidInputError(
+                    f"collection {existing.name!r} has no {type(f).__name__} {name!r} (its "
+                    f"fields: {sorted(existing.fields)}); pass vector_field=... to the store "
+                    "(or fields=FieldNames(...) to the retriever).")
 
     # -- reading --------------------------------------------------------------------------
     def identity(self, spec: CollectionSpec) -> tuple[Any, ...]:

@@ -1,10 +1,13 @@
 """A retrieval = a layout + an ordered list of stages, written once for sync and async.
 
-:class:`Pipeline` is what ``HybridRetriever`` runs: its methods are flows
-(:mod:`~vectorbridge.retrievers.twins`) that ``invoke`` drives with :func:`run` and
-``ainvoke`` with :func:`arun`, so the two paths cannot drift apart. It is built from the
-retriever's options on each call (a few references, no I/O); what must survive between calls
-lives in the retriever's :class:`~vectorbridge.retrievers.stages.Memo`.
+:class:`Pipeline` is what ``HybridRetriever`` and ``VectorBridgeStore`` run: its methods are
+flows (:mod:`~vectorbridge.retrievers.twins`) that ``invoke`` drives with :func:`run` and
+``ainvoke`` with :func:`arun`, so the two paths cannot drift apart. A query is embedded (the
+dense model through its async twin, the other encoders in a worker thread under ``arun``),
+planned (:func:`~vectorbridge.retrievers.stages.candidates.plan_query`, then each stage's
+``plan`` hook), and then goes through the stages in their order, the candidate search among
+them. It is built from the face's options on each call (a few references, no I/O); what must
+survive between calls lives in the face's :class:`~vectorbridge.retrievers.stages.candidates.Memo`.
 """
 
 from __future__ import annotations
@@ -16,101 +19,101 @@ import numpy as np
 from langchain_core.documents import Document
 from tqdm.auto import tqdm
 
-from vectorbridge.connectors.base import RescoreMode
 from vectorbridge.connectors.journal import as_journal
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
-from vectorbridge.retrievers.diversity import client_mmr, native_mmr
 from vectorbridge.retrievers.documents import fill_ids, to_payloads
 from vectorbridge.retrievers.ingest import CHUNK_SIZE, FIT_SAMPLE, BackgroundWriter, \
     chunk_digest, chunks
-from vectorbridge.retrievers.stages import Memo, Scope, calibrate, candidates, decoded_maxsim, \
-    feedback, plan_query, rerank, to_documents
-from vectorbridge.retrievers.twins import Flow, twin
+from vectorbridge.retrievers.stages.base import CANDIDATES, DOCUMENTS, Query, Stage, first_depth
+from vectorbridge.retrievers.stages.candidates import Memo, Scope, candidates, plan_query, \
+    query_vectors, to_documents
+from vectorbridge.retrievers.twins import Flow, blocking, twin
+
+#: Metadata key of the first-stage score (fused, or MaxSim when a multi-vector stage ran).
+SCORE_KEY = "score"
+#: RRF's rank constant when a retriever names only the kind (``fusion="rrf"``): 2, the best
+#: of the grid on SciFact train (docs: Benchmarks, fusion defaults), not the papers' 60.
+RRF_K = 2
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """The stages of ``HybridRetriever`` and their settings (its attributes say what each
-    option does)."""
+    """The stages of one retrieval, in run order (:func:`~vectorbridge.retrievers.stages.check_stages`
+    made them so), and the call's defaults."""
 
     scope: Scope
     memo: Memo
+    stages: tuple[Stage, ...] = ()
     k: int = 10
     filter: Any = None
-    maxsim: RescoreMode | None = None
-    prf: Any = None
-    rerank: Any = None
-    rerank_k: int = 100
-    calibrator: Any = None
-    score_threshold: float | None = None
-    relevance_key: str = "relevance"
-    score_key: str = "score"
-    group_by: str | None = None
-    group_size: int = 1
-    formula: Any = None
-    mmr: Any = None
-    query_adapter: Any = None
+    score_key: str = SCORE_KEY
 
-    def _first_k(self, k: int) -> int:
-        first_k = max(self.rerank_k, k) if self.rerank is not None else k
-        if self.mmr is not None:  # MMR picks k of the first stage's fetch_k
-            first_k = max(first_k, self.mmr.fetch_k)
-        if self.calibrator is not None:  # its input includes the query's top scores
-            first_k = max(first_k, self.calibrator.score_features)
-        return first_k
-
-    def retrieve(self, query: str, k: int | None, flt: Any, callbacks: Any) -> Flow[list[Document]]:
-        """The documents for ``query``: plan, feedback, candidates, decoding, MMR,
-        calibration, reranking, in that order (each only where its option is set)."""
+    def query(self, text: str | None, k: int | None, flt: Any, callbacks: Any = None, *,
+              vector: Any = None, extra: Sequence[Stage] = ()) -> Flow[Query]:
+        """``text`` (or a dense ``vector`` given as it is, no query adapter) through every
+        stage (and ``extra``: per-call stages such as the store's MMR); the :class:`Query`
+        holds the hits and the documents."""
+        stages = tuple(sorted((*self.stages, *extra), key=lambda s: s.order)) if extra \
+            else self.stages
         scope, layout, conn = self.scope, self.scope.layout, self.scope.connector
         spec = yield twin(conn, "spec", scope.collection)
         self.memo.check(layout, spec)
         if spec.name != scope.collection:  # an alias, resolved once: every stage below reads
             layout = replace(layout, collection=spec.name)  # the one collection it names now
             scope = replace(scope, layout=layout)
-        dense_q = (yield twin(layout.dense, "embed_query", query)) if layout.dense is not None else None
-        if self.query_adapter is not None:  # domain-adapted query, same stored documents
-            dense_q = self.query_adapter.transform(np.asarray(dense_q, np.float32)[None])[0]
+        if vector is not None:
+            dense_q = np.asarray(vector, np.float32)
+        elif layout.dense is not None:
+            dense_q = np.asarray((yield twin(layout.dense, "embed_query", text)), np.float32)
+        else:
+            dense_q = None
+        vectors = {}
+        if text is not None and (layout.sparse is not None or layout.multivector is not None):
+            vectors = yield blocking(query_vectors, layout, spec, text)
         k = check_k(self.k if k is None else k)
-        plan = plan_query(layout, spec, query, dense_q, k=k, first_k=self._first_k(k),
-                          flt=self.filter if flt is None else flt, rerank_k=self.rerank_k,
-                          maxsim=self.maxsim)
-        plan.formula = self.formula
-        if self.group_by is not None:  # k documents of group_size chunks each
-            plan.group_by, plan.group_size = self.group_by, self.group_size
-            plan.final_k = k * self.group_size
-        text_key = layout.read_key(spec)
-        if self.prf is not None:
-            yield from feedback(scope, self.prf, query, plan, text_key)
-        hits = None
-        if self.mmr is not None:
-            hits = yield from native_mmr(conn, scope.collection, layout.names.dense,
-                                         plan.queries, k, self.mmr, plan.filter)
-        if hits is None:
-            hits = yield from candidates(scope, plan, self.memo)
-            if plan.decode is not None and hits:
-                hits = yield from decoded_maxsim(scope, plan, hits)
-            if self.mmr is not None:
-                hits = yield from client_mmr(conn, scope.collection, layout.names.dense,
-                                             dense_q, hits, k, self.mmr)
-        docs = to_documents(hits, text_key, self.score_key)
-        if self.calibrator is not None:
-            docs = calibrate(self.calibrator, self.score_threshold, self.relevance_key, docs,
-                             hits, dense_q)
-        if self.rerank is not None:
-            docs = yield from rerank(self.rerank, docs, query, callbacks)
-        return docs[: plan.final_k]
+        plan = plan_query(layout, dense_q, vectors, k=k, first_k=first_depth(stages, k),
+                          flt=self.filter if flt is None else flt)
+        q = Query(text or "", k, scope, spec, dense_q, vectors, plan, layout.read_key(spec),
+                  callbacks, extra={"vector_given": vector is not None})
+        for s in stages:
+            s.plan(q)
+        for s in stages:
+            if s.order >= CANDIDATES:
+                break
+            yield from s.run(q)
+        for s in stages:
+            found = yield from s.source(q)
+            if found is not None:
+                q.hits, q.source = found, s
+                break
+        if q.hits is None:
+            q.hits = yield from candidates(scope, plan, self.memo)
+        for s in stages:
+            if CANDIDATES <= s.order < DOCUMENTS:
+                yield from s.run(q)
+        q.docs = to_documents(q.hits, q.text_key, self.score_key)
+        for s in stages:
+            if s.order >= DOCUMENTS:
+                yield from s.run(q)
+        return q
+
+    def retrieve(self, text: str, k: int | None, flt: Any, callbacks: Any) -> Flow[list[Document]]:
+        """The documents for ``text``, best first."""
+        q = yield from self.query(text, k, flt, callbacks)
+        return (q.docs or [])[: q.plan.final_k]
 
     def add(self, texts: Iterable[str], ids: Iterable[str | None] | None,
             metadatas: Iterable[dict[str, Any] | None] | None, *, batch_size: int,
             recreate: bool = False, chunk_size: int = CHUNK_SIZE, journal: Any = None,
-            progress: bool = False) -> Flow[list[str]]:
+            progress: bool = False, adopt: bool = False) -> Flow[list[str]]:
         """Encode ``texts`` (any iterable, read in chunks) with the layout's encoders and
         upsert them, each chunk written in the background while the next is encoded
         (:mod:`~vectorbridge.retrievers.ingest`), creating the collection on first use (an
         existing one must have the fields these encoders fill). ``progress``: one tqdm bar
-        in documents/s. ``journal``: skip the chunks an earlier run of the same call wrote."""
+        in documents/s. ``journal``: skip the chunks an earlier run of the same call wrote.
+        ``adopt``: an existing collection is used as it is when it holds these fields (the
+        store's contract), instead of having to match the encoders' spec exactly."""
         for what, v in (("batch_size", batch_size), ("chunk_size", chunk_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"{what} must be a positive int, got {v!r}.")
@@ -143,7 +146,10 @@ class Pipeline:
                     continue
                 spec, vectors = yield from layout.encode(part, conn.capabilities)
                 if not out:  # the first chunk fits the encoders and names the fields
-                    yield twin(conn, "create_collection", spec, recreate=recreate)
+                    if adopt and (yield twin(conn, "has_collection", spec.name)):
+                        layout.check_holds((yield twin(conn, "spec", spec.name)), spec)
+                    else:
+                        yield twin(conn, "create_collection", spec, recreate=recreate)
                 if ack is None or ack[1] not in acked:
                     yield twin(writer, "write", spec.name, id_list, vectors, payloads,
                                batch_size=batch_size, ack=ack)

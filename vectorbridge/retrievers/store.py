@@ -4,26 +4,31 @@ Why another store when langchain-qdrant and langchain-milvus exist: they differ 
 round trip returns (ids lost, internal keys in metadata, no ``get_by_ids``, MMR's
 ``lambda_mult`` reversed in one of them). This one behaves the same on Qdrant and Milvus,
 passes LangChain's standard ``VectorStoreIntegrationTests`` on both, and its async methods
-run on the engines' async clients.
+run on the engines' async clients. It runs on the retriever's pipeline
+(:mod:`~vectorbridge.retrievers.pipeline`): one ingest path, one MMR stage, one query adapter
+stage for both faces.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from vectorbridge.connectors.base import Connector, Hit
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, check_name
+from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit
+from vectorbridge.connectors.spec import Metric, check_name
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import checked_keywords
-from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents, fill_ids, to_document, \
-    to_payloads
-from vectorbridge.retrievers.ingest import CHUNK_SIZE, BackgroundWriter, chunks
+from vectorbridge.retrievers.diversity import MMR
+from vectorbridge.retrievers.documents import TEXT_KEY, to_document
+from vectorbridge.retrievers.ingest import CHUNK_SIZE
+from vectorbridge.retrievers.layout import FieldNames, Layout
+from vectorbridge.retrievers.pipeline import Pipeline
+from vectorbridge.retrievers.stages.base import Stage
+from vectorbridge.retrievers.stages.candidates import Memo, Scope
+from vectorbridge.retrievers.stages.shaping import AdaptQuery, Grouping
 from vectorbridge.retrievers.twins import Flow, arun, run, twin
 
 
@@ -95,13 +100,9 @@ class VectorBridgeStore(VectorStore):
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         if isinstance(index_after, bool) or not isinstance(index_after, int) or index_after < 0:
             raise InvalidInputError(f"index_after must be an int >= 0, got {index_after!r}.")
-        if query_adapter is not None:
-            from vectorbridge.encoders.adapter import QueryAdapter
-
-            if not isinstance(query_adapter, QueryAdapter):
-                raise InvalidInputError(f"query_adapter= takes a trained QueryAdapter, got "
-                                        f"{type(query_adapter).__name__}.")
-            query_adapter._check_fitted()
+        self._stages: tuple[Stage, ...] = () if query_adapter is None else \
+            (AdaptQuery(query_adapter),)
+        self._memo = Memo()
         self.query_adapter = query_adapter
         self.index_after, self._unindexed = index_after, 0
         self.connector, self.collection, self.embedding = connector, collection, embedding
@@ -112,41 +113,22 @@ class VectorBridgeStore(VectorStore):
     def embeddings(self) -> Embeddings:
         return self.embedding
 
-    def _new_spec(self, dim: int) -> CollectionSpec:
-        return CollectionSpec(name=self.collection,
-                              dense={self.vector_field: DenseField(dim, self.metric)},
-                              text_key=self.text_key)
-
-    def _check_existing(self, spec: CollectionSpec) -> None:
-        if not isinstance(spec.fields.get(self.vector_field), DenseField):
-            raise InvalidInputError(
-                f"collection {self.collection!r} has no dense field {self.vector_field!r} "
-                f"(its fields: {sorted(spec.fields)}); pass vector_field=... to the store."
-            )
+    def _pipeline(self) -> Pipeline:
+        """The pipeline of this store: one dense field, the query adapter if any."""
+        layout = Layout(self.collection, FieldNames(dense=self.vector_field),
+                        dense=self.embedding, text_key=self.text_key, dense_metric=self.metric)
+        scope = Scope(self.connector, layout, self.connector.default_fusion, DEFAULT_PREFETCH_K)
+        return Pipeline(scope, self._memo, self._stages)
 
     # -- writing (each operation is one flow, run sync or async: retrievers/twins.py) ------
     def _add(self, texts: Iterable[str], metadatas: Iterable[Mapping[str, Any]] | None,
              ids: Iterable[str | None] | None) -> Flow[list[str]]:
         """Texts of any number, embedded a chunk at a time while the chunk before is written
-        (:mod:`~vectorbridge.retrievers.ingest`)."""
-        conn, name, out = self.connector, self.collection, []
-        writer = BackgroundWriter(conn)
-        try:
-            for part, part_ids, part_meta in chunks(texts, ids, metadatas, CHUNK_SIZE, CHUNK_SIZE):
-                id_list = fill_ids(part_ids, len(part))
-                payloads = to_payloads(part, part_meta, self.text_key, start=len(out))
-                vectors = yield from embed_documents(self.embedding, part)
-                if not out:
-                    if not (yield twin(conn, "has_collection", name)):
-                        yield twin(conn, "create_collection", self._new_spec(vectors.shape[1]))
-                    self._check_existing((yield twin(conn, "spec", name)))
-                yield twin(writer, "write", name, id_list, {self.vector_field: vectors},
-                           payloads, batch_size=self.batch_size)
-                out += id_list
-        finally:
-            yield twin(writer, "drain")
+        (the pipeline's ingest); an existing collection is used as it is."""
+        out = yield from self._pipeline().add(texts, ids, metadatas, batch_size=self.batch_size,
+                                              chunk_size=CHUNK_SIZE, adopt=True)
         if out and self._count_unindexed(len(out)):
-            yield twin(conn, "optimize", name)
+            yield twin(self.connector, "optimize", self.collection)
         return out
 
     def _count_unindexed(self, written: int, force: bool = False) -> bool:
@@ -202,30 +184,23 @@ class VectorBridgeStore(VectorStore):
         """Async :meth:`get_by_ids`."""
         return await arun(self._get(ids))
 
-    def _query_vector(self, query: str | None, embedding: Any) -> Flow[np.ndarray]:
-        if query is not None:
-            embedding = yield twin(self.embedding, "embed_query", query)
-            if self.query_adapter is not None:
-                return self.query_adapter.transform(np.asarray(embedding, np.float32)[None])[0]
-        return np.asarray(embedding, np.float32)
-
-    def _search(self, query: str | None, embedding: Any, k: int, flt: Any,
-                with_vectors: bool = False, **group: Any) -> Flow[tuple[np.ndarray, list[Hit]]]:
-        """The query vector (embedded from ``query`` unless given) and its ``k`` nearest
-        (``group``: ``group_by`` / ``group_size``, as :meth:`Connector.search` takes them)."""
-        q = yield from self._query_vector(query, embedding)
+    def _hits(self, query: str | None, embedding: Any, k: int, flt: Any,
+              extra: Sequence[Stage] = ()) -> Flow[list[Hit]]:
+        """The pipeline's hits for a text ``query`` (embedded, then adapted) or an
+        ``embedding`` used as it is, with per-call stages (grouping, MMR)."""
         if not (yield twin(self.connector, "has_collection", self.collection)):
-            return q, []
-        hits = yield twin(self.connector, "search", self.collection, self.vector_field, q, k,
-                          filter=flt, with_vectors=with_vectors, **group)
-        return q, hits
+            return []
+        q = yield from self._pipeline().query(query, k, flt, vector=embedding, extra=extra)
+        return q.hits or []
 
     def _scored(self, query: str | None, embedding: Any, k: int, flt: Any,
                 options: Mapping[str, Any]) -> Flow[list[tuple[Document, float]]]:
         """``options``: the search methods' ``**kwargs``; ``group_by="doc_id", group_size=n``
         return the best ``k`` documents' best ``n`` chunks, group by group."""
-        group = {key: options[key] for key in ("group_by", "group_size") if key in options}
-        _, hits = yield from self._search(query, embedding, k, flt, **group)
+        extra = []
+        if "group_by" in options or "group_size" in options:
+            extra.append(Grouping(options.get("group_by"), options.get("group_size", 1)))
+        hits = yield from self._hits(query, embedding, k, flt, extra)
         return [(to_document(h.id, h.payload, self.text_key), h.score) for h in hits]
 
     def similarity_search_with_score_by_vector(
@@ -281,21 +256,11 @@ class VectorBridgeStore(VectorStore):
     # -- MMR --------------------------------------------------------------------------------
     def _mmr(self, query: str | None, embedding: Any, k: int, fetch_k: int, lambda_mult: float,
              flt: Any) -> Flow[list[Document]]:
-        """In the engine where it has MMR (one request, no vectors sent back), else the
-        ``fetch_k`` nearest with their vectors and LangChain's selection here."""
-        if self.connector.capabilities.native_mmr:
-            q = yield from self._query_vector(query, embedding)
-            if not (yield twin(self.connector, "has_collection", self.collection)):
-                return []
-            hits = yield twin(self.connector, "mmr_search", self.collection, self.vector_field, q,
-                              k, fetch_k=max(fetch_k, k), lambda_mult=lambda_mult, filter=flt)
-            return [to_document(h.id, h.payload, self.text_key) for h in hits]
-        q, hits = yield from self._search(query, embedding, max(fetch_k, k), flt, True)
-        if not hits:
-            return []
-        vectors = [h.vectors[self.vector_field] for h in hits]
-        keep = maximal_marginal_relevance(q, vectors, lambda_mult=lambda_mult, k=k)
-        return [to_document(hits[i].id, hits[i].payload, self.text_key) for i in keep]
+        """The pipeline's MMR stage: in the engine where it has MMR (one request, no vectors
+        sent back), else over the ``fetch_k`` nearest's stored vectors with LangChain's
+        selection."""
+        hits = yield from self._hits(query, embedding, k, flt, [MMR(lambda_mult, fetch_k)])
+        return [to_document(h.id, h.payload, self.text_key) for h in hits]
 
     def max_marginal_relevance_search_by_vector(
         self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,

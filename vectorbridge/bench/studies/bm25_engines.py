@@ -26,20 +26,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vectorbridge.bench.fusion import paired_ci
 from vectorbridge.bench.studies.common import beir_parser, load_corpus, write_report
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
 
 K = 100
-
-
-def paired_ci(d: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Bootstrap 95 % interval of the mean of paired per-query differences."""
-    rng = np.random.default_rng(seed)
-    boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def bm25s_run(texts: list[str], ids: list[str], queries: list[str]) -> tuple[list[list[str]], list[float]]:
@@ -131,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, ranked, lat in rows:
         run_ = dict(zip(qids, ranked))
         d = per_query[name] - anchor
-        lo, hi = paired_ci(d)
+        lo, hi = paired_ci(d, resamples=2000)
         delta = "—" if name == rows[0][0] else f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"
         lines.append(f"| {name} | {ndcg_at_k(run_, qrels, 10):.4f} | {delta} | "
                      f"{recall_at_k(run_, qrels, K):.4f} | {statistics.median(lat) * 1000:.2f} |")

@@ -1,7 +1,7 @@
 """Hybrid retrieval quality and latency on a BEIR folder, both engines (default: SciFact train).
 
     vectorbridge bench hybrid DATA [--queries 300]
-        [--engines qdrant,milvus] [--tune]
+        [--engines qdrant-edge,milvus-lite-file] [--tune] [--out DIR]
 
 Two parts:
 
@@ -11,13 +11,14 @@ Two parts:
    ``rerank_k`` over cached TokenEncoder vectors. ``--tune`` prints the grid the retriever's
    defaults were chosen from (train split only).
 2. The real path on a fixed random subset of ``--queries`` queries (seed 0): the corpus stored
-   in embedded Qdrant (Qdrant Edge, BM25 with engine IDF; ``qdrant-local`` for qdrant-client's
-   local mode) and Milvus Lite (file, BM25 with
-   client IDF), queried through :class:`HybridRetriever.invoke` with engine-side fusion.
-   Query vectors come from an on-disk cache, so latency is the database path plus BM25 query
-   encoding (and the reranker's matmuls), never the dense model.
+   in each ``--engines`` entry of the registry (:data:`vectorbridge.connectors.ENGINES`; BM25
+   with the engine's IDF where it has one, else client IDF), queried through
+   :class:`HybridRetriever.invoke` with engine-side fusion. Query vectors come from an
+   on-disk cache, so latency is the database path plus BM25 query encoding (and the
+   reranker's matmuls), never the dense model. The table goes to ``--out``.
 
-Embeddings are cached in ``--cache`` keyed by model + text hash.
+Dense and token embeddings come from the caches every study shares (``--cache``, keyed by
+model + text hash).
 """
 
 from __future__ import annotations
@@ -27,37 +28,28 @@ import random
 import statistics
 import tempfile
 import time
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached, dense_vectors, sparse_matrices
-from vectorbridge.bench.data import CachedEmbeddings
-from vectorbridge.bench.studies.common import beir_parser, load_corpus
-from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
+from vectorbridge.bench.data import CachedTokens, embeddings_for, sparse_matrices
+from vectorbridge.bench.pipelines import open_engine
+from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, engine_names, \
+    load_corpus, store_corpus, table, token_embeddings, write_report
 from vectorbridge.connectors.fusion import Fusion, fuse
-from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder
+from vectorbridge.encoders import BM25Encoder
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
 from vectorbridge.retrievers import HybridRetriever, MaxSimReranker
 
 
 #: How the MaxSim stage blends with the hybrid order (tuned on SciFact train with --tune).
 BLEND = Fusion("rrf", 5, (2.0, 1.0))
-
-
-class CachedTokens:
-    """A TokenEncoder stand-in over cached token matrices (documents by text)."""
-
-    def __init__(self, docs: dict[str, np.ndarray], queries: dict[str, np.ndarray]) -> None:
-        self.docs, self.queries = docs, queries
-
-    def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return [self.docs[t] for t in texts]
-
-    def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return [self.queries[t] for t in texts]
+#: The RRF k of the reference's default row: the retriever's flat ``rrf_k`` default (a
+#: literal, since the retriever no longer has it as a field to read).
+RRF_K = 2
 
 
 def top(scores: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
@@ -69,23 +61,18 @@ def top(scores: np.ndarray, ids: list[str], k: int) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> None:
     ap = beir_parser(__doc__, __name__)
     ap.add_argument("--queries", type=int, default=300, help="queries for the engine runs")
-    ap.add_argument("--engines", default="qdrant,milvus")
+    ap.add_argument("--engines", default="qdrant-edge,milvus-lite-file",
+                    help="comma list of registry names (vectorbridge.connectors.ENGINES)")
     ap.add_argument("--depth", type=int, default=100, help="candidates per branch")
     ap.add_argument("--rerank-k", type=int, default=100)
     ap.add_argument("--tune", action="store_true", help="print the fusion grid (reference)")
+    ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
 
     c = load_corpus(args)
-    ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
-
-    dense = DenseEncoder(model, device="cpu")
-    tok = TokenEncoder(dense.model)
-    D = dense_vectors(model, texts, "dense", cache, dense.encode_documents)
-    Q = dense_vectors(model, qtexts, "dense-q", cache, dense.encode_queries)
-    tz = cached(cache / f"{cache_key(model, texts, 'tokens')}.npz", lambda: _tokens(tok, texts))
-    qz = cached(cache / f"{cache_key(model, qtexts, 'tokens-q')}.npz", lambda: _tokens(tok, qtexts, True))
-    doc_tokens = _split(tz)
-    q_tokens = _split(qz)
+    ds, texts, qids, qtexts = c.ds, c.texts, c.qids, c.qtexts
+    D, Q = dense_embeddings(c)
+    doc_tokens, q_tokens = token_embeddings(c)
 
     # -- 1. reference over all queries ------------------------------------------------------
     bm25 = BM25Encoder(idf="client").fit(texts)
@@ -123,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         "dense": [[d for d, _ in r] for r in dense_runs],
         "BM25": [[d for d, _ in r] for r in bm25_runs],
         "hybrid RRF (k=60)": fused(Fusion("rrf", 60)),
-        "hybrid RRF k=2": fused(Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)),
+        "hybrid RRF k=2": fused(Fusion("rrf", RRF_K)),
         "hybrid DBSF": fused(Fusion("dbsf")),
         "hybrid weighted (0.5, 0.5)": fused(Fusion("weighted", weights=(0.5, 0.5))),
     }
-    default_rrf = Fusion("rrf", HybridRetriever.model_fields["rrf_k"].default)
+    default_rrf = Fusion("rrf", RRF_K)
     ref[f"hybrid RRF + MaxSim rerank top {args.rerank_k}"] = maxsim_rerank(fused(default_rrf), args.rerank_k)
     ref["hybrid RRF + MaxSim, replacing the order"] = maxsim_rerank(fused(default_rrf), args.rerank_k, None)
     three_way = []  # HybridRetriever(multivector=..., maxsim="fuse"): MaxSim ranks the union
@@ -157,68 +144,52 @@ def main(argv: list[str] | None = None) -> None:
 
     # -- 2. the engines, through HybridRetriever ---------------------------------------------
     subset = sorted(random.Random(0).sample(range(len(qids)), min(args.queries, len(qids))))
-    emb = CachedEmbeddings({**dict(zip(texts, D)), **dict(zip(qtexts, Q))})
+    emb = embeddings_for(texts, D, qtexts, Q)
     reranker = MaxSimReranker(CachedTokens(dict(zip(texts, doc_tokens)), dict(zip(qtexts, q_tokens))),
                               blend=BLEND)
     rows = []
-    for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        if engine in ("qdrant", "qdrant-local"):  # Qdrant Edge, or qdrant-client's local mode
-            conn: Any = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-edge-")) \
-                if engine == "qdrant" else QdrantConnector(location=":memory:")
-            sparse_enc = BM25Encoder(idf="engine").fit(texts)
-            field = SparseField(idf=True)
-        else:
-            conn = MilvusConnector(uri=str(cache / "hybrid-milvus.db"))
-            sparse_enc, field = bm25, SparseField(idf=False)
-        conn.create_collection(CollectionSpec(name="beir", dense={"dense": D.shape[1]},
-                                              sparse={"sparse": field}, text_key="text"),
-                               recreate=True)
-        t = time.perf_counter()
-        conn.upsert("beir", ds.doc_ids, {"dense": D, "sparse": sparse_enc.encode_documents(texts)},
-                    [{"text": x} for x in texts], batch_size=512)
-        conn.optimize("beir")
-        print(f"\n{conn.engine}: ingested {len(texts)} docs in {time.perf_counter() - t:.1f}s")
-        base = dict(connector=conn, collection="beir", k=100, prefetch_k=args.depth)
-        pipelines = {
-            "dense": HybridRetriever(dense=emb, **base),
-            "BM25": HybridRetriever(sparse=sparse_enc, **base),
-            "hybrid RRF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="rrf", **base),
-            "hybrid DBSF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="dbsf", **base),
-            "hybrid weighted (0.5, 0.5)": HybridRetriever(dense=emb, sparse=sparse_enc,
-                                                          fusion="weighted", **base),
-            f"hybrid RRF + MaxSim rerank top {args.rerank_k}": HybridRetriever(
-                dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k,
-                fusion="rrf", **base),
-        }
-        for name, retriever in pipelines.items():
-            runs: list[list[str]] = [[] for _ in qids]
-            lat = []
-            for i in subset:
-                t = time.perf_counter()
-                docs = retriever.invoke(qtexts[i])
-                lat.append(time.perf_counter() - t)
-                runs[i] = [d.id for d in docs]
-            n10, r100 = evaluate(runs, subset)
-            rn10, rr100 = evaluate(ref[name] if name in ref else ref["dense"], subset)
-            p50 = statistics.median(lat) * 1000
-            rows.append((conn.engine, name, n10, r100, rn10, p50))
-            print(f"  {name:44s} nDCG@10 {n10:.4f} recall@100 {r100:.4f} "
-                  f"(reference on the subset {rn10:.4f}) p50 {p50:.1f} ms", flush=True)
-        conn.close()
-
-    print("\n| engine | pipeline | nDCG@10 | recall@100 | reference nDCG@10 | p50 ms |")
-    print("|---|---|---|---|---|---|")
-    for e, n, a, b, c, p in rows:
-        print(f"| {e} | {n} | {a:.3f} | {b:.3f} | {c:.3f} | {p:.1f} |")
-
-
-def _tokens(tok: TokenEncoder, texts: list[str], queries: bool = False) -> dict[str, np.ndarray]:
-    mats = tok.encode_queries(texts) if queries else tok.encode_documents(texts)
-    return {"vecs": np.concatenate(mats).astype(np.float16),
-            "lens": np.array([len(m) for m in mats], dtype=np.int64)}
-
-
-def _split(z: dict[str, np.ndarray]) -> list[np.ndarray]:
-    vecs = z["vecs"].astype(np.float32)
-    return np.split(vecs, np.cumsum(z["lens"])[:-1])
-
+    work, servers = Path(tempfile.mkdtemp(prefix="vb-hybrid-")), []
+    try:
+        for engine in engine_names(args.engines):
+            conn = open_engine(engine, work, servers)
+            t = time.perf_counter()
+            sparse_enc = store_corpus(conn, c, D)
+            print(f"\n{conn.engine}: ingested {len(texts)} docs in {time.perf_counter() - t:.1f}s")
+            base = dict(connector=conn, collection="beir", k=100, prefetch_k=args.depth)
+            pipelines = {
+                "dense": HybridRetriever(dense=emb, **base),
+                "BM25": HybridRetriever(sparse=sparse_enc, **base),
+                "hybrid RRF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="rrf", **base),
+                "hybrid DBSF": HybridRetriever(dense=emb, sparse=sparse_enc, fusion="dbsf", **base),
+                "hybrid weighted (0.5, 0.5)": HybridRetriever(dense=emb, sparse=sparse_enc,
+                                                              fusion="weighted", **base),
+                f"hybrid RRF + MaxSim rerank top {args.rerank_k}": HybridRetriever(
+                    dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k,
+                    fusion="rrf", **base),
+            }
+            for name, retriever in pipelines.items():
+                runs: list[list[str]] = [[] for _ in qids]
+                lat = []
+                for i in subset:
+                    t = time.perf_counter()
+                    docs = retriever.invoke(qtexts[i])
+                    lat.append(time.perf_counter() - t)
+                    runs[i] = [d.id for d in docs]
+                n10, r100 = evaluate(runs, subset)
+                rn10, _ = evaluate(ref[name] if name in ref else ref["dense"], subset)
+                p50 = statistics.median(lat) * 1000
+                rows.append((conn.engine, name, f"{n10:.3f}", f"{r100:.3f}", f"{rn10:.3f}",
+                             f"{p50:.1f}"))
+                print(f"  {name:44s} nDCG@10 {n10:.4f} recall@100 {r100:.4f} "
+                      f"(reference on the subset {rn10:.4f}) p50 {p50:.1f} ms", flush=True)
+            conn.close()
+    finally:
+        for s in servers:
+            s.stop()
+    lines = [f"# Hybrid retrieval on {Path(args.data).name} {args.split}", "",
+             f"{len(texts)} docs; {len(subset)} of {len(qids)} queries (seed 0) on the engines, "
+             f"depth {args.depth}; the reference is numpy on the same queries.", ""]
+    lines += table(("engine", "pipeline", "nDCG@10", "recall@100", "reference nDCG@10", "p50 ms"),
+                   rows)
+    print("\n" + "\n".join(lines[4:]))
+    write_report(Path(args.out) / f"hybrid_{Path(args.data).name}_{args.split}.md", lines)

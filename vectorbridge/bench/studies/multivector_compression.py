@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 
-from vectorbridge.bench.data import cache_key, cached
+from vectorbridge.bench.data import cache_key, cached, split_tokens
 from vectorbridge.bench.studies.common import (
-    beir_parser, exact_maxsim_top, load_corpus, maxsim_rerank, split_tokens, write_report,
+    beir_parser, exact_maxsim_top, load_corpus, maxsim_rerank, write_report,
 )
 from vectorbridge.bench.studies.common import quality as common_quality
 from vectorbridge.encoders import FDEEncoder, ProductQuantizer

@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached, embeddings_for
+from vectorbridge.bench.data import CachedTokens, cache_key, cached, embeddings_for, split_tokens
 from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, \
-    split_tokens, write_report
-from vectorbridge.bench.studies.hybrid_quality import CachedTokens
+    write_report
 from vectorbridge.bench.studies.relevance_filter import best_threshold
 from vectorbridge.connectors import F, QdrantConnector
 from vectorbridge.connectors.qdrant.edge import EdgeClient

@@ -28,9 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key
+from vectorbridge.bench.data import cache_key, split_tokens
 from vectorbridge.bench.studies.common import (
-    beir_parser, dense_embeddings, exact_maxsim_top, load_corpus, maxsim_rerank, split_tokens,
+    beir_parser, dense_embeddings, exact_maxsim_top, load_corpus, maxsim_rerank,
 )
 from vectorbridge.bench.studies.common import quality as common_quality
 from vectorbridge.encoders import BinaryQuantizer, FDEEncoder, ProductQuantizer

@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached, dense_vectors, sparse_matrices
+from vectorbridge.bench.data import dense_vectors, sparse_matrices, token_vectors
 from vectorbridge.bench.studies.common import beir_parser, load_corpus
 from vectorbridge.connectors import CollectionSpec, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.encoders import BM25Encoder, DenseEncoder, TokenEncoder
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tok = TokenEncoder(dense.model)
 
-    def encode_tokens():
-        mats = tok.encode_documents(texts)
-        return {"vecs": np.concatenate(mats).astype(np.float16),
-                "lens": np.array([len(m) for m in mats], dtype=np.int64)}
-
-    tz = cached(cache / f"{cache_key(model, texts, 'tokens')}.npz", encode_tokens)
+    doc_tok = token_vectors(model, texts, "tokens", cache, tok.encode_documents)
     Qt = tok.encode_queries(qtexts)
 
     runs: dict[str, dict[str, list[str]]] = {}
@@ -86,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  BM25 top-10 identical to Milvus Lite's on {same:.0%} of the 20 timed queries")
     runs["BM25 (bm25s tokenizer, Lucene IDF)"] = bm25_run
 
-    vecs = tz["vecs"].astype(np.float32)
-    starts = np.concatenate([[0], np.cumsum(tz["lens"])[:-1]])
+    vecs = np.concatenate(doc_tok)
+    starts = np.concatenate([[0], np.cumsum([len(m) for m in doc_tok])[:-1]])
     maxsim_run = {}
     for q, m in zip(qids, Qt):
         best = np.maximum.reduceat(m @ vecs.T, starts, axis=1).sum(axis=0)  # (n_docs,)

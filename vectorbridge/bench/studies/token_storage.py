@@ -27,11 +27,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from vectorbridge.bench.data import cache_key, cached
-from vectorbridge.bench.studies.common import beir_parser, load_corpus, split_tokens, write_report
-from vectorbridge.bench.studies.hybrid_quality import CachedTokens, _tokens
+from vectorbridge.bench.data import CachedTokens
+from vectorbridge.bench.studies.common import beir_parser, load_corpus, token_embeddings, write_report
 from vectorbridge.connectors import QdrantConnector
-from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenEncoder, TokenPooler
+from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
 from vectorbridge.retrievers import HybridRetriever
 
@@ -56,17 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
     c = load_corpus(args)
-    encoder: list[TokenEncoder] = []  # loaded only on a cache miss
-
-    def tokens(texts: list[str], queries: bool) -> Any:
-        if not encoder:
-            encoder.append(TokenEncoder(c.model))
-        return _tokens(encoder[0], texts, queries)
-
-    doc_tok = split_tokens(cached(c.cache / f"{cache_key(c.model, c.texts, 'tokens')}.npz",
-                                  lambda: tokens(c.texts, False)))
-    q_tok = split_tokens(cached(c.cache / f"{cache_key(c.model, c.qtexts, 'tokens-q')}.npz",
-                                lambda: tokens(c.qtexts, True)))
+    doc_tok, q_tok = token_embeddings(c)
     tok = CachedTokens(dict(zip(c.texts, doc_tok)), dict(zip(c.qtexts, q_tok)))
     rng = np.random.default_rng(0)
     subset = sorted(rng.choice(len(c.qids), min(args.queries, len(c.qids)), replace=False).tolist())

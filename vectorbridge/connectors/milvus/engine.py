@@ -5,7 +5,7 @@ multi-vector field (:mod:`.tokens`). Engine quantization of a dense field maps t
 indexes (``scalar-int8`` -> ``IVF_SQ8``, ``pq-xN`` -> ``IVF_PQ``); a search fetches
 ``oversampling * k`` candidates from the index and rescores them exactly with the float
 vectors Milvus keeps beside it (Qdrant's rescore, done here). What the engine holds is read
-from its version (:func:`~.schema.milvus_capabilities`). The spec is stored as a collection
+from its version (:func:`~.capabilities.milvus_capabilities`). The spec is stored as a collection
 property; the collection is loaded when opened.
 """
 
@@ -28,13 +28,14 @@ from vectorbridge.connectors.credentials import redact_url, secret_from, url_sec
 from vectorbridge.connectors.engine import Engine
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
 from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to_entities, to_hits
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
 from vectorbridge.connectors.milvus.lite import LiteSize, load_after_flush
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
     SPEC_PROPERTY, _index_now,
-    companion, index_for, milvus_capabilities,
+    companion, index_for,
 )
 from vectorbridge.connectors.milvus.aliases import MilvusAliases
 from vectorbridge.connectors.milvus.paging import MilvusPaging

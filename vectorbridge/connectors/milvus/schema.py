@@ -1,18 +1,18 @@
-"""Milvus' side of a :class:`CollectionSpec`: what each Milvus version holds
-(:func:`milvus_capabilities`), the index of a dense field (:func:`index_for`), the companion
-collection of a multi-vector field, the reserved field names, and the index-creation call."""
+"""Milvus' side of a :class:`CollectionSpec`: the index of a dense field (:func:`index_for`),
+the companion collection of a multi-vector field, the reserved field names, and the
+index-creation call. What each Milvus version holds lives in :mod:`.capabilities`, which
+imports no pymilvus."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
-
-import re
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from vectorbridge.connectors.calls import Call
-from vectorbridge.connectors.engine import MILVUS, Capabilities
+from vectorbridge.connectors.capabilities import Capabilities
+# re-exported: its home before milvus/capabilities.py (which needs no pymilvus)
+from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
 from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PAYLOAD_FIELD
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
@@ -31,29 +31,6 @@ PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[
 GROUP_FIELD = "_vb_group"  # a copy of payload[group_key], for group_by_field
 #: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
 GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
-
-
-def milvus_capabilities(server_version: str) -> Capabilities:
-    """What one Milvus engine supports, from ``get_server_version()``: Milvus Lite has
-    everything but binary vectors and IVF_PQ (it accepts the index and then fails to build
-    it, "reserved for a future phase", searching the raw vectors), applies no sharding and
-    keeps BM25 statistics per segment (measured: tests/test_engine_bm25.py);
-    Milvus < 2.4: binary vectors, one vector field per collection, no sparse vectors and no
-    ``hybrid_search``, no ``group_by_field``; 2.4: no BM25 function; 2.5+ (or an
-    unparseable version, assumed recent): everything."""
-    if server_version.startswith("milvus_lite"):
-        return replace(MILVUS, binary=False, ivf_pq=False, sharding=False, bm25_global_stats=False)
-    m = re.match(r"v?(\d+)\.(\d+)", server_version)
-    version = (int(m.group(1)), int(m.group(2))) if m else (99, 0)
-    if version >= (2, 5):
-        return MILVUS
-    if version >= (2, 4):
-        return replace(MILVUS, engine_bm25=False, bm25_global_stats=False)
-    return replace(MILVUS, sparse=False, engine_bm25=False, bm25_global_stats=False,
-                   scalar_index=False,
-                   multiple_vector_fields=False,
-                   hybrid_search=False, native_fusion=frozenset(), weighted_fusion=frozenset(),
-                   native_grouping=False)
 
 
 def index_for(f: DenseField, default: str, nlist: int) -> tuple[str, dict[str, Any]]:
@@ -234,3 +211,8 @@ def _index_now(collection: str, index: Any) -> Call:
     goes to the sync client, where it is a single request.
     """
     return Call("create_index", (collection, index), {"sync": False}, sync_only=True)
+
+
+__all__ = ["SPEC_PROPERTY", "PARTITION_FIELD", "GROUP_FIELD", "GRPC_KEEPALIVE", "index_for",
+           "text_field", "companion", "unsupported_reasons", "main_schema", "token_schema",
+           "milvus_capabilities"]

@@ -21,7 +21,6 @@ collection's metadata.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -32,7 +31,7 @@ from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.credentials import url_secrets
-from vectorbridge.connectors.engine import QDRANT, QDRANT_EDGE, QDRANT_LOCAL, Engine
+from vectorbridge.connectors.engine import Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
@@ -41,6 +40,7 @@ from vectorbridge.connectors.qdrant.convert import (
     point_id, to_hits, to_points, to_record,
 )
 from vectorbridge.connectors.qdrant.aliases import QdrantAliases
+from vectorbridge.connectors.qdrant.capabilities import QDRANT_EDGE, QDRANT_LOCAL, QDRANT_SERVER
 from vectorbridge.connectors.qdrant.edge import AsyncEdgeClient
 from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.connectors.qdrant.writes import QdrantWrites
@@ -103,7 +103,7 @@ class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
         return self._aclient
 
     #: Qdrant's, all applied by a server (sharding included).
-    capabilities = replace(QDRANT, sharding=True)
+    capabilities = QDRANT_SERVER
 
     # -- collections ----------------------------------------------------------------------
     def op_exists(self, name: str) -> Op[bool]:
