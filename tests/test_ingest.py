@@ -142,3 +142,86 @@ def test_chunks_read_ids_and_metadatas_in_lockstep():
                    (["e"], ["5"], None)]
     with pytest.raises(InvalidInputError, match="2 metadatas for 3 texts; give one per text. Nothing"):
         list(chunks(["a", "b", "c"], None, [{}, {}], 2, 2))
+
+
+# -- indexing during ingest: the engine's policy, applied once for every write path ----------
+def _counting(index_every):
+    """A reference connector whose engine asks for an index every ``index_every`` points,
+    logging the collections ``optimize`` was called for, in order."""
+    from dataclasses import replace
+
+    from vectorbridge.connectors import ReferenceConnector
+    from vectorbridge.connectors.reference import REFERENCE
+
+    conn = ReferenceConnector()
+    conn.backend.capabilities = replace(REFERENCE, index_every=index_every)
+    calls: list[str] = []
+    optimize = conn.optimize
+    conn.optimize = lambda name: (calls.append(name), optimize(name))[1]
+    return conn, calls
+
+
+def test_the_engines_index_policy_is_applied_by_every_write_path():
+    from vectorbridge.connectors.copying import copy_collection
+    from vectorbridge.retrievers.versions import reindex
+
+    conn, calls = _counting(1000)
+    # the store, by default the engine's policy: during the call, and what is left at its end
+    store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
+    store.add_texts(texts(2500))
+    assert calls == ["s", "s"]  # the chunk of 2,048 (past 1,000), then the 452 left
+    store.add_texts(texts(500, 2500))
+    assert calls == ["s"] * 3  # a small call ends indexed too: no search scans unindexed points
+    asyncio.run(store.aadd_texts(texts(1500, 3000)))
+    assert calls == ["s"] * 4  # the async writer too: once as written, nothing left at the end
+    # a bulk load: during (per written chunk) and once at the end for what is left
+    VectorBridgeStore.from_texts(list(texts(2500)), BagDense(), connector=conn, collection="f")
+    assert calls[4:] == ["f", "f"]  # the chunk of 2,048, then the 452 left at the end
+    del calls[:]
+    HybridRetriever.from_texts(texts(2500), (f"d{i}" for i in range(2500)), connector=conn,
+                               collection="h", dense=BagDense(), chunk_size=500)
+    assert calls == ["h"] * 3  # after 1,000 and 2,000 written, then the last 500
+    del calls[:]
+    report = copy_collection(conn, "h", conn, "h_copy", batch_size=500, verify=False)
+    assert report.copied == 2500 and calls == ["h_copy"] * 3
+    del calls[:]
+    conn.set_alias("docs", "h")
+    new = HybridRetriever(connector=conn, collection="docs_v2", dense=BagDense())
+    assert reindex(conn, "docs", new).documents == 2500
+    assert calls == ["docs_v2"] * 2  # the chunk of 2,048, then the 452 left
+    # the policy is counted per collection on the connector: the retriever and the store
+    # writing one collection share it
+    assert conn.index_schedule("s") is conn.index_schedule("s")
+    assert conn.index_schedule("s").unindexed == 0 and conn.index_schedule("h").unindexed == 0
+
+
+def test_an_engine_that_indexes_at_the_end_only_and_the_store_override():
+    conn, calls = _counting(None)
+    store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
+    store.add_texts(texts(2500))
+    assert calls == ["s"]  # once, at the end of the call
+    del calls[:]
+    HybridRetriever.from_texts(texts(2500), connector=conn, collection="h", dense=BagDense(),
+                               chunk_size=500)
+    assert calls == ["h"]  # once, at the end
+    del calls[:]
+    # index_after= overrides the engine, for this store only
+    every = VectorBridgeStore(connector=conn, collection="o", embedding=BagDense(),
+                              index_after=600)
+    every.add_texts(texts(2500))
+    assert calls == ["o", "o"]  # after the 2,048 chunk, and the 452 left at the end
+    never = VectorBridgeStore.from_texts(list(texts(2500)), BagDense(), connector=conn,
+                                         collection="n", index_after=0)
+    assert calls == ["o", "o", "n"]  # 0: never during writes, still once after from_texts
+    never.add_texts(texts(3000))
+    assert calls == ["o", "o", "n"]  # nor at the end of a call: you call optimize
+    assert conn.index_schedule("n").unindexed == 0  # the store kept its own count
+
+
+def test_engine_policies():
+    from vectorbridge.connectors.milvus.capabilities import MILVUS, milvus_capabilities
+    from vectorbridge.connectors.qdrant.capabilities import QDRANT_EDGE
+
+    assert QDRANT_EDGE.index_every is None  # small segments are scanned exactly, fast
+    for caps in (MILVUS, milvus_capabilities("milvus_lite"), milvus_capabilities("v2.3.5")):
+        assert caps.index_every and caps.index_every > 0  # growing segments: unindexed

@@ -18,6 +18,7 @@ from pathlib import Path
 from vectorbridge.connectors import CollectionSpec, Connector, MilvusConnector, QdrantConnector, SparseField
 from vectorbridge.encoders import BM25Encoder, DenseEncoder
 from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers.layout import FieldNames
 
 SAMPLE = Path(__file__).with_name("data") / "sample.jsonl"
 QUERIES = [
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n=== {label}: {conn.count('demo')} points upserted in {secs * 1000:.0f} ms "
               f"(BM25 IDF by {'the engine' if bm25.idf == 'engine' else 'the client'}) ===")
         hybrid = HybridRetriever(connector=conn, collection="demo", dense=dense, sparse=bm25,
-                                 sparse_field="bm25", k=args.k)
+                                 fields=FieldNames(sparse="bm25"), k=args.k)
         for q, qv, sv in zip(queries, Q, bm25.encode_queries(queries)):
             print(f"\nquery: {q}")
             for kind, hits in (("dense", conn.search("demo", "dense", qv, k=args.k)),

@@ -21,7 +21,7 @@ from vectorbridge.connectors.registry import engine
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.errors import UnsupportedFeatureError
 from vectorbridge.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import HybridRetriever, Quantized
 
 #: Pipelines of ``--pipelines``; the default set skips the two that need extra encodings.
 PIPELINES = ("dense", "bm25", "hybrid-rrf", "hybrid-dbsf", "hybrid-weighted", "splade",
@@ -145,10 +145,10 @@ def run_engine(c: Corpus, enc: Encoded, engine: str, pipelines: list[str], k: in
                                                     **base), None),
             }
             if "rerank-maxsim" in pipelines and enc.tokens is not None:
-                from vectorbridge.retrievers import MaxSimReranker
+                from vectorbridge.retrievers import MaxSimReranker, Rerank
 
                 made["rerank-maxsim"] = (HybridRetriever(
-                    dense=enc.dense, sparse=bm25, rerank=MaxSimReranker(enc.tokens), rerank_k=100,
+                    dense=enc.dense, sparse=bm25, stages=[Rerank(MaxSimReranker(enc.tokens), k=100)],
                     fusion="rrf", **base), None)
             for name in base_needed:
                 if name not in made:
@@ -162,7 +162,7 @@ def run_engine(c: Corpus, enc: Encoded, engine: str, pipelines: list[str], k: in
             try:
                 r, secs = timed(lambda: HybridRetriever.from_texts(
                     c.texts, ids=ids, connector=conn, collection=_collection(name), dense=enc.dense,
-                    quantizer=name, oversample=4.0, recreate=True, k=k))
+                    stages=[Quantized(name, oversample=4.0)], recreate=True, k=k))
             except (UnsupportedFeatureError, MilvusException) as e:  # a refusal is a result
                 rows.append(Row("pipelines", engine, name,
                                 note=f"unsupported: {type(e).__name__}: {str(e)[:160]}"))

@@ -35,13 +35,13 @@ def engine_order() -> Iterator[None]:
 
 def measure(texts: Sequence[str], ids: Sequence[str], queries: Sequence[str], emb: Any,
             workdir: Path, k: int = 10) -> dict[str, Any]:
-    from vectorbridge.connectors import QdrantConnector
+    from vectorbridge.connectors import Fusion, QdrantConnector
     from vectorbridge.encoders import BM25Encoder
     from vectorbridge.retrievers import HybridRetriever
 
     conn = QdrantConnector(path=str(workdir / "ties-edge"))
     r = HybridRetriever.from_texts(list(texts), ids=list(ids), connector=conn, collection="ties",
-                                   dense=emb, sparse=BM25Encoder(), k=k, fusion="rrf", rrf_k=2)
+                                   dense=emb, sparse=BM25Encoder(), k=k, fusion=Fusion("rrf", 2))
     times: dict[str, list[float]] = {"tie-safe": [], "engine order": []}
     runs: dict[str, list[list[list[str]]]] = {"tie-safe": [[], []], "engine order": [[], []]}
     for p in range(2):

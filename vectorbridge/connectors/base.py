@@ -19,6 +19,7 @@ from vectorbridge.connectors.calls import Op, run_async, run_sync
 from vectorbridge.connectors.engine import Capabilities, Engine, capability_gaps
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
+from vectorbridge.connectors.indexing import IndexSchedule
 from vectorbridge.connectors.operations import Operations
 from vectorbridge.connectors.results import (  # re-exported: their home before results.py
     DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Page, Record, Rescore,
@@ -54,6 +55,7 @@ class Connector(Operations, WriteOperations, AliasOperations):
             raise InvalidInputError(f"retry= takes a RetryPolicy(...), got {type(retry).__name__}.")
         object.__setattr__(self, "backend", engine)
         self._specs: dict[str, CollectionSpec] = {}
+        self._index_schedules: dict[str, IndexSchedule] = {}
         self.retry = retry or RetryPolicy()
         engine.open(self)
 
@@ -347,6 +349,15 @@ class Connector(Operations, WriteOperations, AliasOperations):
         worker thread so the event loop keeps serving)."""
         await self.aspec(collection)
         await asyncio.to_thread(self.optimize, collection)
+
+    def index_schedule(self, collection: str) -> IndexSchedule:
+        """When ``collection``'s written points get indexed, by the engine's policy
+        (``capabilities.index_every``): one count per collection on this connector, shared
+        by every write path that uses it (the store, the retriever's ingest, copy, reindex;
+        :mod:`~vectorbridge.connectors.indexing`)."""
+        if collection not in self._index_schedules:
+            self._index_schedules.setdefault(collection, IndexSchedule(self, collection))
+        return self._index_schedules[collection]
 
     def close(self) -> None:
         """Release the clients (files are flushed for embedded engines)."""

@@ -68,6 +68,12 @@ class Capabilities:
         on_disk_vectors: ``DenseField(on_disk=True)`` keeps the float originals in files,
             read through the page cache, and the quantized copies in RAM (Qdrant ``memory``
             placement of the vector storage).
+        index_every: Points written after which a long ingest should have the engine index
+            them (``Connector.optimize``: Milvus seals its growing segments, which it
+            searches unindexed); ``None``: only at the end of a bulk load, because the engine
+            searches unindexed data fast enough (Qdrant Edge scans a small segment exactly,
+            faster than through a graph). Applied by every write path alike
+            (:mod:`~vectorbridge.connectors.indexing`), in the ingest's writer thread.
     """
 
     sparse: bool = True
@@ -93,6 +99,7 @@ class Capabilities:
     acorn: bool = False
     scalar_index: bool = True
     on_disk_vectors: bool = False
+    index_every: int | None = None
 
     def fuses_natively(self, fusion: Fusion) -> bool:
         """Whether ``fusion`` runs in the engine (else the connector fuses per-branch results)."""
@@ -145,6 +152,9 @@ WITHOUT: dict[str, str] = {
                     "scan without an index",
     "on_disk_vectors": "`DenseField(on_disk=True)` is accepted and not applied by qdrant-client "
                        "local mode (all in memory) and refused on Milvus, naming Qdrant",
+    "index_every": "an ingest indexes only at the end of a bulk load (`from_texts`, a copy, a "
+                   "reindex); `VectorBridgeStore(index_after=n)` or `Connector.optimize` to "
+                   "index sooner",
 }
 
 

@@ -49,8 +49,9 @@ import numpy as np
 
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.filters import Filter, as_filter
+from vectorbridge.connectors.indexing import IndexSchedule
 from vectorbridge.connectors.results import Record
-from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField
+from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.connectors.verify import (
     Transform, Verification, stored_fields, text_fields, verify_copy, with_texts,
 )
@@ -226,9 +227,11 @@ def copy_collection(
     report = CopyReport(f"{src.engine}:{source_name}", f"{dst.engine}:{dst_collection}", 0,
                         book.written if book else 0, 0, 0.0)
     start = time.perf_counter()
+    indexing = dst.index_schedule(dst_collection)  # the engine's policy, as every ingest
     if not (book and book.done):
         _copy_pages(src, source_spec, dst, target, flt, transform, batch_size, book, progress,
-                    report)
+                    report, indexing)
+    indexing.finish()  # a bulk load: index what is left now
     report.seconds = time.perf_counter() - start
     if verify:
         report.verification = verify_copy(src, source_name, dst, dst_collection, filter=flt,
@@ -239,7 +242,8 @@ def copy_collection(
 
 def _copy_pages(src: Connector, source: CollectionSpec, dst: Connector, target: CollectionSpec,
                 flt: Filter | None, transform: Transform | None, batch_size: int,
-                book: CopyJournal | None, progress: bool, report: CopyReport) -> None:
+                book: CopyJournal | None, progress: bool, report: CopyReport,
+                indexing: IndexSchedule) -> None:
     """Read page i+1 while page i is written (one writer thread): a copy then runs at about
     the slower side's rate instead of the sum of both. Pages are acknowledged, journaled and
     counted in order, one write in flight at a time."""
@@ -279,7 +283,8 @@ def _copy_pages(src: Connector, source: CollectionSpec, dst: Connector, target: 
                     records = [t for t in map(transform, records) if t is not None]
                 columns = _columns(target, records) if records else None
                 acknowledge()  # the page before: written and journaled before this one starts
-                in_flight = (writer.submit(_write, dst, target.name, columns), page.next_cursor,
+                in_flight = (writer.submit(_write, dst, target.name, columns, indexing),
+                             page.next_cursor,
                              len(page.records), len(records))
                 cursor = page.next_cursor
                 if cursor is None:
@@ -293,10 +298,13 @@ def _copy_pages(src: Connector, source: CollectionSpec, dst: Connector, target: 
                 bar.close()
 
 
-def _write(dst: Connector, name: str, columns: Any) -> None:
+def _write(dst: Connector, name: str, columns: Any, indexing: IndexSchedule) -> None:
+    """One page written, then indexed if the engine's policy says so (in the writer thread,
+    while the next page is read)."""
     if columns is not None:
         ids, vectors, payloads = columns
         dst.upsert(name, ids, vectors, payloads, batch_size=len(ids))
+        indexing.wrote(len(ids))
 
 
 def _columns(spec: CollectionSpec, records: list[Record]) -> tuple[list[str], dict[str, Any],
@@ -309,7 +317,7 @@ def _columns(spec: CollectionSpec, records: list[Record]) -> tuple[list[str], di
             raise InvalidInputError(f"point {missing[0]!r} has no value for field {name!r} of "
                                     f"{spec.name!r} after the transform.")
         column = [r.vectors[name] for r in records]
-        vectors[name] = np.stack(column) if isinstance(f, (DenseField, BinaryField)) else column
+        vectors[name] = np.stack(column) if f.array_column else column
     return [r.id for r in records], vectors, [r.payload for r in records]
 
 

@@ -23,7 +23,7 @@ from vectorbridge.connectors.results import (
     DEFAULT_PREFETCH_K, MAX_TIE_WIDENING, RESCORE_MODES, Branch, Hit, Page, Record, Rescore,
     rank_key, tie_margin,
 )
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, SparseField, \
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, \
     check_name
 from vectorbridge.connectors.validation import check_ids, check_k, check_query
 from vectorbridge.encoders.types import SparseVector
@@ -153,7 +153,7 @@ class Operations:
                                     f"page before, got {type(cursor).__name__}.")
         limit, flt = check_k(limit), as_filter(filter)
         readable = [n for n, f in spec.fields.items()  # engine-BM25 fields: the text is stored
-                    if not (isinstance(f, SparseField) and f.from_text)]
+                    if not f.from_text]
         if with_vectors is True:
             chosen: bool | list[str] = readable
         elif not with_vectors:

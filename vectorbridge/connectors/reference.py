@@ -23,7 +23,7 @@ from vectorbridge.connectors.engine import Capabilities, Engine
 from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.qdrant.capabilities import QDRANT
 from vectorbridge.connectors.results import Hit, Record, exact_score
-from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
+from vectorbridge.connectors.spec import CollectionSpec, FieldType
 from vectorbridge.connectors.validation import Rows
 
 #: Everything a spec can describe, held exactly: fusion always client-side (the reference
@@ -131,7 +131,7 @@ class ReferenceEngine(Engine):
     def unsupported(self, spec: CollectionSpec) -> list[str]:
         return [f"field {name!r}: the reference engine applies no IDF of its own; use "
                 "SparseField(idf=False) with BM25Encoder(idf='client')"
-                for name, f in spec.fields.items() if isinstance(f, SparseField) and f.idf]
+                for name, f in spec.fields.items() if getattr(f, "idf", False)]
 
     def op_exists(self, name: str) -> Op[bool]:
         return (yield call("exists", name))
@@ -185,10 +185,7 @@ class ReferenceEngine(Engine):
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
         scored = [(exact_score(f, query, vectors[field_name]), pid, payload, vectors)
                   for pid, payload, vectors in (yield call("points", spec.name, flt))
-                  if field_name in vectors]
-        if isinstance(f, SparseField):  # an engine returns only points sharing a term
-            terms = set(query.indices.tolist())
-            scored = [s for s in scored if terms.intersection(s[3][field_name].indices.tolist())]
+                  if field_name in vectors and f.reachable(query, vectors[field_name])]
         scored.sort(key=lambda t: (-t[0], t[1]))
         return [Hit(pid, score, copy.deepcopy(payload),
                     {field_name: vectors[field_name]} if with_vectors else {})

@@ -138,7 +138,9 @@ def capability_table() -> str:
             return "yes" if value else "—"
         if isinstance(value, frozenset):
             return ", ".join(sorted(value)) or "—"
-        return str(value)
+        if value is None:
+            return "—"
+        return f"{value:,}" if isinstance(value, int) else str(value)
 
     names = list(ENGINES)
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |",

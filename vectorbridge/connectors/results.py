@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Sequence, get_args
 
-import numpy as np
-
-from vectorbridge.connectors.spec import BinaryField, DenseField, FieldType, Metric, \
-    MultiVectorField, SparseField
-from vectorbridge.encoders.scoring import maxsim
+# re-exported: its home before the field kinds' own modules
+from vectorbridge.connectors.fields.base import unit_rows
+from vectorbridge.connectors.spec import FieldType
 
 #: Candidates per hybrid branch (and for a rerank stage) unless the call says otherwise.
 DEFAULT_PREFETCH_K = 100
@@ -99,26 +97,9 @@ class Rescore:
 
 
 def exact_score(f: FieldType, query: Any, value: Any) -> float:
-    """Higher-is-better score of one stored value against a query, as the engine would give."""
-    if isinstance(f, MultiVectorField):
-        q, d = query, value
-        if f.metric is Metric.COSINE:
-            q, d = unit_rows(q), unit_rows(d)
-        return maxsim(q, d)
-    if isinstance(f, SparseField):
-        return query.dot(value)
-    if isinstance(f, BinaryField):
-        return -float(np.bitwise_count(np.bitwise_xor(query, value)).sum())
-    if isinstance(f, DenseField) and f.metric is Metric.COSINE:
-        return float(unit_rows(query[None])[0] @ unit_rows(value[None])[0])
-    if isinstance(f, DenseField) and f.metric is Metric.EUCLID:
-        return -float(np.linalg.norm(query - value))
-    return float(query @ value)
-
-
-def unit_rows(m: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    """Higher-is-better score of one stored value against a query, as the engine would give
+    (each field kind's :meth:`~vectorbridge.connectors.fields.FieldKind.score`)."""
+    return f.score(query, value)
 
 
 def chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -12,131 +12,18 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
+from vectorbridge.connectors.fields import (
+    ENGINE_QUANTIZATIONS, FIELD_KINDS, BinaryField, DenseField, FieldKind, FieldType, Metric,
+    MultiVectorField, SparseField,
+)
 from vectorbridge.errors import InvalidInputError
 
 
-class Metric(str, Enum):
-    """Similarity of a dense or multi-vector field. Scores are always higher-is-better:
-    ``euclid`` scores are negated distances."""
-
-    COSINE = "cosine"
-    DOT = "dot"
-    EUCLID = "euclid"
-
-
-@dataclass(frozen=True)
-class DenseField:
-    """One float32 vector per point, ``dim`` long.
-
-    ``encoding`` names what produced the vectors when that matters for compatibility (an
-    FDE configuration as JSON): it is stored with the spec, so reopening the collection
-    with another encoding is refused instead of silently mixing incomparable vectors.
-
-    ``quantization`` asks the engine to keep a compressed copy for search and rescore its
-    ``oversampling * k`` candidates with the originals: one of :data:`ENGINE_QUANTIZATIONS`
-    (Qdrant binary 1 / 1.5 / 2-bit, scalar int8, product quantization at x4-x64, TurboQuant
-    at 1-8 bits). ``rescore=False`` ranks by the compressed copies alone (faster, and the
-    float originals are never read).
-
-    ``on_disk=True`` keeps the float originals in files read through the page cache instead
-    of in memory; with ``quantization`` the compressed copies stay in RAM, so a search walks
-    RAM and reads only its ``oversampling * k`` candidates' floats from disk to rescore them:
-    the memory of a large collection for a small loss of speed (docs: Scale). Qdrant applies
-    it (capability ``on_disk_vectors``); Milvus refuses it.
-
-    ``index=False``: the field is stored but never searched by ANN, only read to rescore
-    another field's candidates (the full vectors beside a reduced field): no graph is built
-    (Qdrant HNSW ``m=0``; Milvus a FLAT index), so ingest and optimize do not pay for one.
-    A search on it is still exact, by a full scan."""
-
-    dim: int
-    metric: Metric = Metric.COSINE
-    encoding: str | None = None
-    quantization: str | None = None
-    oversampling: float = 4.0
-    rescore: bool = True
-    on_disk: bool = False
-    index: bool = True
-    kind: Literal["dense"] = "dense"
-
-
-@dataclass(frozen=True)
-class SparseField:
-    """A sparse vector per point (BM25, SPLADE).
-
-    ``idf=True`` asks the engine to weight the terms of client-made sparse vectors by IDF at
-    search time (Qdrant ``Modifier.IDF``); engines that cannot refuse it at
-    ``create_collection`` — use ``BM25Encoder(idf="client")`` there.
-
-    ``bm25="engine"``: the field is filled from raw text by the engine's own BM25 — documents
-    are upserted as strings and queries are strings; the engine tokenizes, counts terms and
-    keeps the IDF statistics current as the collection grows and shrinks (Milvus' BM25
-    function; on Qdrant, Qdrant's BM25 model with ``Modifier.IDF``). Engines without it
-    refuse the field (capability ``engine_bm25``)."""
-
-    idf: bool = False
-    bm25: Literal["engine"] | None = None
-    kind: Literal["sparse"] = "sparse"
-
-    @property
-    def from_text(self) -> bool:
-        """Whether values are raw texts the engine turns into BM25 vectors."""
-        return self.bm25 == "engine"
-
-
-@dataclass(frozen=True)
-class MultiVectorField:
-    """A ``(n_tokens, dim)`` matrix per point, scored by MaxSim (late interaction).
-
-    ``dtype="uint8"`` stores compressed token codes instead of float vectors: each row is one
-    token's code bytes (e.g. :meth:`~vectorbridge.encoders.ResidualCodec.to_bytes`, ``dim``
-    bytes wide), kept at one byte per value by the engine (Qdrant's uint8 multivectors). The
-    engine cannot score codes, so such a field is never searched: the retriever fetches and
-    decodes the candidates' codes and runs MaxSim client-side. ``encoding`` records the
-    codec's fingerprint, so codes are never decoded by another codec.
-
-    ``index=False``: the field is never searched by ANN, only read for MaxSim over
-    candidates another field found (MUVERA's FDE first stage), so the engine builds no graph
-    over its tokens (Qdrant HNSW ``m=0``; Milvus a FLAT companion index): ingest does not pay
-    for a graph over every token. A search on it still works, by a full scan."""
-
-    dim: int
-    metric: Metric = Metric.COSINE
-    dtype: Literal["float32", "uint8"] = "float32"
-    encoding: str | None = None
-    index: bool = True
-    kind: Literal["multivector"] = "multivector"
-
-    @property
-    def codes(self) -> bool:
-        """Whether the field stores codes (uint8) rather than searchable float vectors."""
-        return self.dtype == "uint8"
-
-
-@dataclass(frozen=True)
-class BinaryField:
-    """A bit string of ``dim`` bits per point, given packed as ``dim // 8`` uint8 bytes
-    (``numpy.packbits`` order, most significant bit first), scored by Hamming distance
-    (negated, so higher is better). ``encoding``: the quantizer's fingerprint, as for
-    :class:`DenseField`."""
-
-    dim: int
-    encoding: str | None = None
-    kind: Literal["binary"] = "binary"
-
-
-#: Engine-side quantizations a dense field can ask for.
-ENGINE_QUANTIZATIONS: tuple[str, ...] = (
-    "binary-1bit", "binary-1.5bit", "binary-2bit", "scalar-int8",
-    "pq-x4", "pq-x8", "pq-x16", "pq-x32", "pq-x64",
-    "turbo-1bit", "turbo-1.5bit", "turbo-2bit", "turbo-4bit", "turbo-8bit",
-)
-
-FieldType = Union[DenseField, SparseField, MultiVectorField, BinaryField]
-_KINDS: dict[str, type] = {"dense": DenseField, "sparse": SparseField,
-                           "multivector": MultiVectorField, "binary": BinaryField}
+# The field kinds live in :mod:`vectorbridge.connectors.fields`, one module each; re-exported
+# here, their home before.
+_KINDS = FIELD_KINDS
 
 #: Names of collections and fields: what both engines accept.
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -161,48 +48,6 @@ def check_name(name: Any, what: str) -> str:
             "starting with a letter or underscore (both Qdrant and Milvus accept that)."
         )
     return name
-
-
-def _coerce(kind: str, value: Any) -> FieldType:
-    cls = _KINDS[kind]
-    if isinstance(value, cls):
-        f = value
-    elif kind == "sparse" and value is None:
-        f = SparseField()
-    elif isinstance(value, int) and not isinstance(value, bool) and kind != "sparse":
-        f = cls(dim=value)
-    elif isinstance(value, Mapping):
-        f = cls(**value)
-    else:
-        raise InvalidInputError(f"cannot read a {kind} field from {value!r}; pass a {cls.__name__}.")
-    if kind in ("dense", "multivector"):
-        object.__setattr__(f, "metric", Metric(f.metric))
-    if hasattr(f, "dim"):
-        if not isinstance(f.dim, int) or f.dim <= 0 or f.dim > 65536:
-            raise InvalidInputError(f"{kind} field dim must be an int in [1, 65536], got {f.dim!r}.")
-        if kind == "binary" and f.dim % 8:
-            raise InvalidInputError(f"binary field dim must be a multiple of 8 bits, got {f.dim}.")
-    if kind == "sparse" and f.bm25 not in (None, "engine"):
-        raise InvalidInputError(f"sparse field bm25={f.bm25!r}: use 'engine' (the engine's BM25 "
-                                "over raw text) or None (client-made sparse vectors).")
-    if kind == "sparse" and f.bm25 and f.idf:
-        raise InvalidInputError("SparseField(bm25='engine') includes the engine's IDF; drop "
-                                "idf=True (it is for client-made sparse vectors).")
-    if kind in ("multivector", "dense") and not isinstance(f.index, bool):
-        raise InvalidInputError(f"{kind} index must be True or False, got {f.index!r}.")
-    if kind == "multivector" and f.dtype not in ("float32", "uint8"):
-        raise InvalidInputError(f"multivector dtype={f.dtype!r}: use 'float32' (token vectors) or "
-                                "'uint8' (compressed token codes).")
-    if kind == "dense":
-        if f.quantization is not None and f.quantization not in ENGINE_QUANTIZATIONS:
-            raise InvalidInputError(f"quantization={f.quantization!r}: use one of {ENGINE_QUANTIZATIONS}.")
-        if not f.oversampling >= 1:
-            raise InvalidInputError(f"oversampling must be >= 1, got {f.oversampling!r}.")
-        if not isinstance(f.rescore, bool):
-            raise InvalidInputError(f"rescore must be True or False, got {f.rescore!r}.")
-        if not isinstance(f.on_disk, bool):
-            raise InvalidInputError(f"on_disk must be True or False, got {f.on_disk!r}.")
-    return f
 
 
 @dataclass(frozen=True)
@@ -299,8 +144,8 @@ class CollectionSpec:
             raise InvalidInputError(f"sparse must be a list of field names, got the str {sparse!r}.")
         if not isinstance(sparse, Mapping):
             sparse = {n: None for n in sparse}
-        groups = {"dense": self.dense, "sparse": sparse, "multivector": self.multivector,
-                  "binary": self.binary}
+        groups = {kind: sparse if kind == "sparse" else getattr(self, kind)
+                  for kind in FIELD_KINDS}
         fields: dict[str, FieldType] = {}
         for kind, group in groups.items():
             if not isinstance(group, Mapping):
@@ -314,7 +159,7 @@ class CollectionSpec:
                     )
                 if fname in fields:
                     raise InvalidInputError(f"field {fname!r} is declared twice; names are shared by all kinds.")
-                fields[fname] = normalised[fname] = _coerce(kind, value)
+                fields[fname] = normalised[fname] = FIELD_KINDS[kind].from_definition(value)
             object.__setattr__(self, kind, normalised)
         if not fields:
             raise InvalidInputError(f"collection {self.name!r} declares no vector field.")
@@ -363,8 +208,7 @@ class CollectionSpec:
                     for k, v in sorted(group.items())}
 
         return json.dumps({"format": "vectorbridge.spec/1", "name": self.name,
-                           "dense": dump(self.dense), "sparse": dump(self.sparse),
-                           "multivector": dump(self.multivector), "binary": dump(self.binary),
+                           **{kind: dump(getattr(self, kind)) for kind in FIELD_KINDS},
                            "text_key": self.text_key, **self.distribution,
                            **({"group_key": self.group_key} if self.group_key else {}),
                            **({"payload_indexes": self.payload_indexes}
@@ -382,18 +226,23 @@ class CollectionSpec:
         d = json.loads(text)
         if d.get("format") != "vectorbridge.spec/1":
             raise InvalidInputError(f"not a vectorbridge collection spec: {text[:80]!r}")
-        return cls(name=d["name"], dense=d["dense"], sparse=d["sparse"],
-                   multivector=d["multivector"], binary=d["binary"], text_key=d["text_key"],
+        return cls(name=d["name"], **{kind: d.get(kind, {}) for kind in FIELD_KINDS},
+                   text_key=d["text_key"],
                    group_key=d.get("group_key"), payload_indexes=d.get("payload_indexes", {}),
                    **{k: d[k] for k in _DISTRIBUTION if k in d})
 
     def renamed(self, name: str) -> "CollectionSpec":
         """The same fields under another collection name."""
-        return CollectionSpec(name=name, dense=self.dense, sparse=self.sparse,
-                              multivector=self.multivector, binary=self.binary,
+        return CollectionSpec(name=name, **{kind: getattr(self, kind) for kind in FIELD_KINDS},
                               text_key=self.text_key, group_key=self.group_key,
                               payload_indexes=self.payload_indexes, **self.distribution)
 
     def same_fields(self, other: "CollectionSpec") -> bool:
         """Whether two specs describe the same stored fields (names aside)."""
         return self.renamed("x").to_json() == other.renamed("x").to_json()
+
+
+__all__ = ["CollectionSpec", "DenseField", "SparseField", "MultiVectorField", "BinaryField",
+           "FieldKind", "FieldType", "FIELD_KINDS", "Metric", "ENGINE_QUANTIZATIONS",
+           "NAME_PATTERN", "RESERVED_NAMES", "RESERVED_PREFIX", "SHARDING", "PAYLOAD_INDEX_TYPES",
+           "check_name"]

@@ -13,22 +13,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vectorbridge.connectors.spec import (
-    RESERVED_PREFIX, BinaryField, CollectionSpec, DenseField, MultiVectorField, SparseField,
+# re-exported: their home before the field kinds' own modules (each kind checks its values)
+from vectorbridge.connectors.fields.base import (
+    MAX_BM25_TEXT_BYTES, MAX_TOKENS_PER_POINT,
 )
-from vectorbridge.connectors.queries import FeedbackQuery
-from vectorbridge.encoders.types import SparseVector, as_sparse
+from vectorbridge.connectors.spec import RESERVED_PREFIX, CollectionSpec
 from vectorbridge.errors import InvalidInputError
 
 #: Longest id either engine stores (Milvus VARCHAR primary key).
 MAX_ID_LENGTH = 512
 #: Largest serialised payload per point (Milvus' JSON field limit).
 MAX_PAYLOAD_BYTES = 65_536
-#: Most token vectors per point in a multi-vector field (keeps one document's tokens within
-#: one Milvus query page; 16x MiniLM's and ColBERT's usual document lengths).
-MAX_TOKENS_PER_POINT = 8192
-#: Raw text of an engine-BM25 field, in UTF-8 bytes (Milvus' VARCHAR limit).
-MAX_BM25_TEXT_BYTES = 65_535
 #: One encoder for every payload size check: ``json.dumps`` with options builds a new
 #: encoder per call, a third of the check's time on a large upsert.
 _JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
@@ -73,85 +68,6 @@ def check_ids(ids: Any) -> list[str]:
         dup = next(x for x in out if x in seen or seen.add(x))  # type: ignore[func-returns-value]
         raise InvalidInputError(f"id {dup!r} appears twice in one call; keep one row per id.")
     return out
-
-
-def _dense(label: str, value: Any, n: int, dim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"{label} is not a numeric (n, {dim}) array: {e}") from None
-    if arr.ndim != 2 or arr.shape != (n, dim):
-        raise InvalidInputError(
-            f"{label} has shape {arr.shape}, expected ({n}, {dim}): one {dim}-d vector "
-            f"per row. Check the encoder matches the collection's dimension."
-        )
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise InvalidInputError(
-            f"{label} row {int(np.argmax(bad))} contains NaN or inf; re-encode or drop it."
-        )
-    return np.ascontiguousarray(arr)
-
-
-def _multi(label: str, value: Any, n: int, dim: int, codes: bool = False) -> list[np.ndarray]:
-    if not isinstance(value, Sequence) or len(value) != n:
-        raise InvalidInputError(f"{label} must be a list of {n} (n_tokens, {dim}) arrays.")
-    out = []
-    for i, m in enumerate(value):
-        if codes:  # token codes: bytes as they are, never converted
-            arr = np.asarray(m)
-            if arr.dtype != np.uint8:
-                raise InvalidInputError(f"{label}[{i}] must be uint8 token codes (the codec's "
-                                        f"to_bytes() rows), got {arr.dtype}.")
-        else:
-            arr = np.asarray(m, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != dim or not 0 < arr.shape[0] <= MAX_TOKENS_PER_POINT:
-            raise InvalidInputError(
-                f"{label}[{i}] has shape {arr.shape}; expected (n_tokens, {dim}) with "
-                f"1 <= n_tokens <= {MAX_TOKENS_PER_POINT}. Split long documents or pool their tokens."
-            )
-        if not np.isfinite(arr).all():
-            raise InvalidInputError(f"{label}[{i}] contains NaN or inf.")
-        out.append(np.ascontiguousarray(arr))
-    return out
-
-
-def _binary(label: str, value: Any, n: int, bits: int) -> np.ndarray:
-    arr = np.asarray(value)
-    nbytes = bits // 8
-    if arr.dtype != np.uint8 or arr.shape != (n, nbytes):
-        raise InvalidInputError(
-            f"{label} must be packed bits: uint8 of shape ({n}, {nbytes}) for {bits}-bit "
-            f"codes (numpy.packbits), got {arr.dtype} {arr.shape}."
-        )
-    return np.ascontiguousarray(arr)
-
-
-def _sparse(label: str, value: Any, n: int) -> list[SparseVector]:
-    if not isinstance(value, Sequence) or len(value) != n:
-        raise InvalidInputError(f"{label} must be a list of {n} sparse vectors.")
-    out = []
-    for i, v in enumerate(value):
-        try:
-            out.append(as_sparse(v))
-        except InvalidInputError as e:
-            raise InvalidInputError(f"{label}[{i}]: {e}") from None
-    return out
-
-
-def _texts(label: str, value: Any, n: int) -> list[str]:
-    """The raw texts of an engine-BM25 field (``SparseField(bm25="engine")``)."""
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != n:
-        raise InvalidInputError(f"{label} must be a list of {n} texts: the field is filled by "
-                                "the engine's BM25 from raw text (SparseField(bm25='engine')).")
-    for i, v in enumerate(value):
-        if not isinstance(v, str):
-            raise InvalidInputError(f"{label}[{i}] must be a str (the engine computes the BM25 "
-                                    f"vector from it), got {type(v).__name__}.")
-        if len(v) * 4 > MAX_BM25_TEXT_BYTES and len(v.encode("utf-8")) > MAX_BM25_TEXT_BYTES:
-            raise InvalidInputError(f"{label}[{i}] is over {MAX_BM25_TEXT_BYTES} UTF-8 bytes, the "
-                                    "most an engine-BM25 text holds; split it into chunks.")
-    return list(value)
 
 
 def flat_json_bound(p: Mapping[str, Any]) -> int | None:
@@ -255,17 +171,7 @@ def prepare_rows(
         )
     out: dict[str, Any] = {}
     for name, f in fields.items():
-        value = vectors[name]
-        if isinstance(f, DenseField):
-            out[name] = _dense(f"vectors[{name!r}]", value, n, f.dim)
-        elif isinstance(f, SparseField) and f.from_text:
-            out[name] = _texts(f"vectors[{name!r}]", value, n)
-        elif isinstance(f, SparseField):
-            out[name] = _sparse(f"vectors[{name!r}]", value, n)
-        elif isinstance(f, MultiVectorField):
-            out[name] = _multi(f"vectors[{name!r}]", value, n, f.dim, codes=f.codes)
-        elif isinstance(f, BinaryField):
-            out[name] = _binary(f"vectors[{name!r}]", value, n, f.dim)
+        out[name] = f.check_values(f"vectors[{name!r}]", vectors[name], n)
     rows = Rows(id_list, out, check_payloads(payloads, n, spec.text_key))
     for what, key in (("partition_key", spec.partition_key), ("group_key", spec.group_key)):
         if key is None:
@@ -315,42 +221,8 @@ def check_query(spec: CollectionSpec, field_name: str, query: Any) -> Any:
     Dense and binary queries may be ``(dim,)`` or a one-row ``(1, dim)`` array; a dense field
     also takes a :class:`~vectorbridge.connectors.queries.FeedbackQuery`.
     """
-    f = spec.field(field_name)
-    label = f"the query for field {field_name!r}"
-    if isinstance(f, SparseField) and f.from_text:
-        return _texts(label, [query], 1)[0]
-    if isinstance(f, SparseField):
-        return _sparse(label, [query], 1)[0]
-    if isinstance(f, MultiVectorField):
-        if f.codes:
-            raise InvalidInputError(
-                f"field {field_name!r} stores compressed token codes, which the engine cannot "
-                "score; search another field and rescore with the decoded codes (HybridRetriever("
-                "token_codec=...) does this)."
-            )
-        return _multi(label, [query], 1, f.dim)[0]
-    if isinstance(f, DenseField) and isinstance(query, FeedbackQuery):
-        return _feedback(label, query, f.dim)
-    one_row = [query] if np.ndim(query) == 1 else query
-    if isinstance(f, DenseField):
-        return _dense(label, one_row, 1, f.dim)[0]
-    return _binary(label, np.asarray(one_row), 1, f.dim)[0]
-
-
-def _feedback(label: str, q: FeedbackQuery, dim: int) -> FeedbackQuery:
-    """A feedback query with float32 vectors of the field's size and one finite score per
-    example (two at least: the engine scores pairs of them)."""
-    target = _dense(f"{label} target", [q.target], 1, dim)[0]
-    examples = _dense(f"{label} examples", q.examples, len(q.examples), dim)
-    scores = tuple(float(s) for s in q.scores)
-    if len(examples) < 2 or len(scores) != len(examples) or not np.all(np.isfinite(scores)):
-        raise InvalidInputError(f"{label}: a FeedbackQuery needs at least 2 examples, each with "
-                                f"one finite score; got {len(examples)} examples, "
-                                f"{len(scores)} scores.")
-    coefficients = (q.a, q.b, q.c)
-    if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in coefficients):
-        raise InvalidInputError(f"{label}: a, b, c must be finite numbers, got {coefficients}.")
-    return FeedbackQuery(target, examples, scores, *map(float, coefficients))
+    return spec.field(field_name).check_query(f"the query for field {field_name!r}", query,
+                                              field_name)
 
 
 def check_k(k: Any) -> int:
@@ -358,3 +230,8 @@ def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
     return int(k)
+
+
+__all__ = ["MAX_ID_LENGTH", "MAX_PAYLOAD_BYTES", "MAX_TOKENS_PER_POINT", "MAX_BM25_TEXT_BYTES",
+           "MAX_KEYWORD_LENGTH", "Rows", "check_ids", "flat_json_bound", "check_payloads",
+           "prepare_rows", "payload_type_ok", "check_query", "check_k"]

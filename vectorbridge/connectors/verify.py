@@ -20,10 +20,7 @@ import numpy as np
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.filters import Filter, as_filter
 from vectorbridge.connectors.results import Record
-from vectorbridge.connectors.spec import (
-    BinaryField, CollectionSpec, FieldType, Metric, MultiVectorField, SparseField,
-)
-from vectorbridge.encoders.types import SparseVector
+from vectorbridge.connectors.spec import CollectionSpec, FieldType
 
 #: Largest difference, relative to max(1, the vector's largest value), of a float vector
 #: read back: every engine stores float32 (a unit-length cosine vector moves by float32 rounding).
@@ -34,11 +31,11 @@ Transform = Callable[[Record], "Record | None"]
 
 def stored_fields(spec: CollectionSpec) -> list[str]:
     """Fields with a vector to read (an engine-BM25 field's is derived from text)."""
-    return [n for n, f in spec.fields.items() if not (isinstance(f, SparseField) and f.from_text)]
+    return [n for n, f in spec.fields.items() if not f.from_text]
 
 
 def text_fields(spec: CollectionSpec) -> list[str]:
-    return [n for n, f in spec.fields.items() if isinstance(f, SparseField) and f.from_text]
+    return [n for n, f in spec.fields.items() if f.from_text]
 
 
 def with_texts(spec: CollectionSpec, record: Record) -> Record:
@@ -157,11 +154,12 @@ def verify_copy(src: Connector, src_collection: str, dst: Connector, dst_collect
             break
     out.queries = len(sample)
     for name, f in target.fields.items():
-        if name not in source.fields or (isinstance(f, MultiVectorField) and f.codes) or not sample:
+        if name not in source.fields or f.codes or not sample:
             continue
         overlaps = []
         for r in sample:
-            q = _query_of(f, r.vectors.get(name))
+            value = r.vectors.get(name)
+            q = None if value is None else f.sample_query(value)
             if q is None:
                 continue
             a = {h.id for h in src.search(src_collection, name, q, k=10, filter=flt)}
@@ -172,29 +170,8 @@ def verify_copy(src: Connector, src_collection: str, dst: Connector, dst_collect
     return out
 
 
-def _query_of(f: FieldType, value: Any) -> Any:
-    """A sample point's value as a query on its field (None: nothing to ask)."""
-    if value is None:
-        return None
-    if isinstance(f, SparseField) and f.from_text:
-        words = str(value).split()[:12]
-        return " ".join(words) or None
-    if isinstance(f, SparseField):
-        return value if len(value) else None
-    if isinstance(f, MultiVectorField):
-        return value if len(value) else None
-    return value
-
-
 def _tolerance(f: FieldType) -> float:
-    if isinstance(f, BinaryField) or (isinstance(f, MultiVectorField) and f.codes):
-        return 0.0
-    return FLOAT_TOLERANCE
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=-1, keepdims=True)
-    return a / np.where(norms == 0, 1, norms)
+    return 0.0 if f.bitwise else FLOAT_TOLERANCE
 
 
 def vector_error(f: FieldType, expected: Any, got: Any) -> float:
@@ -204,33 +181,7 @@ def vector_error(f: FieldType, expected: Any, got: Any) -> float:
     Cosine vectors are compared unit-length: Qdrant stores them normalised."""
     if expected is None or got is None:
         return 0.0 if expected is None and got is None else float("inf")
-    if isinstance(f, SparseField):
-        e, g = _sorted_sparse(expected), _sorted_sparse(got)
-        if not np.array_equal(e.indices, g.indices):
-            return float("inf")
-        return _relative(e.values, g.values)
-    a = np.asarray(expected)
-    b = np.asarray(got)
-    if a.shape != b.shape:
-        return float("inf")
-    if isinstance(f, BinaryField) or (isinstance(f, MultiVectorField) and f.codes):
-        return float(np.abs(a.astype(np.int64) - b.astype(np.int64)).max(initial=0))
-    a, b = a.astype(np.float32), b.astype(np.float32)
-    if getattr(f, "metric", None) is Metric.COSINE:
-        a, b = _unit(a), _unit(b)
-    return _relative(a, b)
-
-
-def _relative(a: np.ndarray, b: np.ndarray) -> float:
-    if not a.size:
-        return 0.0
-    return float(np.abs(a - b).max() / max(1.0, float(np.abs(a).max())))
-
-
-def _sorted_sparse(v: Any) -> SparseVector:
-    v = v if isinstance(v, SparseVector) else SparseVector.from_dict(dict(v))
-    order = np.argsort(np.asarray(v.indices), kind="stable")
-    return SparseVector(np.asarray(v.indices)[order], np.asarray(v.values, np.float32)[order])
+    return f.difference(expected, got)
 
 
 __all__ = ["verify_copy", "Verification", "vector_error", "FLOAT_TOLERANCE", "Transform",

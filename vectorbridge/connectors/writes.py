@@ -18,15 +18,12 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence, get_args
 
 import numpy as np
 
-from vectorbridge.connectors.spec import (
-    RESERVED_PREFIX, BinaryField, CollectionSpec, DenseField, MultiVectorField, SparseField,
-)
+from vectorbridge.connectors.spec import RESERVED_PREFIX, CollectionSpec
 from vectorbridge.connectors.validation import (
     MAX_ID_LENGTH, MAX_PAYLOAD_BYTES, Rows, payload_type_ok,
 )
@@ -102,18 +99,7 @@ def _vector_bytes(spec: CollectionSpec, rows: Rows, wire: Wire) -> np.ndarray:
     """(n,) upper bounds of each row's vectors on the wire."""
     out = np.zeros(len(rows), dtype=np.int64)
     for name, f in spec.fields.items():
-        v = rows.vectors[name]
-        if isinstance(f, DenseField):
-            out += f.dim * wire.float_bytes + 16
-        elif isinstance(f, SparseField) and f.from_text:
-            out += np.fromiter((len(t) for t in v), np.int64, len(rows)) * wire.text_char_bytes + 16
-        elif isinstance(f, SparseField):
-            out += np.fromiter((len(s) for s in v), np.int64, len(rows)) * wire.sparse_entry_bytes + 16
-        elif isinstance(f, MultiVectorField) and wire.tokens_inline:
-            tokens = np.fromiter((len(m) for m in v), np.int64, len(rows))
-            out += tokens * (f.dim * wire.float_bytes + 4) + 16
-        elif isinstance(f, BinaryField):
-            out += math.ceil(f.dim * wire.bit_bytes) + 16
+        out += f.wire_bytes(rows.vectors[name], len(rows), wire)
     return out
 
 
@@ -261,12 +247,8 @@ def rows_of(spec: CollectionSpec, ids: list[str], vectors: list[dict[str, Any]],
     out: dict[str, Any] = {}
     for name, f in spec.fields.items():
         col = [v[name] for v in vectors]
-        if isinstance(f, DenseField):
-            out[name] = np.asarray(col, dtype=np.float32).reshape(len(ids), f.dim)
-        elif isinstance(f, BinaryField):
-            out[name] = np.asarray(col, dtype=np.uint8).reshape(len(ids), f.dim // 8)
-        else:
-            out[name] = col
+        out[name] = np.asarray(col, dtype=f.dtype).reshape(len(ids), *f.row_shape) \
+            if f.array_column else col
     return Rows(list(ids), out, payloads)
 
 

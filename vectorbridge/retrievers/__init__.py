@@ -17,6 +17,7 @@ from vectorbridge.retrievers.diversity import MMR
 from vectorbridge.retrievers.feedback import PseudoRelevanceFeedback
 from vectorbridge.retrievers.gate import GateReport, QualityGate
 from vectorbridge.retrievers.hybrid import SCORE_KEY, HybridRetriever
+from vectorbridge.retrievers.layout import FieldNames
 from vectorbridge.retrievers.rerankers import RERANK_SCORE_KEY, CrossEncoderReranker, MaxSimReranker
 from vectorbridge.retrievers.stages import AdaptQuery, Calibrate, Formula, Grouping, MaxSim, \
     Quantized, Reduction, Rerank, Stage
@@ -30,4 +31,5 @@ __all__ = ["VectorBridgeStore", "HybridRetriever", "MMR", "CrossEncoderReranker"
            "PseudoRelevanceFeedback", "ScoreCalibrator", "SCORE_KEY", "RERANK_SCORE_KEY",
            "reindex", "promote", "rollback", "next_version", "drop_old_versions", "QualityGate",
            "GateReport", "VersionedRetriever", "Promotion", "ReindexReport", "Stage", "MaxSim",
-           "Quantized", "Reduction", "AdaptQuery", "Grouping", "Formula", "Calibrate", "Rerank"]
+           "Quantized", "Reduction", "AdaptQuery", "Grouping", "Formula", "Calibrate", "Rerank",
+           "FieldNames"]

@@ -52,8 +52,10 @@ def from_flat(options: dict[str, Any]) -> dict[str, Any]:
     if fusion is not None:
         options["fusion"] = fusion
         new.append("fusion=Fusion(kind, k=, weights=)")
+    instead = f"use {'; '.join(new)}" if new else \
+        "alone it configures no stage: drop it, or give the stage it belongs to"
     warnings.warn(f"HybridRetriever({', '.join(f'{n}=' for n in flat)}) is deprecated and goes "
-                  f"in the next release: use {'; '.join(new)} (docs: Retrievers, Stages).",
+                  f"in the next release: {instead} (docs: Retrievers, Stages).",
                   DeprecationWarning, stacklevel=4)
     return options
 

@@ -247,7 +247,8 @@ class HybridRetriever(BaseRetriever):
     def _write(self, texts: Iterable[str], ids: Any, metadatas: Any, recreate: bool,
                how: dict[str, Any]) -> Flow[None]:
         yield from self._pipeline().add(texts, ids, metadatas, recreate=recreate, **how)
-        yield twin(self.connector, "optimize", self.collection)  # a bulk load: index it now
+        # a bulk load: index what is left now (the engine's policy: connectors/indexing.py)
+        yield twin(self.connector.index_schedule(self.collection), "finish")
 
     def add_texts(self, texts: Iterable[str], ids: Iterable[str | None] | None = None,
                   metadatas: Iterable[dict[str, Any] | None] | None = None, *,
@@ -261,18 +262,25 @@ class HybridRetriever(BaseRetriever):
         (earlier documents keep the average length they were encoded with; re-adding an id
         counts it again; docs: Operations). ``journal=path``: a re-run skips the chunks written
         before. Returns the ids."""
-        return run(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
-                                        chunk_size=chunk_size, journal=journal,
-                                        progress=progress))
+        return run(self._append(texts, ids, metadatas, dict(
+            batch_size=batch_size, chunk_size=chunk_size, journal=journal, progress=progress)))
 
     async def aadd_texts(self, texts: Iterable[str], ids: Iterable[str | None] | None = None,
                          metadatas: Iterable[dict[str, Any] | None] | None = None, *,
                          batch_size: int = 256, chunk_size: int = CHUNK_SIZE,
                          journal: Any = None, progress: bool = False) -> list[str]:
         """Async :meth:`add_texts`."""
-        return await arun(self._pipeline().add(texts, ids, metadatas, batch_size=batch_size,
-                                               chunk_size=chunk_size, journal=journal,
-                                               progress=progress))
+        return await arun(self._append(texts, ids, metadatas, dict(
+            batch_size=batch_size, chunk_size=chunk_size, journal=journal, progress=progress)))
+
+    def _append(self, texts: Iterable[str], ids: Any, metadatas: Any,
+                how: dict[str, Any]) -> Flow[list[str]]:
+        """``add_texts``: the engine's policy indexes during the call, and what is left at
+        its end, so no search after it scans unindexed points (docs: Operations)."""
+        out = yield from self._pipeline().add(texts, ids, metadatas, **how)
+        if out:
+            yield twin(self.connector.index_schedule(self.collection), "finish")
+        return out
 
     def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> None:
         """Delete documents by id and / or by filter (a document matching either goes)."""

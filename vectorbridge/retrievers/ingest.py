@@ -99,10 +99,14 @@ def chunk_digest(collection: str, ids: Sequence[str], texts: Sequence[str],
 class BackgroundWriter:
     """Upserts one chunk at a time in the background; a new chunk waits for the one before
     (back-pressure), and :meth:`drain` waits for the last. Errors of a write are raised at
-    the next ``write`` or ``drain``. Methods come in sync / async twins for flows."""
+    the next ``write`` or ``drain``. Methods come in sync / async twins for flows.
 
-    def __init__(self, connector: Any) -> None:
-        self.connector = connector
+    ``indexing``: an :class:`~vectorbridge.connectors.indexing.IndexSchedule` told of each
+    written chunk, so the engine's index builds run here too, while the next chunk is
+    encoded (and the chunk after waits for them: back-pressure)."""
+
+    def __init__(self, connector: Any, indexing: Any = None) -> None:
+        self.connector, self.indexing = connector, indexing
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[Any] | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -112,12 +116,16 @@ class BackgroundWriter:
         self.connector.upsert(*args, **kwargs)
         if ack is not None:
             ack[0].record(ack[1], ack[2])
+        if self.indexing is not None:
+            self.indexing.wrote(len(args[1]))
 
     async def _aupsert(self, args: tuple[Any, ...], kwargs: dict[str, Any],
                        ack: tuple[IngestJournal, str, int] | None) -> None:
         await self.connector.aupsert(*args, **kwargs)
         if ack is not None:
             ack[0].record(ack[1], ack[2])
+        if self.indexing is not None:
+            await self.indexing.awrote(len(args[1]))
 
     def write(self, *args: Any, ack: tuple[IngestJournal, str, int] | None = None,
               **kwargs: Any) -> None:

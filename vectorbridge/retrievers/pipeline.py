@@ -106,14 +106,17 @@ class Pipeline:
     def add(self, texts: Iterable[str], ids: Iterable[str | None] | None,
             metadatas: Iterable[dict[str, Any] | None] | None, *, batch_size: int,
             recreate: bool = False, chunk_size: int = CHUNK_SIZE, journal: Any = None,
-            progress: bool = False, adopt: bool = False) -> Flow[list[str]]:
+            progress: bool = False, adopt: bool = False,
+            indexing: Any = None) -> Flow[list[str]]:
         """Encode ``texts`` (any iterable, read in chunks) with the layout's encoders and
         upsert them, each chunk written in the background while the next is encoded
         (:mod:`~vectorbridge.retrievers.ingest`), creating the collection on first use (an
         existing one must have the fields these encoders fill). ``progress``: one tqdm bar
         in documents/s. ``journal``: skip the chunks an earlier run of the same call wrote.
         ``adopt``: an existing collection is used as it is when it holds these fields (the
-        store's contract), instead of having to match the encoders' spec exactly."""
+        store's contract), instead of having to match the encoders' spec exactly.
+        ``indexing``: the :class:`~vectorbridge.connectors.indexing.IndexSchedule` the writer
+        applies after each chunk (default: the connector's, by the engine's policy)."""
         for what, v in (("batch_size", batch_size), ("chunk_size", chunk_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"{what} must be a positive int, got {v!r}.")
@@ -125,7 +128,8 @@ class Pipeline:
                                     "a resumed ingest would write its documents twice.")
         layout, conn = self.scope.layout, self.scope.connector
         first = max(chunk_size, FIT_SAMPLE) if layout.unfitted(conn.capabilities) else chunk_size
-        writer, out = BackgroundWriter(conn), []
+        writer, out = BackgroundWriter(conn, indexing or conn.index_schedule(
+            self.scope.collection)), []
         bar = tqdm(total=len(texts) if isinstance(texts, Sized) else None, unit="doc",
                    desc=f"ingest {self.scope.collection}", disable=not progress)
         try:

@@ -118,7 +118,7 @@ def reindex(connector: Connector, alias: str, target: Any, *,
                            metadatas=(dict(m or {}) for _, _, m in c), batch_size=batch_size,
                            journal=journal, progress=progress)
     if collection is not None:
-        target.connector.optimize(collection)  # a bulk load: build its indexes now
+        target.connector.index_schedule(collection).finish()  # a bulk load: index the rest
     return ReindexReport(live, str(collection), len(ids), time.perf_counter() - start)
 
 

@@ -50,6 +50,9 @@ STUDIES: dict[str, tuple[str, str]] = {
                 "encoder alone, readers during it, the quality gate"),
     "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
                     "the encoder alone"),
+    "streamed-ingest": ("streamed_ingest", "a stream of synthetic texts through "
+                        "VectorBridgeStore.add_texts with a fixed-rate fake encoder, per "
+                        "indexing policy: docs/s against the encoder, dense p50 after"),
 }
 
 

@@ -42,7 +42,7 @@ from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, eng
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
-from vectorbridge.retrievers import HybridRetriever, MaxSimReranker
+from vectorbridge.retrievers import HybridRetriever, MaxSimReranker, Rerank
 
 
 #: How the MaxSim stage blends with the hybrid order (tuned on SciFact train with --tune).
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     default_rrf = Fusion("rrf", RRF_K)
     ref[f"hybrid RRF + MaxSim rerank top {args.rerank_k}"] = maxsim_rerank(fused(default_rrf), args.rerank_k)
     ref["hybrid RRF + MaxSim, replacing the order"] = maxsim_rerank(fused(default_rrf), args.rerank_k, None)
-    three_way = []  # HybridRetriever(multivector=..., maxsim="fuse"): MaxSim ranks the union
+    three_way = []  # HybridRetriever(stages=[MaxSim(..., mode="fuse")]): MaxSim ranks the union
     for i, (dr, br) in enumerate(zip(dense_runs, bm25_runs)):
         union = list(dict.fromkeys(d for d, _ in dr + br))
         exact = sorted(((d, float((q_tokens[i] @ doc_tokens[pos[d]].T).max(axis=1).sum()))
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                 "hybrid weighted (0.5, 0.5)": HybridRetriever(dense=emb, sparse=sparse_enc,
                                                               fusion="weighted", **base),
                 f"hybrid RRF + MaxSim rerank top {args.rerank_k}": HybridRetriever(
-                    dense=emb, sparse=sparse_enc, rerank=reranker, rerank_k=args.rerank_k,
+                    dense=emb, sparse=sparse_enc, stages=[Rerank(reranker, k=args.rerank_k)],
                     fusion="rrf", **base),
             }
             for name, retriever in pipelines.items():

@@ -50,7 +50,7 @@ from vectorbridge.encoders._codes import topk
 from vectorbridge.metrics import query_ndcg
 from vectorbridge.poisoning.attack import PoisonAttack, _cluster_means
 from vectorbridge.poisoning.defence import PoisonDetector
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import Calibrate, HybridRetriever, MaxSim
 from vectorbridge.retrievers.calibration import ScoreCalibrator, relevance_labels
 
 PREFIX = "Read the full results at example.org:"
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     HybridRetriever.from_texts(c.texts + adv_texts, ids=c.ds.doc_ids + adv_ids, metadatas=metas,
                                connector=conn, collection="poisoned", dense=emb, sparse=bm25,
-                               multivector=tokens)
+                               stages=[MaxSim(tokens)])
     print(f"collection: {len(c.texts) + len(adv_texts)} points in {time.perf_counter() - t:.0f} s")
 
     S, idx = topk(Q @ D.T, 100)
@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         "BM25": dict(sparse=bm25),
         "hybrid RRF": dict(dense=emb, sparse=bm25, fusion="rrf"),
         "hybrid DBSF": dict(dense=emb, sparse=bm25, fusion="dbsf"),
-        "hybrid + MaxSim (fused)": dict(dense=emb, sparse=bm25, multivector=tokens),
-        "dense + calibrated filtering": dict(dense=emb, calibrator=cal, score_threshold=tau),
+        "hybrid + MaxSim (fused)": dict(dense=emb, sparse=bm25, stages=[MaxSim(tokens)]),
+        "dense + calibrated filtering": dict(dense=emb, stages=[Calibrate(cal, threshold=tau)]),
     }
     adv = set(adv_ids)
     known = np.concatenate([k for k, _ in groups])

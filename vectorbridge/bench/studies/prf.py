@@ -7,8 +7,8 @@ The corpus goes into each ``--engines`` entry of the registry
 (:data:`vectorbridge.connectors.ENGINES`; cached all-MiniLM-L6-v2 vectors, BM25 with the
 engine's IDF where it has one; on Qdrant Edge exact search, no HNSW graph, so rows differ by
 method only) and every query of the split runs through :class:`HybridRetriever.invoke` with and without
-``prf=``: dense alone, BM25 alone, hybrid RRF with feedback taken from each branch's own
-ranking (``interpolate="after"``) or from the fused ranking (``"before"``). The anchor is
+``stages=[PseudoRelevanceFeedback(...)]``: dense alone, BM25 alone, hybrid RRF with feedback
+taken from each branch's own ranking (``interpolate="after"``) or from the fused ranking (``"before"``). The anchor is
 the same retriever without feedback in the same run and engine. ``--grid`` adds the Rocchio and RM3
 parameter grid the defaults were chosen from (on this same split: a tuned figure, not a
 held-out one). Reports nDCG@10 with the paired difference to the anchor (bootstrap 95 %
@@ -94,36 +94,37 @@ def _engine_rows(conn: Any, c: Any, emb: Any, bm25: Any, grid: bool) -> list[tup
     dense_only, sparse_only = PRF(sparse_docs=0), PRF(dense_docs=0)
     rows = [
         run("dense", dense=emb),
-        run("dense + Rocchio", dense=emb, prf=dense_only),
+        run("dense + Rocchio", dense=emb, stages=[dense_only]),
         *[run(f"dense + engine feedback docs=3 (a, b, c) = (1, 1, {c_})", dense=emb,
-              prf=PRF(dense_docs=3, sparse_docs=0, dense_mode="engine",
-                      engine_coefficients=(1.0, 1.0, c_)))
+              stages=[PRF(dense_docs=3, sparse_docs=0, dense_mode="engine",
+                          engine_coefficients=(1.0, 1.0, c_))])
           for c_ in (1.0, 10.0, 50.0)],
         run("BM25", sparse=bm25),
-        run("BM25 + RM3", sparse=bm25, prf=sparse_only),
+        run("BM25 + RM3", sparse=bm25, stages=[sparse_only]),
         run("hybrid RRF", dense=emb, sparse=bm25),
-        run("hybrid: Rocchio + RM3, fused after (own feedback)", dense=emb, sparse=bm25, prf=PRF()),
+        run("hybrid: Rocchio + RM3, fused after (own feedback)", dense=emb, sparse=bm25,
+            stages=[PRF()]),
         run("hybrid: Rocchio + RM3, fused before and after", dense=emb, sparse=bm25,
-            prf=PRF(interpolate="before")),
+            stages=[PRF(interpolate="before")]),
         run("hybrid: Rocchio only, fused before and after", dense=emb, sparse=bm25,
-            prf=PRF(sparse_docs=0, interpolate="before")),
+            stages=[PRF(sparse_docs=0, interpolate="before")]),
         run("hybrid: engine feedback (1, 1, 10) only, fused before and after", dense=emb,
-            sparse=bm25, prf=PRF(dense_docs=3, sparse_docs=0, interpolate="before",
-                                 dense_mode="engine", engine_coefficients=(1.0, 1.0, 10.0))),
+            sparse=bm25, stages=[PRF(dense_docs=3, sparse_docs=0, interpolate="before",
+                                     dense_mode="engine", engine_coefficients=(1.0, 1.0, 10.0))]),
         run("hybrid: RM3 only, fused before and after", dense=emb, sparse=bm25,
-            prf=PRF(dense_docs=0, interpolate="before")),
+            stages=[PRF(dense_docs=0, interpolate="before")]),
     ]
     if grid:
         for n in (1, 3, 5, 10):
             for beta in (0.25, 0.5, 1.0):
                 rows.append(run(f"grid: dense + Rocchio docs={n} beta={beta}", dense=emb,
-                                prf=PRF(dense_docs=n, beta=beta, sparse_docs=0)))
+                                stages=[PRF(dense_docs=n, beta=beta, sparse_docs=0)]))
         for n in (3, 5, 10):
             for terms in (10, 20):
                 for w in (0.5, 0.7):
                     rows.append(run(f"grid: BM25 + RM3 docs={n} terms={terms} orig={w}", sparse=bm25,
-                                    prf=PRF(dense_docs=0, sparse_docs=n, sparse_terms=terms,
-                                            original_weight=w)))
+                                    stages=[PRF(dense_docs=0, sparse_docs=n, sparse_terms=terms,
+                                                original_weight=w)]))
     def anchor(name: str) -> str:
         if name.startswith("hybrid:"):
             return "hybrid RRF"

@@ -44,7 +44,6 @@ import numpy as np
 from vectorbridge.bench.data import CachedEmbeddings
 from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus
 from vectorbridge.connectors import QdrantConnector
-from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.encoders import BM25Encoder
 from vectorbridge.metrics import ndcg_at_k
 from vectorbridge.retrievers import HybridRetriever
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         sq = {q: bm25.encode_queries([q])[0] for q in sub_q}
         dense_r = HybridRetriever(connector=conn, collection="sf", dense=emb, k=K)
         sparse_r = HybridRetriever(connector=conn, collection="sf", sparse=bm25, k=K)
-        fusion = Fusion("rrf", r.rrf_k)
+        fusion = r.fusion
         searchers[label] = {
             "dense (retriever)": lambda j, d=dense_r: [x.id for x in d.invoke(sub_q[j])],
             "BM25 (retriever)": lambda j, s=sparse_r: [x.id for x in s.invoke(sub_q[j])],

@@ -244,7 +244,7 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
     from vectorbridge.bench.data import CachedEmbeddings
     from vectorbridge.bench.pipelines import quantized_bytes
     from vectorbridge.connectors import CollectionSpec, DenseField, MilvusConnector, QdrantConnector
-    from vectorbridge.retrievers import HybridRetriever
+    from vectorbridge.retrievers import HybridRetriever, Quantized
 
     texts = [ds.doc_text(i) for i in range(len(ds.doc_ids))]
     subset = sorted(random.Random(0).sample(range(len(qids)), min(n_queries, len(qids))))
@@ -274,14 +274,15 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
     conn = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-edge-"))
     print(f"\n[through the engine: {conn.engine}, {len(subset)} queries]")
     bq = BinaryQuantizer(bits=1)
-    binary = build(conn, "bq", quantizer=bq, oversample=4)
+    binary = build(conn, "bq", stages=[Quantized(bq, oversample=4)])
     run(f"float dense via HybridRetriever, {conn.engine}",
         HybridRetriever(connector=conn, collection="bq", dense=emb, k=K), D.shape[1] * 4)
     run(f"binary 1-bit codes + engine float rescore x4, {conn.engine}", binary,
         bq.bytes_per_vector)
     for name in ("binary-1bit", "pq-x16", "turbo-1bit", "turbo-2bit", "turbo-4bit"):
         nbytes = quantized_bytes(name, D.shape[1])
-        r = build(conn, name.replace("-", "_").replace(".", "_"), quantizer=name, oversample=4)
+        r = build(conn, name.replace("-", "_").replace(".", "_"),
+                  stages=[Quantized(name, oversample=4)])
         run(f"engine {name} + engine rescore x4, {conn.engine}", r, nbytes)
         if name.startswith("turbo-"):  # the same codes, ranked without the float originals
             plain = f"{name.replace('-', '_')}_norescore"
@@ -291,7 +292,8 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
                         batch_size=512)
             conn.optimize(plain)
             run(f"engine {name}, no rescoring, {conn.engine}",
-                HybridRetriever(connector=conn, collection=plain, dense=emb, k=K, quantizer=name),
+                HybridRetriever(connector=conn, collection=plain, dense=emb, k=K,
+                                stages=[Quantized(name)]),
                 nbytes)
     conn.close()
     if not nprobes:
@@ -311,7 +313,8 @@ def engine_path(ds: Any, qids: list[str], qtexts: list[str], D: np.ndarray, Q: n
                 variants.insert(0, ("flat", None, D.shape[1] * 4, "float dense (AUTOINDEX)"))
             for name, quantizer, nbytes, label in variants:
                 name = f"{name}_{nprobe}"
-                r = build(conn, name, quantizer=quantizer, oversample=4)
+                r = build(conn, name,
+                          stages=[Quantized(quantizer, oversample=4)] if quantizer else [])
                 while conn.client.describe_index(name, "dense")["indexed_rows"] < len(texts):
                     time.sleep(0.5)  # from_texts flushed: indexes build on the sealed segments
                 conn.client.release_collection(name)

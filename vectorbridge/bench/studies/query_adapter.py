@@ -7,7 +7,7 @@ The corpus (cached all-MiniLM-L6-v2 vectors + BM25 with the engine's IDF) goes i
 Edge once, searched exactly (no HNSW graph), so differences are the adapter's. The queries
 are cut in ``--folds`` folds (seed 0); for each fold an adapter is trained on the other
 folds' (query, relevant document) pairs against the stored document vectors, and the fold's
-queries run through ``HybridRetriever(query_adapter=...)``, dense alone and hybrid (the
+queries run through ``HybridRetriever(stages=[AdaptQuery(...)])``, dense alone and hybrid (the
 connector's default fusion), so every query is scored held out. Per rank: the linear
 adapter, and at the middle rank the one-hidden-layer variant.
 
@@ -39,7 +39,7 @@ from vectorbridge.connectors import QdrantConnector
 from vectorbridge.connectors.qdrant.edge import EdgeClient
 from vectorbridge.encoders import BM25Encoder, QueryAdapter
 from vectorbridge.metrics import query_ndcg
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import AdaptQuery, HybridRetriever
 
 K = 10
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                 train_s.append(time.perf_counter() - t)
                 n_pairs.append(len(q_rows))
                 for name, kw in retrievers.items():
-                    r = HybridRetriever(**base, **kw, query_adapter=adapter)
+                    r = HybridRetriever(**base, **kw, stages=[AdaptQuery(adapter)])
                     scores[name][test] = ndcgs(r, test, lat[name])
             label = f"{split} split, rank {rank}{' + hidden layer' if hidden else ''}"
             row = [label, statistics.mean(n_pairs), statistics.mean(train_s)]

@@ -5,11 +5,12 @@ engine quantization x full-vector rescoring, against the full-dimension fields i
         [--quant float,scalar-int8,binary-1bit] [--folds 5] [--plot PATH] [--out DIR]
 
 Cached all-MiniLM-L6-v2 vectors of the corpus go into Qdrant Edge (HNSW, the defaults) once
-per configuration with ``HybridRetriever.from_texts(reducer=LinearReducer(dim), quantizer=q,
-oversample=4)``: the reduced field is indexed (and quantized), the full vectors are stored
-beside it without a graph. Every query of the split runs twice on each build: the reduced
-field alone (``full_vectors=False``: the engine's own quantized search, with its usual
-rescoring by the reduced floats) and with the top ``4 x 100`` re-ranked by the full vectors.
+per configuration with ``HybridRetriever.from_texts(stages=[Reduction(LinearReducer(dim),
+quantization=q, oversample=4)])``: the reduced field is indexed (and quantized), the full
+vectors are stored beside it without a graph. Every query of the split runs twice on each
+build: the reduced field alone (``Reduction(..., full_vectors=False)``: the engine's own
+quantized search, with its usual rescoring by the reduced floats) and with the top
+``4 x 100`` re-ranked by the full vectors.
 
 - **PCA** (``fit(X)``): fitted on the documents only; one build per configuration.
 - **OOD** (``fit(X, queries=Q)``): fitted on the documents and the *unlabelled* query vectors
@@ -30,6 +31,7 @@ the corpus' real queries measure p50 and recall@10 against the exact top 10 of t
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -45,9 +47,25 @@ from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, loa
 from vectorbridge.connectors import QdrantConnector
 from vectorbridge.encoders import LinearReducer
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import HybridRetriever, Quantized, Reduction
 
 K, OVERSAMPLE = 100, 4
+
+
+def first_stage(quant: str | None, reducer: LinearReducer | None = None) -> list[Any]:
+    """The stages of one configuration, oversampling ``OVERSAMPLE``: the reduced field
+    (quantized by the engine with ``quant``) ranked again by the full vectors, or the full
+    field quantized with ``quant`` (none when ``quant`` is ``None``: float)."""
+    if reducer is not None:
+        return [Reduction(reducer, quantization=quant, oversample=OVERSAMPLE)]
+    return [Quantized(quant, oversample=OVERSAMPLE)] if quant is not None else []
+
+
+def without_full_vectors(r: HybridRetriever) -> HybridRetriever:
+    """``r`` searching the reduced field alone (its ``Reduction`` with ``full_vectors=False``)."""
+    return r.model_copy(update={"stages": [
+        dataclasses.replace(s, full_vectors=False) if isinstance(s, Reduction) else s
+        for s in r.stages]})
 
 
 class Run:
@@ -59,12 +77,13 @@ class Run:
         self.conn = QdrantConnector(path=tempfile.mkdtemp(prefix="vb-reduction-"))
         self.n = 0
 
-    def build(self, **options: Any) -> tuple[HybridRetriever, float]:
+    def build(self, quant: str | None,
+              reducer: LinearReducer | None = None) -> tuple[HybridRetriever, float]:
         self.n += 1
         t = time.perf_counter()
         r = HybridRetriever.from_texts(self.c.texts, ids=self.c.ds.doc_ids, connector=self.conn,
                                        collection=f"c{self.n}", dense=self.emb, k=K,
-                                       oversample=OVERSAMPLE, **options)
+                                       stages=first_stage(quant, reducer))
         return r, time.perf_counter() - t
 
     def rank(self, r: HybridRetriever, rows: np.ndarray, ranked: dict[str, list[str]],
@@ -116,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n[anchors: the full {D.shape[1]}-d field on {run.conn.engine}]")
     for quant in quants:
-        r, t = run.build(quantizer=quant)
+        r, t = run.build(quant)
         ranked, lat = {}, []
         run.rank(r, everyone, ranked, lat)
         add(f"full {D.shape[1]}-d {quant or 'float'}", D.shape[1], quant, None, ranked, lat, t)
@@ -132,9 +151,9 @@ def main(argv: list[str] | None = None) -> None:
                 plain, full, lat_plain, lat_full, builds = {}, {}, [], [], []
                 for test, train in splits:
                     red = LinearReducer(dim).fit(D, queries=None if train is None else Q[train])
-                    r, t = run.build(reducer=red, quantizer=quant)
+                    r, t = run.build(quant, red)
                     builds.append(t)
-                    run.rank(r.model_copy(update={"full_vectors": False}), test, plain, lat_plain)
+                    run.rank(without_full_vectors(r), test, plain, lat_plain)
                     run.rank(r, test, full, lat_full)
                 label = f"{variant} {dim}-d {quant or 'float'}"
                 add(f"{label}, no full rescore", dim, quant, None, plain, lat_plain,
@@ -168,8 +187,8 @@ def at_scale(D: np.ndarray, Q: np.ndarray, n: int, dims: list[int],
     for i, (dim, quant, red) in enumerate(configs):
         t = time.perf_counter()
         r = HybridRetriever.from_texts(texts, ids=[str(j) for j in range(n)], connector=conn,
-                                       collection=f"s{i}", dense=emb, k=10, reducer=red,
-                                       quantizer=quant, oversample=OVERSAMPLE)
+                                       collection=f"s{i}", dense=emb, k=10,
+                                       stages=first_stage(quant, red))
         build = time.perf_counter() - t
         lat, hit = [], []
         for _ in range(2):  # the first pass warms the page cache; the second is timed

@@ -17,8 +17,8 @@ queries it is scored on:
   documents per query on average.
 
 Precision and recall are pooled over queries (relevant kept / kept, relevant kept / relevant).
-The calibrated rows are re-run through ``HybridRetriever(calibrator=, score_threshold=)`` on
-Qdrant Edge; its kept sets must equal the numpy ones (checked, the count of differences is
+The calibrated rows are re-run through ``HybridRetriever(stages=[Calibrate(calibrator,
+threshold=)])`` on Qdrant Edge; its kept sets must equal the numpy ones (checked, the count of differences is
 printed).
 """
 
@@ -37,7 +37,7 @@ from vectorbridge.bench.data import embeddings_for
 from vectorbridge.bench.studies.common import beir_parser, dense_embeddings, load_corpus, write_report
 from vectorbridge.connectors import CollectionSpec, QdrantConnector
 from vectorbridge.encoders._codes import topk
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import Calibrate, HybridRetriever
 from vectorbridge.retrievers.calibration import ScoreCalibrator, relevance_labels
 
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     want = methods["calibrated, threshold by training F1"]
     for test, cal, tau in cals["calibrated"]:
         r = HybridRetriever(connector=conn, collection="beir", dense=emb, k=args.depth,
-                            calibrator=cal, score_threshold=tau)
+                            stages=[Calibrate(cal, threshold=tau)])
         for i in test:
             t = time.perf_counter()
             got = [d.id for d in r.invoke(c.qtexts[i])]
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
               "| predicted | mean predicted | observed relevant | candidates |", "|---|---|---|---|"]
     lines += [f"| {lo:.1f}-{hi:.1f} | {mp:.3f} | {ob:.3f} | {n} |" for lo, hi, mp, ob, n in reliab]
     lines += ["", f"Fitting one calibrator: {fit_s:.1f} s per fold (both variants, CPU). Through "
-              f"`HybridRetriever(calibrator=, score_threshold=)` on Qdrant Edge: {differ} of "
+              f"`HybridRetriever(stages=[Calibrate(calibrator, threshold=)])` on Qdrant Edge: {differ} of "
               f"{len(Q)} kept sets differ from the numpy figures above; p50 "
               f"{np.median(lat) * 1000:.1f} ms per query (top {args.depth} + calibration)."]
     print("\n".join(lines))

@@ -6,8 +6,8 @@
 Four collections of the same documents (cached all-MiniLM-L6-v2 token vectors; by default
 1,000 of SciFact's: the scored queries' relevant ones and random others), each with the
 MUVERA FDE first stage: (a) float32 token vectors, MaxSim run by the engine over the FDE's
-top ``rerank_k``; (b) ``HybridRetriever(token_codec=ResidualCodec(...))``: uint8 codes in
-the engine, the top ``rerank_k`` fetched, decoded and scored client-side; (c) as (b) with
+top ``k``; (b) ``MaxSim(..., codec=ResidualCodec(...))``: uint8 codes in the engine, the
+top ``k`` fetched, decoded and scored client-side; (c) as (b) with
 ``fde_quantization="pq-x32"`` (Qdrant PQ of the FDEs, MUVERA's production setting); and
 float32 tokens pooled by 4 (``TokenPooler(4)``), MaxSim in the engine. Reports the codec's
 fit time, ingest time, the collection's size on disk, query latency p50/p95 over a fixed
@@ -32,7 +32,7 @@ from vectorbridge.bench.studies.common import beir_parser, load_corpus, token_em
 from vectorbridge.connectors import QdrantConnector
 from vectorbridge.encoders import FDEEncoder, ResidualCodec, TokenPooler
 from vectorbridge.metrics import ndcg_at_k, recall_at_k
-from vectorbridge.retrievers import HybridRetriever
+from vectorbridge.retrievers import HybridRetriever, MaxSim
 
 K = 100
 
@@ -76,16 +76,16 @@ def main(argv: list[str] | None = None) -> None:
         variants += [("float32 tokens pooled x4 (hierarchical), MaxSim in the engine",
                       {"pooling": TokenPooler(4)}),
                      (f"residual codes ({args.centroids} centroids, {args.nbits} bit), "
-                      "MaxSim client-side", {"token_codec": codec}),
+                      "MaxSim client-side", {"codec": codec}),
                      ("residual codes + FDE PQ x32 in the engine (rescored x4 by float FDEs)",
-                      {"token_codec": codec, "fde_quantization": "pq-x32"})]
+                      {"codec": codec, "fde_quantization": "pq-x32"})]
     for name, extra in variants:
         root = Path(tempfile.mkdtemp(prefix="vb-tokens-"))
         conn = QdrantConnector(path=str(root))
         t = time.perf_counter()
         r = HybridRetriever.from_texts(texts, ids=ids, connector=conn, collection="beir",
-                                       multivector=tok, fde=FDEEncoder(), rerank_k=K, k=K,
-                                       batch_size=64, **extra)
+                                       stages=[MaxSim(tok, k=K, fde=FDEEncoder(), **extra)],
+                                       k=K, batch_size=64)
         ingest = time.perf_counter() - t
         conn.close()  # flush, then measure what is on disk
         size = du(root)

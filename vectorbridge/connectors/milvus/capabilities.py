@@ -14,10 +14,14 @@ from dataclasses import replace
 from vectorbridge.connectors.capabilities import Capabilities
 
 #: Milvus >= 2.5 servers: RRFRanker(k) with equal weights, WeightedRanker, the BM25 function;
-#: token vectors in a companion collection.
+#: token vectors in a companion collection. Growing segments are searched unindexed, so a long
+#: ingest seals them every 8,192 points (measured on Milvus Lite, 60,000 streamed texts:
+#: 2,048 halves the ingest rate, 16,384 leaves p50 2.6x worse; docs: Operations, *Indexing
+#: during ingest*).
 MILVUS = Capabilities(engine_bm25=True, bm25_global_stats=True, native_grouping=True,
                       native_maxsim=False, native_fusion=frozenset({"rrf", "weighted"}),
-                      weighted_fusion=frozenset({"weighted"}), sharding=True)
+                      weighted_fusion=frozenset({"weighted"}), sharding=True,
+                      index_every=8192)
 
 
 def milvus_capabilities(server_version: str) -> Capabilities:

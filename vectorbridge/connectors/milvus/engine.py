@@ -35,7 +35,7 @@ from vectorbridge.connectors.milvus.lite import LiteSize, load_after_flush
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
     SPEC_PROPERTY, _index_now,
-    companion, index_for,
+    companion, in_companion, index_for,
 )
 from vectorbridge.connectors.milvus.aliases import MilvusAliases
 from vectorbridge.connectors.milvus.paging import MilvusPaging
@@ -43,7 +43,7 @@ from vectorbridge.connectors.milvus.tokens import TokenCollections
 from vectorbridge.connectors.milvus.writes import MilvusWrites
 from vectorbridge.connectors.results import Branch, Hit, Record, Rescore, chunks, exact_score
 from vectorbridge.connectors.retry import Guard
-from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, MultiVectorField
+from vectorbridge.connectors.spec import CollectionSpec, FieldType
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import InvalidInputError, SpecMismatchError
 
@@ -219,7 +219,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
                 with_vectors: bool | list[str]) -> Op[list[Record]]:
         fields = spec.fields
         chosen = set(fields) if with_vectors is True else set(with_vectors or ())
-        plain = [n for n, f in fields.items() if not isinstance(f, MultiVectorField) and n in chosen]
+        plain = [n for n, f in fields.items() if not in_companion(f) and n in chosen]
         multi = [n for n in spec.multivector if n in chosen]
         output = ["id", PAYLOAD_FIELD, *(plain if with_vectors else [])]
         records = []
@@ -294,7 +294,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
 
     def op_search(self, spec: CollectionSpec, field_name: str, f: FieldType, query: Any,
                    k: int, flt: Filter | None, with_vectors: bool) -> Op[list[Hit]]:
-        if isinstance(f, MultiVectorField):
+        if in_companion(f):
             hits = yield from self._maxsim_search(spec, field_name, f, query, k, flt)
             if with_vectors and hits:
                 mats = yield from self._token_matrices(spec, field_name, [h.id for h in hits])
@@ -302,7 +302,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
             return hits
         data, metric = _query_data(f, query)
         # quantized: the index's scores are approximate, ranked again by the kept floats
-        quantized = isinstance(f, DenseField) and f.quantization is not None and f.rescore
+        quantized = f.quantization is not None and f.rescore
         limit = math.ceil(f.oversampling * k) if quantized else k
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=limit,
                          filter=to_milvus(flt, spec.payload_indexes),
@@ -322,7 +322,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         """``group_by_field`` on the scalar copy of the spec's ``group_key`` (Milvus groups
         only scalar fields; payloads are JSON), for exact-scored fields."""
         if not self.capabilities.native_grouping or key != spec.group_key or \
-                isinstance(f, MultiVectorField) or getattr(f, "quantization", None):
+                in_companion(f) or f.quantization:
             return None
         data, metric = _query_data(f, query)
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
@@ -336,7 +336,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         in lists ``nprobe`` would skip, and a selective filter then returns fewer than k
         results (seen: 3 of 6 matching points at nprobe=64 of 128). Unfiltered searches
         visit ``ivf_nprobe`` lists."""
-        if isinstance(f, DenseField) and f.quantization is not None:
+        if f.quantization is not None:
             nprobe = self.ivf_nlist if flt is not None else self.ivf_nprobe
             return {"metric_type": metric, "params": {"nprobe": nprobe}}
         return {"metric_type": metric}
@@ -345,7 +345,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
                    flt: Filter | None, rescore: Rescore | None) -> Op[list[Hit] | None]:
         if not self.capabilities.fuses_natively(fusion):
             return None  # Milvus 2.3, DBSF, weighted RRF: per-field searches, fused here
-        if any(isinstance(b.field, MultiVectorField) for b in branches) or \
+        if any(in_companion(b.field) for b in branches) or \
                 (rescore is not None and rescore.mode == "fuse"):
             return None  # token vectors live in companion collections; exact branches fuse here
         expr = to_milvus(flt, spec.payload_indexes)
@@ -367,7 +367,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
 
     def op_rescore(self, spec: CollectionSpec, rescore: Rescore, ids: list[str],
                     k: int) -> Op[list[Hit]]:
-        if not isinstance(rescore.field, MultiVectorField):
+        if not in_companion(rescore.field):
             return (yield from super().op_rescore(spec, rescore, ids, k))
         mats = yield from self._token_matrices(spec, rescore.name, ids)
         scored = sorted(((exact_score(rescore.field, rescore.query, m), d) for d, m in mats.items()),

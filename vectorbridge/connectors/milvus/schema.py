@@ -1,11 +1,16 @@
 """Milvus' side of a :class:`CollectionSpec`: the index of a dense field (:func:`index_for`),
 the companion collection of a multi-vector field, the reserved field names, and the
 index-creation call. What each Milvus version holds lives in :mod:`.capabilities`, which
-imports no pymilvus."""
+imports no pymilvus.
+
+Field kinds: :data:`MILVUS_KINDS` holds, per kind, the columns it adds to the main collection
+(or none: a companion collection) and why an engine refuses it; the values' conversions are
+:mod:`.convert`'s table."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
@@ -14,8 +19,8 @@ from vectorbridge.connectors.capabilities import Capabilities
 # re-exported: its home before milvus/capabilities.py (which needs no pymilvus)
 from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
 from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PAYLOAD_FIELD
-from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
-    MultiVectorField, SparseField
+from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, Metric, \
+    MultiVectorField
 from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGTH, \
     MAX_KEYWORD_LENGTH
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX
@@ -69,7 +74,7 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
     """Why ``engine`` (with these capabilities) cannot hold ``spec``, each reason naming the
     alternatives; empty when it can."""
     out: list[str] = []
-    main = [n for n, f in spec.fields.items() if not isinstance(f, MultiVectorField)]
+    main = [n for n, f in spec.fields.items() if not in_companion(f)]
     if len(main) > 1 and not caps.multiple_vector_fields:
         out.append(
             f"fields {main}: {engine} holds one vector field per collection (Milvus "
@@ -77,59 +82,142 @@ def unsupported_reasons(spec: CollectionSpec, caps: Capabilities, engine: str, i
             ">= 2.4, Milvus Lite or Qdrant"
         )
     for name, f in spec.fields.items():
-        if isinstance(f, BinaryField) and not caps.binary:
+        kind = MILVUS_KINDS.get(f.kind)
+        if kind is None:
+            out.append(f"field {name!r}: {engine} has no mapping for {f.kind} fields; use Qdrant")
+            continue
+        out += [f"field {name!r}: {why}" for why in kind.refusals(f, caps, engine, index_type, nlist)]
+    return out
+
+
+# -- field kinds ---------------------------------------------------------------------------
+def _dense_refusals(f: Any, caps: Capabilities, engine: str, index_type: str,
+                    nlist: int) -> list[str]:
+    out = []
+    if f.on_disk:
+        out.append(
+            "vectorbridge keeps Milvus vectors in memory (on_disk=True is "
+            "Qdrant's placement setting; Milvus' DISKANN index and mmap are server-side "
+            "settings it does not drive). Use quantization alone on Milvus, or Qdrant"
+        )
+    if f.quantization is not None:
+        if f.quantization.startswith("binary"):
             out.append(
-                f"field {name!r}: Milvus Lite has no BINARY_VECTOR type. Alternatives: keep "
-                "float vectors in a dense field and rescore binary candidates client-side, "
-                "use a Milvus server (Docker, or `pip install milvus==2.3.5`), or use Qdrant"
+                f"Milvus has no binary quantization of float vectors "
+                f"({f.quantization}); use quantization='pq-x16' / 'scalar-int8' (IVF_PQ / "
+                "IVF_SQ8 with exact rescoring), client-side BinaryQuantizer codes, or Qdrant"
             )
-        if isinstance(f, SparseField) and not caps.sparse:
+        elif f.quantization.startswith("turbo-"):
+            pass  # refused by capability (turbo_quant), with the alternatives
+        elif f.quantization.startswith("pq-") and not caps.ivf_pq:
             out.append(
-                f"field {name!r}: {engine} has no SPARSE_FLOAT_VECTOR (Milvus 2.4 added "
-                "it); use Milvus >= 2.4, Milvus Lite or Qdrant for sparse and hybrid search"
+                f"{engine} cannot build IVF_PQ indexes ({f.quantization}"
+                "); use quantization='scalar-int8' (IVF_SQ8), a Milvus server, or Qdrant "
+                "(Edge applies product quantization in-process)"
             )
-        elif isinstance(f, SparseField) and f.idf:
-            out.append(
-                f"field {name!r}: Milvus applies IDF only inside its own BM25 function on raw "
+        else:
+            try:
+                index_for(f, index_type, nlist)
+            except InvalidInputError as e:
+                out.append(str(e))
+    return out
+
+
+def _sparse_refusals(f: Any, caps: Capabilities, engine: str, *_: Any) -> list[str]:
+    if not caps.sparse:
+        return [f"{engine} has no SPARSE_FLOAT_VECTOR (Milvus 2.4 added "
+                "it); use Milvus >= 2.4, Milvus Lite or Qdrant for sparse and hybrid search"]
+    if f.idf:
+        return ["Milvus applies IDF only inside its own BM25 function on raw "
                 "text, not to client-made sparse vectors. Use SparseField(bm25='engine') (raw "
                 "text in, Milvus >= 2.5 / Lite) or SparseField(idf=False) with "
-                "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"
-            )
-        if isinstance(f, DenseField) and f.on_disk:
-            out.append(
-                f"field {name!r}: vectorbridge keeps Milvus vectors in memory (on_disk=True is "
-                "Qdrant's placement setting; Milvus' DISKANN index and mmap are server-side "
-                "settings it does not drive). Use quantization alone on Milvus, or Qdrant"
-            )
-        if isinstance(f, DenseField) and f.quantization is not None:
-            if f.quantization.startswith("binary"):
-                out.append(
-                    f"field {name!r}: Milvus has no binary quantization of float vectors "
-                    f"({f.quantization}); use quantization='pq-x16' / 'scalar-int8' (IVF_PQ / "
-                    "IVF_SQ8 with exact rescoring), client-side BinaryQuantizer codes, or Qdrant"
-                )
-            elif f.quantization.startswith("turbo-"):
-                pass  # refused by capability (turbo_quant), with the alternatives
-            elif f.quantization.startswith("pq-") and not caps.ivf_pq:
-                out.append(
-                    f"field {name!r}: {engine} cannot build IVF_PQ indexes ({f.quantization}"
-                    "); use quantization='scalar-int8' (IVF_SQ8), a Milvus server, or Qdrant "
-                    "(Edge applies product quantization in-process)"
-                )
-            else:
-                try:
-                    index_for(f, index_type, nlist)
-                except InvalidInputError as e:
-                    out.append(f"field {name!r}: {e}")
-        if isinstance(f, MultiVectorField) and f.codes:
-            out.append(
-                f"field {name!r}: compressed token codes (uint8 multi-vector) are stored on "
-                "Qdrant only; on Milvus store the float token vectors (or pool them: "
-                "TokenPooler), or use Qdrant for a token_codec"
-            )
-        if isinstance(f, MultiVectorField) and f.metric is Metric.EUCLID:
-            out.append(f"field {name!r}: MaxSim needs a similarity; use metric cosine or dot")
+                "BM25Encoder(idf='client').fit(corpus), which puts IDF into the query"]
+    return []
+
+
+def _multivector_refusals(f: Any, *_: Any) -> list[str]:
+    out = []
+    if f.codes:
+        out.append(
+            "compressed token codes (uint8 multi-vector) are stored on "
+            "Qdrant only; on Milvus store the float token vectors (or pool them: "
+            "TokenPooler), or use Qdrant for a token_codec"
+        )
+    if f.metric is Metric.EUCLID:
+        out.append("MaxSim needs a similarity; use metric cosine or dot")
     return out
+
+
+def _binary_refusals(f: Any, caps: Capabilities, *_: Any) -> list[str]:
+    if caps.binary:
+        return []
+    return ["Milvus Lite has no BINARY_VECTOR type. Alternatives: keep "
+            "float vectors in a dense field and rescore binary candidates client-side, "
+            "use a Milvus server (Docker, or `pip install milvus==2.3.5`), or use Qdrant"]
+
+
+def _dense_columns(schema: Any, index: Any, name: str, f: Any, index_type: str,
+                   nlist: int) -> None:
+    schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
+    itype, params = index_for(f, index_type, nlist)
+    index.add_index(name, index_type=itype, metric_type=_METRIC[f.metric], params=params)
+
+
+def _sparse_columns(schema: Any, index: Any, name: str, f: Any, *_: Any) -> None:
+    """A sparse vector field; from text, with the analyzed text and Milvus' BM25 function."""
+    if not f.from_text:
+        schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+        index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        return
+    schema.add_field(text_field(name), DataType.VARCHAR, max_length=MAX_BM25_TEXT_BYTES,
+                     enable_analyzer=True)
+    schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name=f"{name}_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=[text_field(name)],
+                                 output_field_names=[name]))
+    index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+
+
+def _binary_columns(schema: Any, index: Any, name: str, f: Any, *_: Any) -> None:
+    schema.add_field(name, DataType.BINARY_VECTOR, dim=f.dim)
+    index.add_index(name, index_type="BIN_FLAT", metric_type="HAMMING")
+
+
+@dataclass(frozen=True)
+class MilvusKind:
+    """How Milvus holds one field kind.
+
+    Attributes:
+        columns: (schema, index params, field name, field, default index type, nlist) -> adds
+            the field's columns, functions and indexes to the main collection; None: the
+            field lives in a companion collection of its own (:func:`token_schema`).
+        refusals: (field, capabilities, engine, default index type, nlist) -> why the engine
+            cannot hold the field (empty when it can).
+    """
+
+    columns: Callable[..., None] | None
+    refusals: Callable[..., list[str]]
+
+
+#: Field kind name -> how Milvus holds it; a kind not here is refused.
+MILVUS_KINDS: dict[str, MilvusKind] = {
+    "dense": MilvusKind(_dense_columns, _dense_refusals),
+    "sparse": MilvusKind(_sparse_columns, _sparse_refusals),
+    "multivector": MilvusKind(None, _multivector_refusals),
+    "binary": MilvusKind(_binary_columns, _binary_refusals),
+}
+
+
+def in_companion(f: FieldType) -> bool:
+    """Whether the field lives in a companion collection (token vectors), not the main one."""
+    kind = MILVUS_KINDS.get(f.kind)
+    return kind is not None and kind.columns is None
+
+
+def needs_pad(spec: CollectionSpec) -> bool:
+    """Whether the main collection needs the pad vector: no field of the spec lives in it
+    (a collection needs one vector field)."""
+    return all(in_companion(f) for f in spec.fields.values())
 
 
 _COLUMN_TYPES = {"keyword": (DataType.VARCHAR, {"max_length": MAX_KEYWORD_LENGTH}),
@@ -161,25 +249,10 @@ def main_schema(spec: CollectionSpec, index_type: str, nlist: int,
         if scalar_index:
             index.add_index(INDEXED_PREFIX + key, index_type="INVERTED")
     for name, f in spec.fields.items():
-        if isinstance(f, DenseField):
-            schema.add_field(name, DataType.FLOAT_VECTOR, dim=f.dim)
-            itype, params = index_for(f, index_type, nlist)
-            index.add_index(name, index_type=itype, metric_type=_METRIC[f.metric], params=params)
-        elif isinstance(f, SparseField) and f.from_text:
-            schema.add_field(text_field(name), DataType.VARCHAR, max_length=MAX_BM25_TEXT_BYTES,
-                             enable_analyzer=True)
-            schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
-            schema.add_function(Function(name=f"{name}_bm25", function_type=FunctionType.BM25,
-                                         input_field_names=[text_field(name)],
-                                         output_field_names=[name]))
-            index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        elif isinstance(f, SparseField):
-            schema.add_field(name, DataType.SPARSE_FLOAT_VECTOR)
-            index.add_index(name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-        elif isinstance(f, BinaryField):
-            schema.add_field(name, DataType.BINARY_VECTOR, dim=f.dim)
-            index.add_index(name, index_type="BIN_FLAT", metric_type="HAMMING")
-    if len(spec.multivector) == len(spec.fields):
+        columns = MILVUS_KINDS[f.kind].columns
+        if columns is not None:
+            columns(schema, index, name, f, index_type, nlist)
+    if needs_pad(spec):
         schema.add_field(_PAD_FIELD, DataType.FLOAT_VECTOR, dim=2)
         index.add_index(_PAD_FIELD, index_type="FLAT", metric_type="L2")
     return schema, index
@@ -215,4 +288,4 @@ def _index_now(collection: str, index: Any) -> Call:
 
 __all__ = ["SPEC_PROPERTY", "PARTITION_FIELD", "GROUP_FIELD", "GRPC_KEEPALIVE", "index_for",
            "text_field", "companion", "unsupported_reasons", "main_schema", "token_schema",
-           "milvus_capabilities"]
+           "milvus_capabilities", "MilvusKind", "MILVUS_KINDS", "in_companion", "needs_pad"]

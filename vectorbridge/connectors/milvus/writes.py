@@ -8,11 +8,13 @@ from typing import Any
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.filters import Filter
-from vectorbridge.connectors.milvus.convert import _read_vector, payload_columns, to_entities
+from vectorbridge.connectors.milvus.convert import (
+    payload_columns, read_stored, stored_column, to_entities,
+)
 from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, to_milvus
-from vectorbridge.connectors.milvus.schema import text_field
+from vectorbridge.connectors.milvus.schema import in_companion
 from vectorbridge.connectors.results import chunks
-from vectorbridge.connectors.spec import CollectionSpec, MultiVectorField, SparseField
+from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.connectors.writes import GRPC_WIRE, MILVUS_MAX_REQUEST_BYTES, merged_payload, \
     plan_requests, rows_of
 
@@ -91,9 +93,8 @@ class MilvusWrites:
                 yield call("upsert", spec.name, [{"id": pid, **payload_columns(spec, merged[pid])}
                                                  for pid in part], partial_update=True)
             return len(order)
-        fields = {n: f for n, f in spec.fields.items() if not isinstance(f, MultiVectorField)}
-        stored = [text_field(n) if isinstance(f, SparseField) and f.from_text else n
-                  for n, f in fields.items()]
+        fields = {n: f for n, f in spec.fields.items() if not in_companion(f)}
+        stored = [stored_column(n, f) for n, f in fields.items()]
         done = 0
         for part in chunks(order, 128):
             part = list(part)
@@ -101,8 +102,7 @@ class MilvusWrites:
                              output_fields=["id", *stored], limit=len(part))
             if not res:
                 continue
-            vectors = [{n: (r[text_field(n)] if isinstance(f, SparseField) and f.from_text
-                            else _read_vector(f, r[n])) if n in fields else None
+            vectors = [{n: read_stored(f, r, n) if n in fields else None
                         for n, f in spec.fields.items()} for r in res]
             rows = rows_of(spec, [r["id"] for r in res], vectors, [merged[r["id"]] for r in res])
             for a, b in plan_requests(spec, rows, len(rows), self.wire, self.max_request_bytes,

@@ -1,6 +1,9 @@
 """Qdrant's side of a :class:`CollectionSpec`: point ids, vector params, quantization configs,
 and the conversions of rows and results (pure functions, no I/O).
 
+Field kinds: :data:`QDRANT_KINDS` holds, per kind, its params, its values' conversions both
+ways and how Qdrant scores it; the functions below ask the table, never the kind's class.
+
 Ids: Qdrant accepts only unsigned ints and UUIDs, so the original string id maps to
 ``uuid5(ID_NAMESPACE, id)`` (deterministic: re-upserting an id overwrites its point) and is
 kept in the payload under ``_vb_id``, which reads strip again.
@@ -11,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from qdrant_client import models
@@ -20,9 +24,7 @@ from qdrant_client import models
 from vectorbridge.connectors.queries import FeedbackQuery
 from vectorbridge.connectors.results import Hit, Record
 from vectorbridge.connectors.scoring import ScoreFormula
-from vectorbridge.connectors.spec import (
-    BinaryField, CollectionSpec, DenseField, FieldType, Metric, MultiVectorField, SparseField,
-)
+from vectorbridge.connectors.spec import CollectionSpec, FieldType, Metric
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.encoders.types import SparseVector
 
@@ -84,8 +86,8 @@ def _search_params(f: FieldType, acorn: models.AcornSearchParams | None = None,
     """Rescore quantized candidates with the originals, ``oversampling`` times k of them
     (unless the field says ``rescore=False``); ``acorn``: ACORN for a filtered search;
     ``hnsw_ef``: graph candidates per search (dense fields)."""
-    quantized = isinstance(f, DenseField) and f.quantization is not None
-    ef = hnsw_ef if isinstance(f, DenseField) else None
+    quantized = f.quantization is not None
+    ef = hnsw_ef if qdrant_kind(f).hnsw_ef else None
     if not quantized and acorn is None and ef is None:
         return None
     quant = models.QuantizationSearchParams(rescore=f.rescore, oversampling=f.oversampling) \
@@ -93,25 +95,9 @@ def _search_params(f: FieldType, acorn: models.AcornSearchParams | None = None,
     return models.SearchParams(quantization=quant, acorn=acorn, hnsw_ef=ef)
 
 
-def _vector_params(f: FieldType) -> models.VectorParams:
-    if isinstance(f, DenseField):
-        return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
-                                   quantization_config=_quantization(f.quantization),
-                                   on_disk=True if f.on_disk else None,
-                                   # only read to rescore another field's candidates: no graph
-                                   hnsw_config=None if f.index else models.HnswConfigDiff(m=0))
-    if isinstance(f, MultiVectorField):
-        return models.VectorParams(  # codes: dot, which (unlike cosine) stores values as given
-            size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],
-            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
-            datatype=models.Datatype.UINT8 if f.codes else None,
-            # never ANN-searched (codes, or index=False): no graph
-            hnsw_config=models.HnswConfigDiff(m=0) if f.codes or not f.index else None,
-        )
-    if isinstance(f, BinaryField):
-        return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
-                                   datatype=models.Datatype.UINT8)
-    raise TypeError(f"no Qdrant named-vector mapping for {type(f).__name__}")
+def _vector_params(f: FieldType) -> Any:
+    """The field's named-vector params (sparse fields: its sparse-vector params)."""
+    return qdrant_kind(f).params(f)
 
 
 @lru_cache(maxsize=1)
@@ -129,22 +115,10 @@ def _bm25(vector: Any) -> models.SparseVector:
     return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
 
 
-def _to_engine(f: FieldType, value: Any) -> Any:
-    """A stored value in Qdrant's form (an engine-BM25 field's text as its BM25 vector)."""
-    if isinstance(f, SparseField) and f.from_text:
-        return _bm25(bm25_model().embed_document(value))
-    if isinstance(f, SparseField):
-        return models.SparseVector(indices=value.indices.tolist(), values=value.values.tolist())
-    if isinstance(f, BinaryField):
-        return np.unpackbits(value).tolist()
-    return value.tolist()
-
-
 def to_query(f: FieldType, query: Any) -> Any:
     """A validated query in Qdrant's form: as a stored value, except that an engine-BM25
-    query text becomes BM25's query vector (each distinct term weighted 1)."""
-    if isinstance(f, SparseField) and f.from_text:
-        return _bm25(bm25_model().embed_query(query))
+    query text becomes BM25's query vector (each distinct term weighted 1), and a
+    :class:`FeedbackQuery` Qdrant's relevance-feedback query."""
     if isinstance(query, FeedbackQuery):
         return models.RelevanceFeedbackQuery(relevance_feedback=models.RelevanceFeedbackInput(
             target=query.target.tolist(),
@@ -152,7 +126,8 @@ def to_query(f: FieldType, query: Any) -> Any:
                       for v, s in zip(query.examples.tolist(), query.scores)],
             strategy=models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(
                 a=query.a, b=query.b, c=query.c))))
-    return _to_engine(f, query)
+    kind = qdrant_kind(f)
+    return (kind.to_query or kind.to_engine)(f, query)
 
 
 _DECAYS = {"exp": (models.ExpDecayExpression, "exp_decay"),
@@ -177,16 +152,6 @@ def formula_query(formula: ScoreFormula) -> models.FormulaQuery:
     return models.FormulaQuery(formula=expr, defaults=formula.defaults())
 
 
-def _from_engine(f: FieldType, value: Any) -> Any:
-    if isinstance(f, SparseField):
-        return SparseVector(np.asarray(value.indices), np.asarray(value.values))
-    if isinstance(f, BinaryField):
-        return np.packbits(np.asarray(value, dtype=np.uint8))
-    if isinstance(f, MultiVectorField):
-        return _matrix(value, np.uint8 if f.codes else np.float32)
-    return np.asarray(value, dtype=np.float32)
-
-
 def _matrix(rows: list[list[float]], dtype: type) -> np.ndarray:
     """A multivector's nested lists as one array: one pass over the flattened values (3x
     faster than ``np.asarray`` on nested lists, which a fetch of 100 token matrices feels)."""
@@ -200,9 +165,116 @@ def _matrix(rows: list[list[float]], dtype: type) -> np.ndarray:
 def _score(f: FieldType | None, raw: float) -> float:
     """Higher-is-better: Qdrant reports Euclid and Manhattan (Hamming) as distances.
     ``f=None`` for fused scores, which are similarities already."""
-    if isinstance(f, BinaryField) or getattr(f, "metric", None) is Metric.EUCLID:
+    if f is not None and (qdrant_kind(f).distance or f.metric is Metric.EUCLID):
         return -float(raw)
     return float(raw)
+
+
+# -- field kinds ---------------------------------------------------------------------------
+def _dense_params(f: Any) -> models.VectorParams:
+    return models.VectorParams(size=f.dim, distance=_DISTANCE[f.metric],
+                               quantization_config=_quantization(f.quantization),
+                               on_disk=True if f.on_disk else None,
+                               # only read to rescore another field's candidates: no graph
+                               hnsw_config=None if f.index else models.HnswConfigDiff(m=0))
+
+
+def _multivector_params(f: Any) -> models.VectorParams:
+    return models.VectorParams(  # codes: dot, which (unlike cosine) stores values as given
+        size=f.dim, distance=models.Distance.DOT if f.codes else _DISTANCE[f.metric],
+        multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+        datatype=models.Datatype.UINT8 if f.codes else None,
+        # never ANN-searched (codes, or index=False): no graph
+        hnsw_config=models.HnswConfigDiff(m=0) if f.codes or not f.index else None,
+    )
+
+
+def _binary_params(f: Any) -> models.VectorParams:
+    return models.VectorParams(size=f.dim, distance=models.Distance.MANHATTAN,
+                               datatype=models.Datatype.UINT8)
+
+
+def _sparse_params(f: Any) -> models.SparseVectorParams:
+    return models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf or f.from_text
+                                     else None)
+
+
+def _sparse_to(f: Any, value: Any) -> Any:
+    """A sparse value (an engine-BM25 field's text: its BM25 document vector)."""
+    if f.from_text:
+        return _bm25(bm25_model().embed_document(value))
+    return models.SparseVector(indices=value.indices.tolist(), values=value.values.tolist())
+
+
+def _sparse_query(f: Any, query: Any) -> Any:
+    if f.from_text:
+        return _bm25(bm25_model().embed_query(query))
+    return _sparse_to(f, query)
+
+
+def _listed(f: Any, value: Any) -> Any:
+    return value.tolist()
+
+
+@dataclass(frozen=True)
+class QdrantKind:
+    """How Qdrant holds one field kind.
+
+    Attributes:
+        params: field -> its ``VectorParams`` (a named vector), or its ``SparseVectorParams``
+            where ``sparse``.
+        to_engine: (field, validated value) -> Qdrant's form.
+        from_engine: (field, Qdrant's value) -> the canonical type.
+        to_query: (field, validated query) -> Qdrant's query (None: as ``to_engine``).
+        sparse: Held as a sparse vector (``sparse_vectors_config``).
+        distance: Qdrant reports a distance (scores are negated); a metric of euclid too.
+        graph: Searched through an HNSW graph: a filtered search that comes back short is
+            redone exactly (a sparse index is exact already).
+        hnsw_ef: A search takes ``hnsw_ef`` (graph candidates per search).
+        whole_column: Values are one array, converted in one ``tolist()`` call.
+    """
+
+    params: Callable[[Any], Any]
+    to_engine: Callable[[Any, Any], Any]
+    from_engine: Callable[[Any, Any], Any]
+    to_query: Callable[[Any, Any], Any] | None = None
+    sparse: bool = False
+    distance: bool = False
+    graph: bool = True
+    hnsw_ef: bool = False
+    whole_column: bool = False
+
+
+#: Field kind name -> how Qdrant holds it; a kind not here is refused.
+QDRANT_KINDS: dict[str, QdrantKind] = {
+    "dense": QdrantKind(_dense_params, _listed, lambda f, v: np.asarray(v, dtype=np.float32),
+                        hnsw_ef=True, whole_column=True),
+    "sparse": QdrantKind(_sparse_params, _sparse_to,
+                         lambda f, v: SparseVector(np.asarray(v.indices), np.asarray(v.values)),
+                         to_query=_sparse_query, sparse=True, graph=False),
+    "multivector": QdrantKind(_multivector_params, _listed,
+                              lambda f, v: _matrix(v, np.uint8 if f.codes else np.float32)),
+    "binary": QdrantKind(_binary_params, lambda f, v: np.unpackbits(v).tolist(),
+                         lambda f, v: np.packbits(np.asarray(v, dtype=np.uint8)), distance=True),
+}
+
+
+def qdrant_kind(f: FieldType) -> QdrantKind:
+    """How Qdrant holds ``f``'s kind."""
+    try:
+        return QDRANT_KINDS[f.kind]
+    except KeyError:
+        raise TypeError(f"no Qdrant mapping for {type(f).__name__}") from None
+
+
+def vectors_config(spec: CollectionSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The spec's named-vector params and sparse-vector params, by field name."""
+    vectors: dict[str, Any] = {}
+    sparse: dict[str, Any] = {}
+    for n, f in spec.fields.items():
+        kind = qdrant_kind(f)
+        (sparse if kind.sparse else vectors)[n] = kind.params(f)
+    return vectors, sparse
 
 
 # Request building and response parsing: pure functions, kept out of the I/O operations.
@@ -211,8 +283,7 @@ def to_points(spec: CollectionSpec, rows: Rows) -> list[models.PointStruct]:
     fields = spec.fields
     # Rows are validated already: the points are assembled without pydantic's second pass
     # (``model_construct``), and dense fields are converted to lists in one call per batch.
-    columns = {n: rows.vectors[n].tolist() if isinstance(f, DenseField)
-               else [_to_engine(f, v) for v in rows.vectors[n]] for n, f in fields.items()}
+    columns = {n: _column(f, rows.vectors[n]) for n, f in fields.items()}
     construct = models.PointStruct.model_construct
     return [
         construct(id=point_id(pid), vector={n: col[i] for n, col in columns.items()},
@@ -226,7 +297,16 @@ def _vectors(spec: CollectionSpec | None, raw: Any) -> dict[str, Any]:
     if spec is None or not raw:
         return {}
     fields = spec.fields
-    return {n: _from_engine(fields[n], v) for n, v in raw.items() if n in fields}
+    return {n: qdrant_kind(fields[n]).from_engine(fields[n], v) for n, v in raw.items()
+            if n in fields}
+
+
+def _column(f: FieldType, column: Any) -> list[Any]:
+    """A column of validated values in Qdrant's form (a dense array in one call)."""
+    kind = qdrant_kind(f)
+    if kind.whole_column:
+        return column.tolist()
+    return [kind.to_engine(f, v) for v in column]
 
 
 def _split_payload(point: Any) -> tuple[str, dict[str, Any]]:

@@ -35,9 +35,8 @@ from vectorbridge.connectors.engine import Engine
 from vectorbridge.connectors.filters import Filter, pinned_values
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.qdrant.convert import (
-    ORIGINAL_ID_KEY, SPEC_KEY, _search_params, _split_payload, formula_query, to_query,
-    _vector_params,
-    point_id, to_hits, to_points, to_record,
+    ORIGINAL_ID_KEY, QDRANT_KINDS, SPEC_KEY, _search_params, _split_payload, formula_query, qdrant_kind,
+    to_query, vectors_config, point_id, to_hits, to_points, to_record,
 )
 from vectorbridge.connectors.qdrant.aliases import QdrantAliases
 from vectorbridge.connectors.qdrant.capabilities import QDRANT_EDGE, QDRANT_LOCAL, QDRANT_SERVER
@@ -46,7 +45,7 @@ from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.connectors.qdrant.writes import QdrantWrites
 from vectorbridge.connectors.results import Branch, Hit, Record, Rescore
 from vectorbridge.connectors.scoring import ScoreFormula
-from vectorbridge.connectors.spec import CollectionSpec, FieldType, SparseField
+from vectorbridge.connectors.spec import CollectionSpec, FieldType
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import SpecMismatchError
 
@@ -105,6 +104,11 @@ class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
     #: Qdrant's, all applied by a server (sharding included).
     capabilities = QDRANT_SERVER
 
+    def unsupported(self, spec: CollectionSpec) -> list[str]:
+        """Fields of a kind :data:`~.convert.QDRANT_KINDS` has no mapping for."""
+        return [f"field {n!r}: Qdrant has no mapping for {f.kind} fields"
+                for n, f in spec.fields.items() if f.kind not in QDRANT_KINDS]
+
     # -- collections ----------------------------------------------------------------------
     def op_exists(self, name: str) -> Op[bool]:
         return bool((yield call("collection_exists", name)))
@@ -124,10 +128,7 @@ class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
         return spec.sharding == "custom" and self.capabilities.sharding
 
     def op_create(self, spec: CollectionSpec) -> Op[None]:
-        vectors = {n: _vector_params(f) for n, f in spec.fields.items() if not isinstance(f, SparseField)}
-        sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF if f.idf or f.from_text
-                                               else None)
-                  for n, f in spec.sparse.items()}
+        vectors, sparse = vectors_config(spec)
         custom = {"sharding_method": models.ShardingMethod.CUSTOM} if self._custom_sharding(spec) else {}
         # With custom sharding, shard_number is per shard key (given again as each is created).
         yield call("create_collection", spec.name, vectors_config=vectors,
@@ -242,7 +243,7 @@ class QdrantEngine(QdrantAliases, QdrantWrites, Engine):
                              limit=k, query_filter=to_qdrant(flt), with_payload=True,
                              with_vectors=[field_name] if with_vectors else False,
                              search_params=params, **self._routing(spec, flt))
-            if exact or flt is None or len(res.points) >= k or isinstance(f, SparseField):
+            if exact or flt is None or len(res.points) >= k or not qdrant_kind(f).graph:
                 break
             # An HNSW walk under a selective filter can strand: Qdrant Edge returned 1 of 10
             # hits at 1 % of 100,000 points. A short answer is redone by an exact scan of
