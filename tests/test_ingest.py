@@ -169,14 +169,15 @@ def test_the_engines_index_policy_is_applied_by_every_write_path():
     # the store, by default the engine's policy: during the call, and what is left at its end
     store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
     store.add_texts(texts(2500))
-    assert calls == ["s", "s"]  # the chunk of 2,048 (past 1,000), then the 452 left
+    assert calls == ["s"]  # the chunk of 2,048 (past 1,000); the 452 left are a short tail
     store.add_texts(texts(500, 2500))
-    assert calls == ["s"] * 3  # a small call ends indexed too: no search scans unindexed points
+    assert calls == ["s"]  # a small call pays no index build: 952 unindexed, counted on
+    assert conn.index_schedule("s").unindexed == 952
     asyncio.run(store.aadd_texts(texts(1500, 3000)))
-    assert calls == ["s"] * 4  # the async writer too: once as written, nothing left at the end
+    assert calls == ["s"] * 2  # the async writer: 952 + 1,500 crossed 1,000 as written
     # a bulk load: during (per written chunk) and once at the end for what is left
     VectorBridgeStore.from_texts(list(texts(2500)), BagDense(), connector=conn, collection="f")
-    assert calls[4:] == ["f", "f"]  # the chunk of 2,048, then the 452 left at the end
+    assert calls[2:] == ["f", "f"]  # the chunk of 2,048, then the 452 left at the end
     del calls[:]
     HybridRetriever.from_texts(texts(2500), (f"d{i}" for i in range(2500)), connector=conn,
                                collection="h", dense=BagDense(), chunk_size=500)
@@ -199,7 +200,11 @@ def test_an_engine_that_indexes_at_the_end_only_and_the_store_override():
     conn, calls = _counting(None)
     store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
     store.add_texts(texts(2500))
-    assert calls == ["s"]  # once, at the end of the call
+    assert calls == ["s"]  # once, at the end of the call (a tail of 1,000 or more)
+    store.add_texts(texts(10, 2500))
+    assert calls == ["s"]  # a tail of 10: scanned exactly, no index build for it
+    asyncio.run(store.aadd_texts(texts(990, 2510)))
+    assert calls == ["s", "s"]  # the tail reached REST_LIMIT (1,000) at the end of a call
     del calls[:]
     HybridRetriever.from_texts(texts(2500), connector=conn, collection="h", dense=BagDense(),
                                chunk_size=500)
@@ -209,13 +214,28 @@ def test_an_engine_that_indexes_at_the_end_only_and_the_store_override():
     every = VectorBridgeStore(connector=conn, collection="o", embedding=BagDense(),
                               index_after=600)
     every.add_texts(texts(2500))
-    assert calls == ["o", "o"]  # after the 2,048 chunk, and the 452 left at the end
+    assert calls == ["o"]  # after the 2,048 chunk; the 452 left are a short tail
     never = VectorBridgeStore.from_texts(list(texts(2500)), BagDense(), connector=conn,
                                          collection="n", index_after=0)
-    assert calls == ["o", "o", "n"]  # 0: never during writes, still once after from_texts
+    assert calls == ["o", "n"]  # 0: never during writes, still once after from_texts
     never.add_texts(texts(3000))
-    assert calls == ["o", "o", "n"]  # nor at the end of a call: you call optimize
+    assert calls == ["o", "n"]  # nor at the end of a call: you call optimize
     assert conn.index_schedule("n").unindexed == 0  # the store kept its own count
+
+
+def test_a_failed_index_forgets_no_written_points():
+    """``optimize`` raising leaves the count as it was: the next write call indexes them."""
+    conn, calls = _counting(1000)
+    store = VectorBridgeStore(connector=conn, collection="s", embedding=BagDense())
+    store.add_texts(texts(10))
+    working = conn.optimize
+    conn.optimize = lambda name: (_ for _ in ()).throw(RuntimeError("engine busy"))
+    with pytest.raises(RuntimeError, match="engine busy"):
+        store.add_texts(texts(1200, 10))
+    assert conn.index_schedule("s").unindexed == 1210  # nothing forgotten
+    conn.optimize = working
+    store.add_texts(texts(5, 1210))
+    assert calls == ["s"] and conn.index_schedule("s").unindexed == 0
 
 
 def test_engine_policies():

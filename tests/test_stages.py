@@ -54,6 +54,69 @@ def test_the_new_form_ranks_as_the_flat_options_it_replaces():
         _ranked(new.model_copy(update={"stages": (MaxSim(new.stages[0].encoder, "replace", 2),)}))
 
 
+def test_deprecation_warnings_point_at_the_callers_line():
+    """Python shows a ``DeprecationWarning`` by default only where ``__main__`` triggers it:
+    the warning must name the user's line, whether the retriever is built directly, through
+    ``from_texts`` or copied."""
+    conn = ReferenceConnector()
+    with pytest.warns(DeprecationWarning) as direct:
+        r = HybridRetriever(connector=conn, collection="w", dense=BagDense(), rerank_k=4)
+    with pytest.warns(DeprecationWarning) as built:
+        HybridRetriever.from_texts(TEXTS, connector=conn, collection="w2", dense=BagDense(),
+                                   group_by="source")
+    with pytest.warns(DeprecationWarning) as copied:
+        r.model_copy(update={"group_by": "source"})
+    assert {w.filename for w in [*direct, *built, *copied]} == {__file__}
+
+
+def test_a_flat_update_of_a_copy_changes_only_its_own_stage():
+    conn = ReferenceConnector()
+    rerank = Rerank(MaxSimReranker.__new__(MaxSimReranker), k=50)
+    r = HybridRetriever(connector=conn, collection="c", dense=BagDense(), stages=[
+        MaxSim(BagTokens(), mode="replace", k=30, oversample=2.0), rerank])
+    with pytest.warns(DeprecationWarning, match=r"update stages="):
+        grouped = r.model_copy(update={"group_by": "source", "group_size": 2, "rerank": None})
+    maxsim = next(s for s in grouped.stages if isinstance(s, MaxSim))
+    assert (maxsim.k, maxsim.oversample) == (30, 2.0) and rerank not in grouped.stages
+    assert r.model_copy(update={"k": 3}).stages == r.stages  # the rest stays as it was
+    assert next(s for s in grouped.stages if isinstance(s, Grouping)).size == 2
+    with pytest.warns(DeprecationWarning):
+        wider = r.model_copy(update={"rerank_k": 80})
+    assert sorted(s.k for s in wider.stages) == [80, 80]  # rerank_k set both, as before
+    with pytest.warns(DeprecationWarning):
+        plain = r.model_copy(update={"rerank": None, "stages": (MaxSim(BagTokens(), k=7),)})
+    assert [type(s) for s in plain.stages] == [MaxSim] and plain.stages[0].k == 7
+    # the copy is built and checked like a new retriever: a shorthand, a bad combination
+    assert r.model_copy(update={"fusion": "rrf"}).fusion == Fusion("rrf", 2)
+    with pytest.raises(InvalidInputError, match="needs at least one of dense="):
+        HybridRetriever(connector=conn, collection="c", dense=BagDense()).model_copy(
+            update={"dense": None})
+    with pytest.raises(InvalidInputError, match="give dense="):
+        r.model_copy(update={"dense": None, "sparse": BM25Encoder(), "stages": [MMR()]})
+
+
+def test_options_in_their_one_form_with_clear_messages():
+    conn = ReferenceConnector()
+
+    class DuckDense:  # no LangChain base class: two methods are enough
+        def embed_query(self, text):
+            return BagDense().embed_query(text)
+
+        def embed_documents(self, texts):
+            return BagDense().embed_documents(texts)
+
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=conn, collection="duck",
+                                   dense=DuckDense(), fusion={"kind": "rrf"})
+    assert r.invoke(QUERIES[0], k=1)[0].id == "d0"
+    assert r.fusion == HybridRetriever(connector=conn, collection="duck", dense=BagDense(),
+                                       fusion="rrf").fusion  # a dict and a kind alike
+    with pytest.raises(InvalidInputError, match=r"dense= needs embed_query and embed_documents"):
+        HybridRetriever(connector=conn, collection="x", dense="all-MiniLM-L6-v2")
+    with pytest.raises(InvalidInputError, match=r"\$nope"):
+        HybridRetriever(connector=conn, collection="x", dense=BagDense(),
+                        filter={"year": {"$nope": 3}})
+
+
 def test_the_retriever_takes_at_most_twelve_typed_fields():
     from langchain_core.retrievers import BaseRetriever
 
@@ -65,7 +128,7 @@ def test_the_retriever_takes_at_most_twelve_typed_fields():
 
 @pytest.mark.parametrize("stages,encoders,error,message", [
     ([Grouping("doc"), Rerank(MaxSimReranker.__new__(MaxSimReranker))], {"dense"},
-     UnsupportedFeatureError, "group_by= groups the first stage"),
+     UnsupportedFeatureError, r"Grouping \(flat: group_by=\) groups the first stage"),
     ([MMR(), Calibrate.__new__(Calibrate)], {"dense"}, UnsupportedFeatureError, "last stage"),
     ([MMR()], {"sparse"}, InvalidInputError, "give dense="),
     ([PseudoRelevanceFeedback(dense_docs=0, sparse_docs=2)], {"dense", "sparse"},
@@ -145,6 +208,30 @@ async def test_slow_query_encoders_never_stall_the_event_loop():
     assert max(gaps) < 0.15, f"the event loop stalled for {max(gaps):.3f} s"
     want = {q: [d.id for d in r.invoke(q)] for q in QUERIES}
     assert [[d.id for d in a] for a in answers] == [want[QUERIES[i % 3]] for i in range(20)]
+
+
+class _Watched(BM25Encoder):
+    """BM25 that records how many threads are inside it at once."""
+
+    def term_counts(self, texts):
+        self.active = getattr(self, "active", 0) + 1
+        self.peak = max(getattr(self, "peak", 0), self.active)
+        time.sleep(0.02)
+        try:
+            return super().term_counts(texts)
+        finally:
+            self.active -= 1
+
+
+async def test_one_encoder_serves_one_thread_at_a_time():
+    """Encoders run in worker threads under ``ainvoke``; a fast tokenizer or BM25 statistics
+    under ``partial_fit`` must not be entered twice at once (encoders/_serial.py)."""
+    sparse = _Watched(stopwords=None)
+    r = HybridRetriever.from_texts(TEXTS, ids=IDS, connector=ReferenceConnector(),
+                                   collection="serial", sparse=sparse, k=3)
+    fitting = asyncio.to_thread(sparse.partial_fit, TEXTS * 5)
+    await asyncio.gather(fitting, *(r.ainvoke(QUERIES[i % 3]) for i in range(10)))
+    assert sparse.peak == 1
 
 
 async def test_the_store_runs_the_same_mmr_and_query_path():

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, Sequence, TypeVar
 
+from vectorbridge.encoders._serial import lock_of
 from vectorbridge.encoders.types import check_texts
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import refuse_unknown
@@ -151,5 +152,7 @@ class STEncoder(Generic[M]):
         if not texts:
             return texts, None
         fn = self.model.encode_query if kind == "query" else self.model.encode_document  # type: ignore[attr-defined]
-        return texts, fn(texts, batch_size=self.batch_size,
-                         show_progress_bar=show_progress(self.progress, len(texts)), **encode_kwargs)
+        with lock_of(self.model):  # one call at a time per model: _serial.py says why
+            return texts, fn(texts, batch_size=self.batch_size,
+                             show_progress_bar=show_progress(self.progress, len(texts)),
+                             **encode_kwargs)

@@ -31,6 +31,7 @@ import numpy as np
 import Stemmer
 from bm25s.tokenization import _infer_stopwords
 
+from vectorbridge.encoders._serial import serialized
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector, check_texts
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import checked_keywords
@@ -152,11 +153,13 @@ class BM25Encoder:
             return self._fixed_avgdl
         return self.total_len / self.n_docs if self.n_docs else None
 
+    @serialized
     def fit(self, texts: Sequence[str]) -> "BM25Encoder":
         """Learn corpus statistics (document count, frequencies, average length) from scratch."""
         self.n_docs, self.total_len, self.doc_freq = 0, 0, Counter()
         return self.partial_fit(texts)
 
+    @serialized
     def partial_fit(self, texts: Sequence[str]) -> "BM25Encoder":
         """Add documents to the statistics (for client-side IDF over a growing collection).
 
@@ -170,6 +173,7 @@ class BM25Encoder:
             self.doc_freq.update(set(ids))
         return self
 
+    @serialized
     def idf_of(self, term_ids: np.ndarray) -> np.ndarray:
         """Lucene IDF ``ln(1 + (N - df + 0.5) / (df + 0.5))`` of hashed term ids."""
         if not self.n_docs:
@@ -180,6 +184,7 @@ class BM25Encoder:
         return bm25_idf(self.n_docs, df)
 
     # encoding -------------------------------------------------------------------------------
+    @serialized
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         """BM25 term-frequency weights of documents.
 
@@ -198,15 +203,18 @@ class BM25Encoder:
             out.append(SparseVector._trusted(idx, tf * (self.k1 + 1.0) / (tf + norm)))
         return out
 
+    @serialized
     def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
         """Query vectors: term counts (``idf="engine"``) or counts times IDF (``"client"``)."""
         return [self.query_vector(v) for v in self.term_counts(texts)]
 
+    @serialized
     def term_counts(self, texts: Sequence[str]) -> list[SparseVector]:
         """Raw term counts per text (hashed term ids): the statistics query expansion (RM3)
         builds its term distributions from."""
         return [SparseVector._trusted(*self._counts(toks)) for toks in self.tokenize(texts)]
 
+    @serialized
     def query_vector(self, weights: SparseVector) -> SparseVector:
         """A query from per-term weights (counts, or an expanded query's term probabilities):
         unchanged for ``idf="engine"``, times IDF for ``"client"``."""

@@ -19,10 +19,10 @@ import numpy as np
 from vectorbridge.connectors.results import Hit
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.retrievers.stages.base import HITS, Query, Stage
-from vectorbridge.retrievers.twins import Flow, twin
+from vectorbridge.retrievers.twins import Flow, blocking, twin
 
-_LAST = ("mmr= picks among dense vectors as the last stage: give dense=, and no group_by=, "
-         "rerank= or calibrator=.")
+_LAST = ("MMR (flat: mmr=) picks among dense vectors as the last stage: give dense=, and no "
+         "Grouping, Rerank or Calibrate stage.")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class MMR(Stage):
     @property
     def refuses(self) -> Mapping[str, str]:
         return {"grouped": _LAST, "reranked": _LAST, "calibrated": _LAST,
-                "no_full_vectors": "mmr= compares full dense vectors: keep full_vectors=True "
-                                   "with reducer=."}
+                "no_full_vectors": "MMR compares full dense vectors: keep "
+                                   "Reduction(full_vectors=True)."}
 
     def widen(self, k: int) -> int:
         return max(k, self.fetch_k)  # MMR picks k of the first stage's fetch_k
@@ -62,8 +62,9 @@ class MMR(Stage):
     def source(self, q: Query) -> Flow[list[Hit] | None]:
         """The engine's MMR, in the candidate search itself, where it can run it."""
         plan = q.plan
-        if plan.rescore is not None or plan.pq is not None or plan.decode is not None:
-            return None
+        if plan.rescore is not None or plan.pq is not None or plan.decode is not None or \
+                plan.formula is not None or plan.group_by is not None:
+            return None  # the engine's MMR would skip the formula or the grouping
         return (yield from native_mmr(q.scope.connector, q.scope.collection,
                                       q.scope.layout.names.dense, plan.queries, q.k, self,
                                       plan.filter))
@@ -95,9 +96,8 @@ def client_mmr(connector: Any, collection: str, field_name: str, dense_q: Any,
                          with_vectors=[field_name])
     vectors = {r.id: r.vectors[field_name] for r in records}
     kept = [h for h in hits if h.id in vectors]
-    chosen = maximal_marginal_relevance(np.asarray(dense_q, np.float32),
-                                        [vectors[h.id] for h in kept],
-                                        lambda_mult=mmr.lambda_mult, k=k)
+    chosen = yield blocking(maximal_marginal_relevance, np.asarray(dense_q, np.float32),
+                            [vectors[h.id] for h in kept], lambda_mult=mmr.lambda_mult, k=k)
     return [kept[i] for i in chosen]
 
 

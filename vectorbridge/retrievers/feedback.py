@@ -134,7 +134,8 @@ class PseudoRelevanceFeedback(Stage):
 
     @property
     def refuses(self) -> Mapping[str, str]:
-        return {"client_quantizer": "prf= with a client-side quantizer object is not "
+        return {"client_quantizer": "PseudoRelevanceFeedback with a client-side "
+                                    "quantizer object (Quantized(ProductQuantizer)) is not "
                                     "supported; use an engine quantization (a string)."}
 
     def storage(self) -> dict[str, Any]:

@@ -10,6 +10,9 @@ is checked here with a message that names the flat option.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -18,6 +21,9 @@ from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.retrievers.layout import FieldNames
 from vectorbridge.retrievers.pipeline import RRF_K
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_NONE = object()
 
 #: Flat option -> the field of :class:`FieldNames` it sets.
 FIELD_OPTIONS = {"dense_field": "dense", "sparse_field": "sparse",
@@ -56,7 +62,7 @@ def from_flat(options: dict[str, Any]) -> dict[str, Any]:
         "alone it configures no stage: drop it, or give the stage it belongs to"
     warnings.warn(f"HybridRetriever({', '.join(f'{n}=' for n in flat)}) is deprecated and goes "
                   f"in the next release: {instead} (docs: Retrievers, Stages).",
-                  DeprecationWarning, stacklevel=4)
+                  DeprecationWarning, stacklevel=caller_level())
     return options
 
 
@@ -202,33 +208,73 @@ def flat_value(stages: Any, fields: FieldNames, fusion: Any, name: str) -> Any:
     return default if s is None else (s if attr is None else getattr(s, attr))
 
 
+#: Flat options that set an attribute of every stage of these kinds present.
+_SHARED = {"rerank_k": (("Rerank", "k"), ("MaxSim", "k")),
+           "oversample": (("Quantized", "oversample"), ("Reduction", "oversample"),
+                          ("MaxSim", "oversample")),
+           "quantizer": (("Quantized", "quantizer"), ("Reduction", "quantization"))}
+#: The attribute a stage cannot exist without: a flat ``None`` for it removes the stage.
+_DEFINING = {"multivector", "prf", "mmr", "calibrator", "rerank", "group_by", "formula",
+             "reducer", "query_adapter"}
+
+
 def copy_update(stages: Any, fields: FieldNames, fusion: Any,
                 update: dict[str, Any]) -> dict[str, Any]:
-    """``model_copy(update=...)`` with flat options: the copy's stages (and field names,
-    fusion) rebuilt from this retriever's flat view with ``update`` applied; stages with no
-    flat form (your own) are kept as they are. The caller checks the new stages."""
+    """``model_copy(update=...)`` with flat options: each one changes the stage it belongs
+    to in ``stages`` (this retriever's, or the ``stages`` given in ``update``), and only that
+    attribute; a flat option whose stage is absent builds it as the constructor would (with
+    the shared ``rerank_k`` / ``oversample`` read from ``stages``). A ``DeprecationWarning``
+    names the new form. The caller builds (and so checks) the copy."""
     flat = {k: update.pop(k) for k in list(update) if k in FLAT_OPTIONS}
     if not flat:
         return update
-    mapped = {type(s).__name__ for s in stages} & ({k for k, _, _ in _READS.values()} |
-                                                    {"Quantized", "Rerank"})
-    current = {n: flat_value(stages, fields, fusion, n) for n in FLAT_OPTIONS
-               if n not in FIELD_OPTIONS and n not in ("rrf_k", "weights")}
-    current.update({k: v for k, v in flat.items() if k not in FIELD_OPTIONS})
-    if current.get("reducer") is None and current.get("full_vectors") is True:
-        del current["full_vectors"]
-    kept = [s for s in stages if type(s).__name__ not in mapped]
-    new: list[str] = []
-    rebuilt = [*kept, *_stages({k: v for k, v in current.items() if v is not None}, new)]
-    update["stages"] = tuple(rebuilt)
+    out, absent = list(stages), {}
+    for name, value in flat.items():
+        if name in FIELD_OPTIONS or name in ("rrf_k", "weights"):
+            continue
+        targets = _SHARED.get(name) or ((_READS[name][0], _READS[name][1]),)
+        hit = False
+        for i, stage in enumerate(out):
+            attr = next((a for kind, a in targets if type(stage).__name__ == kind), _NONE)
+            if attr is _NONE:
+                continue
+            hit = True
+            if attr is None or (name in _DEFINING and value is None):
+                out[i] = value  # the whole stage (prf=, mmr=), or None: the stage goes
+            else:
+                out[i] = dataclasses.replace(stage, **{attr: value})
+        if not hit:
+            absent[name] = value
+    out = [s for s in out if s is not None]
+    if any(v is not None for v in absent.values()):
+        for name in ("rerank_k", "oversample"):
+            absent.setdefault(name, flat[name] if name in flat else
+                              flat_value(stages, fields, fusion, name))
+        out += _stages({k: v for k, v in absent.items() if v is not None}, [])
+    update["stages"] = tuple(out)
     if any(k in FIELD_OPTIONS for k in flat):
         update["fields"] = FieldNames(**{**vars(fields), **{FIELD_OPTIONS[k]: v for k, v in
                                                            flat.items() if k in FIELD_OPTIONS}})
     if "rrf_k" in flat or "weights" in flat:
-        kind = getattr(fusion, "kind", None)
-        update["fusion"] = _fusion(kind, {"rrf_k": getattr(fusion, "k", RRF_K),
-                                          "weights": getattr(fusion, "weights", None), **flat})
+        kind = update.get("fusion", getattr(fusion, "kind", None))
+        base = {"rrf_k": getattr(fusion, "k", RRF_K), "weights": getattr(fusion, "weights", None)}
+        update["fusion"] = _fusion(getattr(kind, "kind", kind), {**base, **flat})
+    warnings.warn(f"model_copy(update={{{', '.join(repr(n) for n in flat)}: ...}}) is "
+                  "deprecated and goes in the next release: update stages= (replace the stage: "
+                  "dataclasses.replace(stage, ...)), fields= or fusion= (docs: Retrievers, "
+                  "Stages).", DeprecationWarning, stacklevel=caller_level())
     return update
 
 
-__all__ = ["FLAT_OPTIONS", "from_flat", "flat_value", "copy_update"]
+def caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside vectorbridge and pydantic, so a
+    deprecation warning points at the user's line (and is shown by Python's default filter,
+    which shows a ``DeprecationWarning`` only where ``__main__`` triggers it)."""
+    frame, level = sys._getframe(2), 2  # 1: the function that warns
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE)
+                                 or f"{os.sep}pydantic{os.sep}" in frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+__all__ = ["FLAT_OPTIONS", "from_flat", "flat_value", "copy_update", "caller_level"]

@@ -10,18 +10,18 @@ compressed first stages, feedback, grouping, score formulas, MMR, calibration, r
 
 from __future__ import annotations
 
+import copy
 from itertools import chain
 from typing import Any, Iterable, Mapping, Protocol, Sequence, Sized, runtime_checkable
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, \
     CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector
-from vectorbridge.connectors.filters import Filter
+from vectorbridge.connectors.filters import Filter, as_filter
 from vectorbridge.connectors.fusion import FUSION_KINDS, Fusion
 from vectorbridge.connectors.spec import check_name
 from vectorbridge.connectors.validation import check_k
@@ -51,6 +51,48 @@ class SparseEncoder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> Any: ...
 
     def encode_documents(self, texts: Sequence[str]) -> Any: ...
+
+
+@runtime_checkable
+class DenseEmbedder(Protocol):
+    """What ``dense=`` takes: a :class:`~vectorbridge.encoders.DenseEncoder`, any LangChain
+    ``Embeddings``, or anything with these two methods (a duck-typed embedder)."""
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def _normalised(options: dict[str, Any]) -> dict[str, Any]:
+    """The options' shorthands in their one form, each checked with a message naming the
+    option and the fix (before pydantic, whose union messages name neither)."""
+    fusion = options.get("fusion")
+    if isinstance(fusion, str):
+        if fusion not in FUSION_KINDS:
+            raise InvalidInputError(f"fusion={fusion!r}: use 'rrf', 'dbsf' or 'weighted', "
+                                    "or a Fusion(kind, k=, weights=).")
+        options["fusion"] = Fusion(fusion, RRF_K)
+    elif isinstance(fusion, Mapping):  # a kind alone takes the retriever's RRF k, as above
+        try:
+            options["fusion"] = Fusion(**{"k": RRF_K, **fusion})
+        except TypeError as e:
+            raise InvalidInputError(f"fusion={dict(fusion)!r}: {e}; give Fusion(kind, k=, "
+                                    "weights=) or its dict.") from None
+    elif fusion is not None and not isinstance(fusion, Fusion):
+        raise InvalidInputError(f"fusion= takes 'rrf', 'dbsf', 'weighted' or a Fusion(...), "
+                                f"got {type(fusion).__name__}.")
+    for name, kind in (("dense", DenseEmbedder), ("sparse", SparseEncoder)):
+        value = options.get(name)
+        if value is not None and not isinstance(value, kind):
+            need = "embed_query and embed_documents" if kind is DenseEmbedder else \
+                "encode_queries and encode_documents"
+            raise InvalidInputError(f"{name}= needs {need} methods (a {kind.__name__}), got "
+                                    f"{type(value).__name__}.")
+    if options.get("filter") is not None:
+        options["filter"] = as_filter(options["filter"])  # its own message, naming the key
+    if isinstance(options.get("stages"), list):
+        options["stages"] = tuple(options["stages"])
+    return options
 
 
 class HybridRetriever(BaseRetriever):
@@ -104,7 +146,7 @@ class HybridRetriever(BaseRetriever):
 
     connector: Connector
     collection: str
-    dense: Embeddings | None = None
+    dense: DenseEmbedder | None = None
     sparse: SparseEncoder | None = None
     fusion: Fusion | None = None
     prefetch_k: int = DEFAULT_PREFETCH_K
@@ -120,15 +162,7 @@ class HybridRetriever(BaseRetriever):
         """Every option is checked here, before any collection is touched: unknown names
         (with the nearest valid one) and bad values raise :class:`InvalidInputError`."""
         refuse_unknown(type(self).__name__, options, [*type(self).model_fields, *FLAT_OPTIONS])
-        options = from_flat(options)
-        kind = options.get("fusion")
-        if isinstance(kind, str):
-            if kind not in FUSION_KINDS:
-                raise InvalidInputError(f"fusion={kind!r}: use 'rrf', 'dbsf' or 'weighted', "
-                                        "or a Fusion(kind, k=, weights=).")
-            options["fusion"] = Fusion(kind, RRF_K)
-        if isinstance(options.get("stages"), list):
-            options["stages"] = tuple(options["stages"])
+        options = _normalised(from_flat(options))
         try:
             super().__init__(**options)
         except ValidationError as e:
@@ -152,14 +186,18 @@ class HybridRetriever(BaseRetriever):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
                    deep: bool = False) -> "HybridRetriever":
-        """A copy with ``update`` applied (flat options of earlier releases too), its stages
-        checked again."""
-        update = copy_update(self.stages, self.fields, self.fusion, dict(update or {}))
-        if "stages" in update:
-            update["stages"] = check_stages(update["stages"],
-                                            encoder_traits(update.get("dense", self.dense),
-                                                           update.get("sparse", self.sparse)))
-        return super().model_copy(update=update, deep=deep)
+        """A copy with ``update`` applied, built and checked like a new retriever (its stages
+        against its encoders); a flat option of earlier releases in ``update`` changes the one
+        stage it belongs to (:func:`~vectorbridge.retrievers.flat_options.copy_update`).
+        ``deep``: the options are deep-copied, the connector shared."""
+        update = dict(update or {})
+        refuse_unknown(type(self).__name__, update, [*type(self).model_fields, *FLAT_OPTIONS])
+        update = copy_update(update.get("stages", self.stages), self.fields, self.fusion, update)
+        options = {name: getattr(self, name) for name in type(self).model_fields}
+        if deep:
+            options = {name: value if name == "connector" else copy.deepcopy(value)
+                       for name, value in options.items()}
+        return type(self)(**{**options, **update})
 
     # -- the pipeline --------------------------------------------------------------------
     def _layout(self) -> Layout:
@@ -275,11 +313,11 @@ class HybridRetriever(BaseRetriever):
 
     def _append(self, texts: Iterable[str], ids: Any, metadatas: Any,
                 how: dict[str, Any]) -> Flow[list[str]]:
-        """``add_texts``: the engine's policy indexes during the call, and what is left at
-        its end, so no search after it scans unindexed points (docs: Operations)."""
+        """``add_texts``: the engine's policy indexes during the call, and at its end a
+        tail of ``REST_LIMIT`` (1,000) or more unindexed points (docs: Operations)."""
         out = yield from self._pipeline().add(texts, ids, metadatas, **how)
         if out:
-            yield twin(self.connector.index_schedule(self.collection), "finish")
+            yield twin(self.connector.index_schedule(self.collection), "settle")
         return out
 
     def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> None:

@@ -63,6 +63,9 @@ class Pipeline:
             layout = replace(layout, collection=spec.name)  # the one collection it names now
             scope = replace(scope, layout=layout)
         if vector is not None:
+            if layout.multivector is not None:
+                raise InvalidInputError("a search by vector cannot run MaxSim, which encodes "
+                                        "the query's text into token vectors: search by text.")
             dense_q = np.asarray(vector, np.float32)
         elif layout.dense is not None:
             dense_q = np.asarray((yield twin(layout.dense, "embed_query", text)), np.float32)
@@ -144,7 +147,7 @@ class Pipeline:
                     ack = (acked, chunk_digest(self.scope.collection, id_list, part, payloads),
                            len(part))
                 if out and ack is not None and ack[1] in acked:  # written by an earlier run
-                    layout.observe(part)
+                    yield blocking(layout.observe, part)
                     out += id_list
                     bar.update(len(part))
                     continue

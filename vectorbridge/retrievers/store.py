@@ -56,8 +56,8 @@ class VectorBridgeStore(VectorStore):
             (default): the engine's policy (``capabilities.index_every``, counted per
             collection on the connector: :meth:`Connector.index_schedule
             <vectorbridge.connectors.base.Connector.index_schedule>`). ``from_texts`` always
-            indexes once at the end. 0: never during writes (call ``connector.optimize``
-            yourself).
+            indexes once at the end; an ``add_texts`` call, when 1,000 or more points are
+            left unindexed. 0: never during writes (call ``connector.optimize`` yourself).
         query_adapter: A trained :class:`~vectorbridge.encoders.QueryAdapter`: each text
             query's embedding is mapped by it before the search (the stored documents stay as
             they are). Searches by a vector you pass (``*_by_vector``) use it unchanged.
@@ -135,15 +135,15 @@ class VectorBridgeStore(VectorStore):
              ids: Iterable[str | None] | None) -> Flow[list[str]]:
         """Texts of any number, embedded a chunk at a time while the chunk before is written
         (the pipeline's ingest); an existing collection is used as it is. The engine's
-        policy indexes during the call; what is left is indexed at its end (unless
-        ``index_after=0``), so searches after it never scan unindexed points: measured, an
-        index deferred past the call let Edge ingest 0.96x the encoder's rate but left its
-        p50 at 7.7 ms instead of 1.6 ms (docs: Operations, *Indexing during ingest*)."""
+        policy indexes during the call, and at its end a tail of ``REST_LIMIT`` (1,000) or
+        more unindexed points (unless ``index_after=0``): a LangChain ``add_documents`` of a
+        few texts pays no index build, and no search scans a long unindexed tail (docs:
+        Operations, *Indexing during ingest*)."""
         out = yield from self._pipeline().add(texts, ids, metadatas, batch_size=self.batch_size,
                                               chunk_size=CHUNK_SIZE, adopt=True,
                                               indexing=self._indexing)
         if out and self.index_after != 0:
-            yield twin(self._indexing, "finish")
+            yield twin(self._indexing, "settle")
         return out
 
     def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,

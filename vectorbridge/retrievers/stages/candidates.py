@@ -20,7 +20,7 @@ from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.retrievers.documents import to_document
 from vectorbridge.retrievers.layout import Layout
-from vectorbridge.retrievers.twins import Flow, twin
+from vectorbridge.retrievers.twins import Flow, blocking, twin
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Memo:
             ids = yield twin(scope.connector, "ids", scope.collection)
             records = yield twin(scope.connector, "get", scope.collection, ids,
                                  with_vectors=[scope.layout.names.codes])
-            codes = CodeTable.of(records, scope.layout.names.codes)
+            codes = yield blocking(CodeTable.of, records, scope.layout.names.codes)
             self.codes, self.codes_of = codes, scope.collection
         return codes
 
@@ -159,7 +159,7 @@ def candidates(scope: Scope, plan: QueryPlan, memo: Memo) -> Flow[list[Hit]]:
         table = yield from memo.load_codes(scope)
         allowed = None if plan.filter is None else \
             (yield twin(conn, "ids", name, filter=plan.filter))
-        cand = _adc_candidates(scope.layout, table, plan, allowed)
+        cand = yield blocking(_adc_candidates, scope.layout, table, plan, allowed)
         if not cand:
             return []
         return (yield twin(conn, "rescore", name, scope.layout.names.dense, plan.pq, cand,

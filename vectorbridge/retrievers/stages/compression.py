@@ -99,14 +99,15 @@ class Quantized(Stage):
             plan.rescore = (n.dense, dense_q)
 
 
-_ALONE = ("quantizer= (a client quantizer object) compresses the dense branch and is used with "
-          "dense= alone (no sparse= or multivector=); use an engine quantization name to "
-          "combine it with other branches.")
-_STACK = ("reducer= stacks with an engine quantization of the reduced field (a string such as "
+_ALONE = ("Quantized(quantizer object) (flat: quantizer=) compresses the dense branch and is "
+          "used with dense= alone (no sparse= and no MaxSim stage); give Quantized an engine "
+          "quantization name to combine it with other branches.")
+_STACK = ("Reduction (flat: reducer=) stacks with an engine quantization of the reduced field (a string such as "
           "'scalar-int8', 'binary-1bit', 'turbo-4bit', given as Reduction(quantization=...)), "
           "not a client-side quantizer object or a Quantized stage.")
-_FULL = ("reducer= rescores its candidates with the full vectors, the stage multivector= "
-         "(MaxSim) and prf= (feedback on the full query) also need: drop one of them.")
+_FULL = ("Reduction (flat: reducer=) rescores its candidates with the full vectors, which a "
+         "MaxSim stage (flat: multivector=) and PseudoRelevanceFeedback (flat: prf=, feedback "
+         "on the full query) also need: drop one of them.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +139,7 @@ class Reduction(Stage):
 
     @property
     def requires(self) -> Mapping[Any, str]:
-        return {"dense": "reducer= reduces the dense vectors: give dense=."}
+        return {"dense": "Reduction (flat: reducer=) reduces the dense vectors: give dense=."}
 
     @property
     def refuses(self) -> Mapping[str, str]:

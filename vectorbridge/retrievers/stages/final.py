@@ -50,7 +50,7 @@ class Calibrate(Stage):
 
     @property
     def requires(self) -> Mapping[Any, str]:
-        return {"dense": "calibrator= maps scores by the query embedding: give dense=."}
+        return {"dense": "Calibrate (flat: calibrator=) maps scores by the query embedding: give dense=."}
 
     def widen(self, k: int) -> int:
         return max(k, self.calibrator.score_features)  # its input: the query's top scores

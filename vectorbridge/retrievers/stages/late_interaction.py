@@ -88,7 +88,8 @@ class MaxSim(Stage):
         if self.codec is None:
             return {}
         return {("fde", "dense", "sparse"): "the engine cannot search token codes: with "
-                "token_codec= give a first stage, fde=FDEEncoder() (or dense= / sparse=)."}
+                "MaxSim(codec=) (flat: token_codec=) give a first stage, MaxSim(fde=FDEEncoder()) "
+                "or dense= / sparse=."}
 
     def storage(self) -> dict[str, Any]:
         return {"multivector": self.encoder, "fde": self.fde,

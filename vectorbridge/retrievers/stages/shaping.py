@@ -42,7 +42,7 @@ class AdaptQuery(Stage):
 
     @property
     def requires(self) -> Mapping[Any, str]:
-        return {"dense": "query_adapter= maps the dense query: give dense=."}
+        return {"dense": "AdaptQuery (flat: query_adapter=) maps the dense query: give dense=."}
 
     def plan(self, q: Query) -> None:
         if q.dense is None or q.extra.get("vector_given"):  # a caller's vector: used as it is
@@ -53,11 +53,12 @@ class AdaptQuery(Stage):
             q.plan.queries[dense_field] = q.dense
 
 
-_REORDERED = ("group_by= groups the first stage in the engine; a rerank=, token_codec= or "
-              "ProductQuantizer stage would reorder it afterwards. Drop one of them, or rerank "
-              "the grouped documents yourself.")
-_CLIENT_RANKED = ("formula= boosts the engine's first stage; a token_codec= or ProductQuantizer "
-                  "first stage is ranked client-side: drop one of them.")
+_REORDERED = ("Grouping (flat: group_by=) groups the first stage in the engine; a Rerank, "
+              "MaxSim(codec=) or Quantized(ProductQuantizer) stage would reorder it afterwards. "
+              "Drop one of them, or rerank the grouped documents yourself.")
+_CLIENT_RANKED = ("Formula (flat: formula=) boosts the engine's first stage; a MaxSim(codec=) "
+                  "or Quantized(ProductQuantizer) first stage is ranked client-side: drop one "
+                  "of them.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,8 +110,8 @@ class Formula(Stage):
     @property
     def refuses(self) -> Mapping[str, str]:
         return {"client_ranked": _CLIENT_RANKED,
-                "grouped": "formula= and group_by= together are not supported: group the "
-                           "boosted results yourself, or drop one."}
+                "grouped": "Formula and Grouping (flat: formula=, group_by=) together are "
+                           "not supported: group the boosted results yourself, or drop one."}
 
     def plan(self, q: Query) -> None:
         q.plan.formula = self.formula
