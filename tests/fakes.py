@@ -45,3 +45,14 @@ class BagTokens:
 
     def encode_queries(self, texts: list[str]) -> list[np.ndarray]:
         return [self._one(t) for t in texts]
+
+
+def fitted_calibrator():
+    """A ScoreCalibrator fitted on random queries of DIM dimensions (for pipelines that need
+    one; its probabilities are not asserted)."""
+    from vectorbridge.retrievers import ScoreCalibrator
+
+    r = np.random.default_rng(0)
+    q = r.standard_normal((40, DIM)).astype(np.float32)
+    scores = np.sort(r.uniform(0, 1, (40, 5)))[:, ::-1]
+    return ScoreCalibrator(epochs=20).fit(q, scores, r.uniform(size=(40, 5)) < 0.3)

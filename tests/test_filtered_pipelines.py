@@ -22,10 +22,10 @@ from vectorbridge.encoders import BinaryQuantizer, BM25Encoder, FDEEncoder, Prod
     ResidualCodec
 from vectorbridge.encoders.scoring import maxsim
 from vectorbridge.errors import UnsupportedFeatureError
-from vectorbridge.retrievers import HybridRetriever, PseudoRelevanceFeedback, ScoreCalibrator
+from vectorbridge.retrievers import HybridRetriever, PseudoRelevanceFeedback
 from vectorbridge.retrievers.rerankers import MaxSimReranker
 from tests.backends import unique_name
-from tests.fakes import DIM, VOCAB, BagDense, BagTokens
+from tests.fakes import VOCAB, BagDense, BagTokens, fitted_calibrator
 
 N, K = 120, 10
 rng = np.random.default_rng(7)
@@ -44,13 +44,6 @@ FILTERS = {
 }
 
 
-def _calibrator() -> ScoreCalibrator:
-    r = np.random.default_rng(0)
-    q = r.standard_normal((40, DIM)).astype(np.float32)
-    scores = np.sort(r.uniform(0, 1, (40, 5)))[:, ::-1]
-    return ScoreCalibrator(epochs=20).fit(q, scores, r.uniform(size=(40, 5)) < 0.3)
-
-
 #: name -> (options of from_texts, exact ranking to compare with: "dense", "maxsim" or None)
 PIPELINES = {
     "dense": (lambda: dict(dense=BagDense()), "dense"),
@@ -66,7 +59,7 @@ PIPELINES = {
                                  token_codec=ResidualCodec(16, 2), rerank_k=2 * N), None),
     "prf": (lambda: dict(dense=BagDense(), sparse=BM25Encoder(stopwords=None),
                          prf=PseudoRelevanceFeedback()), None),
-    "calibrated": (lambda: dict(dense=BagDense(), calibrator=_calibrator(), score_threshold=0.0),
+    "calibrated": (lambda: dict(dense=BagDense(), calibrator=fitted_calibrator(), score_threshold=0.0),
                    None),
     "reranker": (lambda: dict(dense=BagDense(), rerank=MaxSimReranker(BagTokens()), rerank_k=30),
                  None),

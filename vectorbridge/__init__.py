@@ -11,6 +11,7 @@ from vectorbridge.errors import (
     InvalidInputError,
     ServerUnavailableError,
     SpecMismatchError,
+    TenantScopeError,
     UnsupportedFeatureError,
     VectorBridgeError,
 )
@@ -25,4 +26,5 @@ __all__ = [
     "UnsupportedFeatureError",
     "CollectionNotFoundError",
     "ServerUnavailableError",
+    "TenantScopeError",
 ]

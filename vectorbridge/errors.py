@@ -25,6 +25,11 @@ class InvalidInputError(VectorBridgeError, ValueError):
     """Input that would corrupt or silently degrade a collection; nothing was written."""
 
 
+class TenantScopeError(InvalidInputError):
+    """A call that would cross tenants: an unscoped read or write of a tenant collection, a
+    payload naming another tenant, an admin job on a tenant handle; nothing was done."""
+
+
 class SpecMismatchError(VectorBridgeError, ValueError):
     """An existing collection does not match the :class:`CollectionSpec` it was opened with."""
 
@@ -38,6 +43,11 @@ class ServerUnavailableError(VectorBridgeError, ConnectionError):
     the server (credentials removed) and what to check; ``__cause__`` is the last error."""
 
 
+class StoreLockedError(VectorBridgeError, RuntimeError):
+    """An embedded store (a Qdrant Edge folder, a Milvus Lite file) is held by another
+    connector or process: embedded engines serve one process; several workers need a server."""
+
+
 class CollectionNotFoundError(VectorBridgeError, KeyError):
     """The named collection does not exist on this connector."""
 
@@ -48,8 +58,10 @@ class CollectionNotFoundError(VectorBridgeError, KeyError):
 __all__ = [
     "VectorBridgeError",
     "InvalidInputError",
+    "TenantScopeError",
     "SpecMismatchError",
     "UnsupportedFeatureError",
     "ServerUnavailableError",
+    "StoreLockedError",
     "CollectionNotFoundError",
 ]

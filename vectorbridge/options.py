@@ -41,7 +41,14 @@ def refuse_unknown(owner: str, given: Iterable[str], allowed: Iterable[str]) -> 
 
 
 def describe_validation_error(owner: str, err: ValidationError) -> InvalidInputError:
-    """A pydantic ``ValidationError`` as a vectorbridge error: option, value, what is allowed."""
+    """A pydantic ``ValidationError`` as a vectorbridge error: option, value, what is allowed.
+    A vectorbridge error raised by the model's own checks (``model_post_init``: a stage's
+    refusal, a missing encoder) comes back as it was raised, one sentence naming the option
+    and the fix, not wrapped in the dict of every option."""
+    for e in err.errors(include_url=False):
+        original = (e.get("ctx") or {}).get("error")
+        if not e.get("loc") and isinstance(original, InvalidInputError):
+            return original
     lines = []
     for e in err.errors(include_url=False):
         name = ".".join(str(p) for p in e.get("loc", ())) or "?"

@@ -13,6 +13,8 @@
   ``Connector.set_alias`` / ``resolve_alias``: names that move between collections.
 - :class:`RetryPolicy`: backoff for servers that drop out; :class:`IngestJournal`: resumable
   ingests (``upsert(..., journal=path)``).
+- ``Connector.tenant("acme")`` (a :class:`TenantConnector`): a collection with a
+  ``tenant_key`` served to many tenants through handles that cannot leak.
 - :class:`WriteReport`: what ``upsert`` returns (an ``int``, with the ids a
   :data:`WriteMode` ``"insert"`` / ``"update"`` refused).
 
@@ -36,6 +38,7 @@ from vectorbridge.connectors.reference import ReferenceConnector, ReferenceEngin
 from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.results import WriteReport
 from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.connectors.tenants import TenantConnector
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
 )
@@ -62,7 +65,7 @@ __all__ = [
     "RetryPolicy", "IngestJournal", "ENGINES", "EngineEntry", "Capabilities",
     "Engine", "QdrantEngine", "MilvusEngine", "ReferenceEngine",
     "Page", "copy_collection", "CopyReport", "Verification",
-    "WriteReport", "WriteMode",
+    "WriteReport", "WriteMode", "TenantConnector",
 ]
 
 

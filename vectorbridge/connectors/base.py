@@ -359,6 +359,25 @@ class Connector(Operations, WriteOperations, AliasOperations):
             self._index_schedules.setdefault(collection, IndexSchedule(self, collection))
         return self._index_schedules[collection]
 
+    # -- tenants (connectors/tenants.py) ----------------------------------------------------
+    def tenant(self, tenant: str) -> "Connector":
+        """A connector confined to ``tenant`` of collections with a ``tenant_key``: every
+        read, search and write of it sees and changes that tenant's points only
+        (:mod:`~vectorbridge.connectors.tenants`). Cheap: it shares this connector's
+        clients."""
+        from vectorbridge.connectors.tenants import TenantConnector, _view, check_tenant
+
+        view = _view(TenantConnector, self)
+        view.__dict__["tenant_id"] = check_tenant(tenant)
+        return view
+
+    def all_tenants(self) -> "Connector":
+        """The explicit unscoped handle of tenant collections, for admin jobs over every
+        tenant (a copy of the whole collection): reads show the stored, namespaced ids."""
+        from vectorbridge.connectors.tenants import AllTenants, _view
+
+        return _view(AllTenants, self)
+
     def close(self) -> None:
         """Release the clients (files are flushed for embedded engines)."""
         self.backend.close()

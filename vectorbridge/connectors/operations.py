@@ -28,7 +28,7 @@ from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, \
 from vectorbridge.connectors.validation import check_ids, check_k, check_query
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
-    UnsupportedFeatureError
+    TenantScopeError, UnsupportedFeatureError
 
 
 class Operations:
@@ -69,6 +69,21 @@ class Operations:
                 f"{self.engine} has no relevance-feedback query (Qdrant engines have it); "
                 "search with a moved query vector instead (PseudoRelevanceFeedback's Rocchio).")
         return query
+
+    #: Whether this connector may read and write a tenant collection (a tenant handle, or
+    #: the explicit ``all_tenants()``; :mod:`~vectorbridge.connectors.tenants`).
+    _tenant_aware = False
+
+    def _data_spec(self, collection: str) -> Op[CollectionSpec]:
+        """The spec of a collection about to be read or written: a tenant collection only
+        through a tenant handle (one forgotten filter must not show every tenant)."""
+        spec = yield from self._do_spec(collection)
+        if spec.tenant_key is not None and not self._tenant_aware:
+            raise TenantScopeError(
+                f"collection {spec.name!r} is shared by tenants (tenant_key="
+                f"{spec.tenant_key!r}): read and write it through connector.tenant(<tenant>), "
+                "or connector.all_tenants() for an admin job over every tenant.")
+        return spec
 
     # -- operations, written once for both twins ------------------------------------------
     def _do_spec(self, name: str) -> Op[CollectionSpec]:
@@ -147,7 +162,7 @@ class Operations:
 
     def _do_scroll(self, collection: str, cursor: str | None, limit: int, filter: Any,
                    with_vectors: bool | Sequence[str]) -> Op[Page]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidInputError(f"cursor must be None or the next_cursor string of the "
                                     f"page before, got {type(cursor).__name__}.")
@@ -171,7 +186,7 @@ class Operations:
 
     def _do_get(self, collection: str, ids: Sequence[str],
                 with_vectors: bool | Sequence[str]) -> Op[list[Record]]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         id_list = check_ids(ids)
         if not isinstance(with_vectors, bool):  # a selection of fields
             with_vectors = [str(n) for n in with_vectors]
@@ -185,12 +200,12 @@ class Operations:
         return [found[i] for i in id_list if i in found]
 
     def _do_ids(self, collection: str, filter: Any) -> Op[list[str]]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         return sorted((yield from self.backend.op_ids(spec, as_filter(filter))))
 
     def _do_rescore(self, collection: str, field_name: str, query: Any, ids: Sequence[str],
                     k: int, filter: Any) -> Op[list[Hit]]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         q = check_query(spec, field_name, query)
         id_list, k, flt = check_ids(ids), check_k(k), as_filter(filter)
         if flt is not None and id_list:  # the portable filter's Python evaluator on payloads
@@ -202,13 +217,13 @@ class Operations:
         return (yield from self._tie_safe(lambda n: self.backend.op_rescore(spec, rescore, id_list, n), k))
 
     def _do_count(self, collection: str, filter: Any) -> Op[int]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         return (yield from self.backend.op_count(spec, as_filter(filter)))
 
     def _do_search(self, collection: str, field_name: str, query: Any, k: int, filter: Any,
                    with_vectors: bool, group_by: str | None = None, group_size: int = 1,
                    formula: ScoreFormula | None = None) -> Op[list[Hit]]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         f = spec.field(field_name)
         q = self._runnable(check_query(spec, field_name, query))
         k, flt = check_k(k), as_filter(filter)
@@ -237,7 +252,7 @@ class Operations:
 
     def _do_mmr(self, collection: str, field_name: str, query: Any, k: int, fetch_k: int,
                 lambda_mult: float, filter: Any) -> Op[list[Hit]]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         f = spec.field(field_name)
         q = check_query(spec, field_name, query)
         k, fetch_k, flt = check_k(k), check_k(fetch_k), as_filter(filter)
@@ -268,7 +283,7 @@ class Operations:
             return (yield from grouped(lambda n: self._do_hybrid(
                 collection, queries, n, fusion, prefetch_k, filter, rescore, rescore_k,
                 rescore_mode), key, check_k(k), size))
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         k, flt = check_k(k), as_filter(filter)
         fusion = self.default_fusion if fusion is None else as_fusion(fusion)
         if not isinstance(queries, Mapping) or not queries:

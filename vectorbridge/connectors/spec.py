@@ -31,7 +31,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_NAMES = frozenset({"id", "payload", "doc_id", "pos"})
 #: Distribution settings of a spec, stored with it (absent = the engine's default).
 _DISTRIBUTION = ("shards", "replicas", "write_consistency", "partition_key", "num_partitions",
-                 "sharding")
+                 "sharding", "tenant_key")
 #: ``sharding`` values: the engine's automatic placement, or one shard key per partition value.
 SHARDING = ("auto", "custom")
 #: Payload keys starting with this prefix are reserved for vectorbridge's own bookkeeping.
@@ -81,6 +81,13 @@ class CollectionSpec:
             (same as ``"auto"``); embedded engines hold one shard and ignore it. A point's
             partition value then cannot change on re-upsert (it would live in two shards):
             delete it first. ``None`` / ``"auto"``: the engine places points.
+        tenant_key: A payload key naming the tenant of each point: the collection serves
+            many tenants, and is read and written through tenant handles only
+            (``connector.tenant("acme")``; ``connector.all_tenants()`` for admin jobs such as
+            a copy of the whole collection): :mod:`~vectorbridge.connectors.tenants`. It is
+            the collection's ``partition_key`` too (set either to it, or leave that unset),
+            so each engine keeps tenants apart natively (Milvus partition key, Qdrant
+            ``is_tenant`` index, custom shard keys with ``sharding="custom"``).
         group_key: A payload key every point carries as a string (the ``doc_id`` of chunks)
             that searches group by (``group_by=``): Milvus stores a copy in a scalar field
             so ``group_by_field`` runs in the engine; Qdrant indexes it as a keyword.
@@ -114,9 +121,21 @@ class CollectionSpec:
     sharding: str | None = None
     group_key: str | None = None
     payload_indexes: Mapping[str, str] = field(default_factory=dict)
+    tenant_key: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "collection")
+        if self.tenant_key is not None:
+            check_name(self.tenant_key, "tenant_key payload key")
+            if self.partition_key not in (None, self.tenant_key):
+                raise InvalidInputError(
+                    f"tenant_key={self.tenant_key!r} is the collection's partition key: leave "
+                    f"partition_key unset (or set it to {self.tenant_key!r}), not "
+                    f"{self.partition_key!r}.")
+            if self.tenant_key == self.group_key:
+                raise InvalidInputError(f"tenant_key and group_key are both {self.tenant_key!r}: "
+                                        "a tenant is not a group of chunks; use two keys.")
+            object.__setattr__(self, "partition_key", self.tenant_key)
         for what in ("shards", "replicas", "write_consistency", "num_partitions"):
             v = getattr(self, what)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096):

@@ -29,6 +29,7 @@ class WriteOperations:
 
     backend: "Engine"
     engine: str
+    _data_spec: Any
 
     # -- public ----------------------------------------------------------------------------
     def upsert(
@@ -114,7 +115,7 @@ class WriteOperations:
                    payloads: Any, batch_size: int, journal: Any = None,
                    mode: str = "upsert") -> Op[WriteReport]:
         mode = check_mode(mode)
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         rows = prepare_rows(spec, ids, vectors, payloads)
@@ -160,7 +161,7 @@ class WriteOperations:
         return len(keep), refused
 
     def _do_delete(self, collection: str, ids: Sequence[str] | None, filter: Any) -> Op[int]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         if ids is None and filter is None:
             raise InvalidInputError("delete needs ids=[...] or filter=...; to empty a collection, "
                                     "drop and recreate it.")
@@ -172,7 +173,7 @@ class WriteOperations:
 
     def _do_update_payload(self, collection: str, ids: Sequence[str] | None, filter: Any,
                            patch: Any) -> Op[int]:
-        spec = yield from self._do_spec(collection)
+        spec = yield from self._data_spec(collection)
         if ids is None and filter is None:
             raise InvalidInputError("update_payload needs ids=[...] or filter=... (a point "
                                     "matching either is updated).")

@@ -24,6 +24,7 @@ from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector
 from vectorbridge.connectors.filters import Filter, as_filter
 from vectorbridge.connectors.fusion import FUSION_KINDS, Fusion
 from vectorbridge.connectors.spec import check_name
+from vectorbridge.connectors.tenants import scoped, tenant_of
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
 from vectorbridge.options import describe_validation_error, refuse_unknown
@@ -40,7 +41,7 @@ from vectorbridge.retrievers.twins import Flow, arun, run, twin
 _NONE = object()  # the end of an empty stream
 
 #: What ``invoke(query, ...)`` takes besides the query.
-_CALL_OPTIONS = ("k", "filter")
+_CALL_OPTIONS = ("k", "filter", "tenant")
 
 
 @runtime_checkable
@@ -161,8 +162,12 @@ class HybridRetriever(BaseRetriever):
     def __init__(self, **options: Any) -> None:
         """Every option is checked here, before any collection is touched: unknown names
         (with the nearest valid one) and bad values raise :class:`InvalidInputError`."""
-        refuse_unknown(type(self).__name__, options, [*type(self).model_fields, *FLAT_OPTIONS])
+        refuse_unknown(type(self).__name__, options,
+                       [*type(self).model_fields, *FLAT_OPTIONS, "tenant"])
         options = _normalised(from_flat(options))
+        tenant = options.pop("tenant", None)
+        if tenant is not None and isinstance(options.get("connector"), Connector):
+            options["connector"] = scoped(options["connector"], tenant)
         try:
             super().__init__(**options)
         except ValidationError as e:
@@ -191,9 +196,12 @@ class HybridRetriever(BaseRetriever):
         stage it belongs to (:func:`~vectorbridge.retrievers.flat_options.copy_update`).
         ``deep``: the options are deep-copied, the connector shared."""
         update = dict(update or {})
-        refuse_unknown(type(self).__name__, update, [*type(self).model_fields, *FLAT_OPTIONS])
+        refuse_unknown(type(self).__name__, update,
+                       [*type(self).model_fields, *FLAT_OPTIONS, "tenant"])
         update = copy_update(update.get("stages", self.stages), self.fields, self.fusion, update)
         options = {name: getattr(self, name) for name in type(self).model_fields}
+        if "tenant" in update and "connector" not in update:  # another tenant, by your code
+            options["connector"] = getattr(self.connector, "parent", self.connector)
         if deep:
             options = {name: value if name == "connector" else copy.deepcopy(value)
                        for name, value in options.items()}
@@ -204,10 +212,16 @@ class HybridRetriever(BaseRetriever):
         return Layout.of(self.collection, self.fields, self.dense, self.sparse, self.stages,
                          text_key=self.text_key)
 
-    def _pipeline(self) -> Pipeline:
+    @property
+    def tenant(self) -> str | None:
+        """The tenant this retriever is confined to (``tenant=``), or ``None``."""
+        return tenant_of(self.connector)
+
+    def _pipeline(self, tenant: str | None = None) -> Pipeline:
         """The pipeline of these options (built per call: a copy of the retriever with other
-        options gets its own)."""
-        scope = Scope(self.connector, self._layout(), self._fusion, self.prefetch_k)
+        options gets its own); ``tenant``: this call's tenant."""
+        conn = self.connector if tenant is None else scoped(self.connector, tenant)
+        scope = Scope(conn, self._layout(), self._fusion, self.prefetch_k)
         return Pipeline(scope, self._memo, self.stages, k=self.k, filter=self.filter,
                         score_key=self.score_key)
 
@@ -225,7 +239,8 @@ class HybridRetriever(BaseRetriever):
     @classmethod
     def _build(cls, texts: Iterable[str], options: dict[str, Any]) -> tuple["HybridRetriever", Iterable[str]]:
         """The retriever first: every option is checked before anything is encoded or written."""
-        refuse_unknown(f"{cls.__name__}.from_texts", options, [*cls.model_fields, *FLAT_OPTIONS])
+        refuse_unknown(f"{cls.__name__}.from_texts", options,
+                       [*cls.model_fields, *FLAT_OPTIONS, "tenant"])
         options.setdefault("text_key", TEXT_KEY)
         r = cls(**options)
         if isinstance(texts, str) or not isinstance(texts, Iterable):
@@ -331,16 +346,18 @@ class HybridRetriever(BaseRetriever):
     # -- reading ----------------------------------------------------------------------------
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None, filter: Any = None,
-                                **kwargs: Any) -> list[Document]:
+                                tenant: str | None = None, **kwargs: Any) -> list[Document]:
         refuse_unknown("HybridRetriever.invoke", kwargs, _CALL_OPTIONS)
-        return run(self._pipeline().retrieve(query, k, filter, run_manager.get_child()))
+        return run(self._pipeline(tenant).retrieve(query, k, filter, run_manager.get_child()))
 
     async def _aget_relevant_documents(self, query: str, *,
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None, filter: Any = None,
+                                       tenant: str | None = None,
                                        **kwargs: Any) -> list[Document]:
         refuse_unknown("HybridRetriever.ainvoke", kwargs, _CALL_OPTIONS)
-        return await arun(self._pipeline().retrieve(query, k, filter, run_manager.get_child()))
+        return await arun(self._pipeline(tenant).retrieve(query, k, filter,
+                                                          run_manager.get_child()))
 
 
 __all__ = ["HybridRetriever", "SCORE_KEY", "SparseEncoder"]

@@ -152,6 +152,8 @@ class Pipeline:
                     bar.update(len(part))
                     continue
                 spec, vectors = yield from layout.encode(part, conn.capabilities)
+                if not out and getattr(conn, "tenant_id", None) is not None:
+                    spec = yield from _tenant_spec(conn, spec)
                 if not out:  # the first chunk fits the encoders and names the fields
                     if adopt and (yield twin(conn, "has_collection", spec.name)):
                         layout.check_holds((yield twin(conn, "spec", spec.name)), spec)
@@ -172,6 +174,17 @@ class Pipeline:
         """Delete points by id and / or filter."""
         yield twin(self.scope.connector, "delete", self.scope.collection, ids, filter=flt)
         self.memo.clear()
+
+
+def _tenant_spec(conn: Any, spec: Any) -> Flow[Any]:
+    """``spec`` written through a tenant handle: the existing collection's tenant key and
+    distribution, or a new tenant collection keyed by ``"tenant"``."""
+    from vectorbridge.connectors.tenants import DEFAULT_TENANT_KEY
+
+    if (yield twin(conn, "has_collection", spec.name)):
+        existing = yield twin(conn, "spec", spec.name)
+        return replace(spec, **existing.distribution)
+    return replace(spec, tenant_key=DEFAULT_TENANT_KEY)
 
 
 __all__ = ["Pipeline"]

@@ -20,9 +20,11 @@ from langchain_core.vectorstores import VectorStore
 from vectorbridge.connectors.base import DEFAULT_PREFETCH_K, Connector, Hit
 from vectorbridge.connectors.grouping import check_grouping
 from vectorbridge.connectors.indexing import IndexSchedule
+from vectorbridge.connectors.filters import Eq
+from vectorbridge.connectors.tenants import scoped, tenant_of
 from vectorbridge.connectors.spec import Metric, check_name
 from vectorbridge.errors import InvalidInputError
-from vectorbridge.options import checked_keywords
+from vectorbridge.options import checked_keywords, refuse_unknown
 from vectorbridge.retrievers.diversity import MMR
 from vectorbridge.retrievers.documents import TEXT_KEY, to_document
 from vectorbridge.retrievers.ingest import CHUNK_SIZE
@@ -32,6 +34,10 @@ from vectorbridge.retrievers.stages.base import Stage
 from vectorbridge.retrievers.stages.candidates import Memo, Scope
 from vectorbridge.retrievers.stages.shaping import AdaptQuery, Grouping
 from vectorbridge.retrievers.twins import Flow, arun, run, twin
+
+#: What the searches take besides their named parameters (LangChain's ``**kwargs``): an
+#: unknown keyword is refused, not ignored (a misspelt ``tenant=`` must not go unnoticed).
+_SEARCH_OPTIONS = ("group_by", "group_size", "tenant")
 
 
 class VectorBridgeStore(VectorStore):
@@ -61,6 +67,9 @@ class VectorBridgeStore(VectorStore):
         query_adapter: A trained :class:`~vectorbridge.encoders.QueryAdapter`: each text
             query's embedding is mapped by it before the search (the stored documents stay as
             they are). Searches by a vector you pass (``*_by_vector``) use it unchanged.
+        tenant: Confine the store to this tenant of a collection with a ``tenant_key``
+            (:mod:`~vectorbridge.connectors.tenants`): every read and write sees that tenant's
+            documents only; a new collection gets ``tenant_key="tenant"``.
 
     Examples:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -86,10 +95,13 @@ class VectorBridgeStore(VectorStore):
         batch_size: int = 256,
         index_after: int | None = None,
         query_adapter: Any = None,
+        tenant: str | None = None,
     ) -> None:
         if not isinstance(connector, Connector):
             raise InvalidInputError("connector must be a QdrantConnector or MilvusConnector, got "
                                     f"{type(connector).__name__}.")
+        if tenant is not None:
+            connector = scoped(connector, tenant)
         if not isinstance(embedding, Embeddings):
             raise InvalidInputError("embedding must be a LangChain Embeddings (e.g. a DenseEncoder), "
                                     f"got {type(embedding).__name__}.")
@@ -123,11 +135,13 @@ class VectorBridgeStore(VectorStore):
     def embeddings(self) -> Embeddings:
         return self.embedding
 
-    def _pipeline(self) -> Pipeline:
-        """The pipeline of this store: one dense field, the query adapter if any."""
+    def _pipeline(self, tenant: str | None = None) -> Pipeline:
+        """The pipeline of this store: one dense field, the query adapter if any;
+        ``tenant``: this call's tenant (the searches' ``tenant=`` keyword)."""
         layout = Layout(self.collection, FieldNames(dense=self.vector_field),
                         dense=self.embedding, text_key=self.text_key, dense_metric=self.metric)
-        scope = Scope(self.connector, layout, self.connector.default_fusion, DEFAULT_PREFETCH_K)
+        conn = self.connector if tenant is None else scoped(self.connector, tenant)
+        scope = Scope(conn, layout, self.connector.default_fusion, DEFAULT_PREFETCH_K)
         return Pipeline(scope, self._memo, self._stages)
 
     # -- writing (each operation is one flow, run sync or async: retrievers/twins.py) ------
@@ -161,7 +175,11 @@ class VectorBridgeStore(VectorStore):
         conn, name = self.connector, self.collection
         if not (yield twin(conn, "has_collection", name)):
             return True
-        if ids is None and flt is None:
+        tenant = tenant_of(conn)
+        if ids is None and flt is None and tenant is not None:  # every document of the tenant
+            key = (yield twin(conn, "spec", name)).tenant_key
+            yield twin(conn, "delete", name, filter=Eq(key, tenant))
+        elif ids is None and flt is None:
             yield twin(conn, "drop_collection", name)
         else:
             yield twin(conn, "delete", name, ids, filter=flt)
@@ -169,7 +187,8 @@ class VectorBridgeStore(VectorStore):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (missing ids are ignored), or by ``filter=``; with neither,
-        every document (the collection is dropped and recreated on the next write)."""
+        every document (the collection is dropped and recreated on the next write; with
+        ``tenant=``, the tenant's documents are deleted)."""
         return run(self._delete(ids, kwargs.get("filter")))
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -192,23 +211,26 @@ class VectorBridgeStore(VectorStore):
         return await arun(self._get(ids))
 
     def _hits(self, query: str | None, embedding: Any, k: int, flt: Any,
-              extra: Sequence[Stage] = ()) -> Flow[list[Hit]]:
+              extra: Sequence[Stage] = (), tenant: str | None = None) -> Flow[list[Hit]]:
         """The pipeline's hits for a text ``query`` (embedded, then adapted) or an
         ``embedding`` used as it is, with per-call stages (grouping, MMR)."""
         if not (yield twin(self.connector, "has_collection", self.collection)):
             return []
-        q = yield from self._pipeline().query(query, k, flt, vector=embedding, extra=extra)
+        q = yield from self._pipeline(tenant).query(query, k, flt, vector=embedding,
+                                                    extra=extra)
         return q.hits or []
 
     def _scored(self, query: str | None, embedding: Any, k: int, flt: Any,
                 options: Mapping[str, Any]) -> Flow[list[tuple[Document, float]]]:
         """``options``: the search methods' ``**kwargs``; ``group_by="doc_id", group_size=n``
-        return the best ``k`` documents' best ``n`` chunks, group by group."""
+        return the best ``k`` documents' best ``n`` chunks, group by group; ``tenant=``:
+        this call's tenant (a store confined to another one refuses it)."""
+        refuse_unknown(type(self).__name__ + " search", options, _SEARCH_OPTIONS)
         extra = []
         group_by, group_size = check_grouping(options.get("group_by"), options.get("group_size", 1))
         if group_by is not None:
             extra.append(Grouping(group_by, group_size))
-        hits = yield from self._hits(query, embedding, k, flt, extra)
+        hits = yield from self._hits(query, embedding, k, flt, extra, options.get("tenant"))
         return [(to_document(h.id, h.payload, self.text_key), h.score) for h in hits]
 
     def similarity_search_with_score_by_vector(
@@ -263,11 +285,14 @@ class VectorBridgeStore(VectorStore):
 
     # -- MMR --------------------------------------------------------------------------------
     def _mmr(self, query: str | None, embedding: Any, k: int, fetch_k: int, lambda_mult: float,
-             flt: Any) -> Flow[list[Document]]:
+             flt: Any, options: Mapping[str, Any] | None = None) -> Flow[list[Document]]:
         """The pipeline's MMR stage: in the engine where it has MMR (one request, no vectors
         sent back), else over the ``fetch_k`` nearest's stored vectors with LangChain's
         selection."""
-        hits = yield from self._hits(query, embedding, k, flt, [MMR(lambda_mult, fetch_k)])
+        options = options or {}
+        refuse_unknown(type(self).__name__ + " MMR search", options, ("tenant",))
+        hits = yield from self._hits(query, embedding, k, flt, [MMR(lambda_mult, fetch_k)],
+                                     options.get("tenant"))
         return [to_document(h.id, h.payload, self.text_key) for h in hits]
 
     def max_marginal_relevance_search_by_vector(
@@ -276,26 +301,26 @@ class VectorBridgeStore(VectorStore):
     ) -> list[Document]:
         """Maximal marginal relevance over the ``fetch_k`` nearest documents, LangChain's
         meaning: ``lambda_mult=1`` is pure relevance, ``0`` is maximum diversity."""
-        return run(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter))
+        return run(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter, kwargs))
 
     async def amax_marginal_relevance_search_by_vector(
         self, embedding: list[float], k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
         filter: Any = None, **kwargs: Any
     ) -> list[Document]:
         """Async :meth:`max_marginal_relevance_search_by_vector`."""
-        return await arun(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter))
+        return await arun(self._mmr(None, embedding, k, fetch_k, lambda_mult, filter, kwargs))
 
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                       lambda_mult: float = 0.5, filter: Any = None,
                                       **kwargs: Any) -> list[Document]:
         """MMR for a text query (see :meth:`max_marginal_relevance_search_by_vector`)."""
-        return run(self._mmr(query, None, k, fetch_k, lambda_mult, filter))
+        return run(self._mmr(query, None, k, fetch_k, lambda_mult, filter, kwargs))
 
     async def amax_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
                                              lambda_mult: float = 0.5, filter: Any = None,
                                              **kwargs: Any) -> list[Document]:
         """Async :meth:`max_marginal_relevance_search`."""
-        return await arun(self._mmr(query, None, k, fetch_k, lambda_mult, filter))
+        return await arun(self._mmr(query, None, k, fetch_k, lambda_mult, filter, kwargs))
 
     # -- construction -----------------------------------------------------------------------
     def _load(self, texts: list[str], metadatas: Any, ids: Any) -> Flow["VectorBridgeStore"]:

@@ -50,6 +50,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                 "encoder alone, readers during it, the quality gate"),
     "text-ingest": ("text_ingest", "end-to-end text ingest (encode + write, streamed) against "
                     "the encoder alone"),
+    "tenant-idf": ("tenants", "BM25 statistics per tenant against the whole corpus's: nDCG@10 "
+                   "and top-10 overlap on a corpus split into tenants"),
     "streamed-ingest": ("streamed_ingest", "a stream of synthetic texts through "
                         "VectorBridgeStore.add_texts with a fixed-rate fake encoder, per "
                         "indexing policy: docs/s against the encoder, dense p50 after"),

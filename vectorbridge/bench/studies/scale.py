@@ -2,7 +2,7 @@
 
     vectorbridge bench scale [--sizes 10000,100000] [--engines qdrant-edge,milvus-lite-file]
         [--storage ram,disk-scalar-int8] [--milvus-index HNSW] [--hnsw-ef 256] [--url URL]
-        [--queries 200]
+        [--queries 200] [--tenants N]
         [--dim 384] [--seed 0]
         [--plot PNG] [--out DIR]
     (--plot needs matplotlib: `pip install -e ".[bench]"`)
@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hnsw-ef", type=int, default=None,
                     help="Qdrant: also time dense queries with this hnsw_ef on the same build")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--tenants", type=int, default=0,
+                    help="N > 0: one collection of N tenants, tenant-scoped queries against "
+                         "unscoped ones in the same run (bench/studies/tenants.py)")
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", default=None, help="write the curves to this PNG")
@@ -330,6 +333,11 @@ def main(argv: list[str] | None = None) -> None:
     data = Synthetic(args.dim, args.seed)
     command = ("vectorbridge bench scale " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     out = Path(args.out)
+    if args.tenants:
+        from vectorbridge.bench.studies.tenants import run_scale
+
+        run_scale(args, data, command)
+        return
     if args.replot:
         rows = [json.loads(line) for line in (out / "scale.jsonl").read_text().splitlines()]
         write_report(out / "scale.md", report(

@@ -30,8 +30,8 @@ from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.fusion import Fusion
 from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
 from vectorbridge.connectors.milvus.convert import _query_data, _read_vector, to_entities, to_hits
-from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal, to_milvus
-from vectorbridge.connectors.milvus.lite import LiteSize, load_after_flush
+from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, literal
+from vectorbridge.connectors.milvus.lite import LiteSize, held_elsewhere, load_after_flush
 from vectorbridge.connectors.milvus.schema import (
     main_schema, token_schema, unsupported_reasons, _MAX_QUERY_ROWS, GRPC_KEEPALIVE, GROUP_FIELD,
     SPEC_PROPERTY, _index_now,
@@ -99,8 +99,14 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
 
         if self.client is None:
             assert self._uri is not None
-            self.client = connect(lambda: MilvusClient(uri=self._uri, token=self._token or "",
-                                                       timeout=self._timeout, **self._client_kwargs))
+            try:
+                self.client = connect(lambda: MilvusClient(
+                    uri=self._uri, token=self._token or "", timeout=self._timeout,
+                    **self._client_kwargs))
+            except MilvusException as e:
+                if (locked := held_elsewhere(self._uri, e)) is None:
+                    raise
+                raise locked from e
         self.server_version = str(connect(self.client.get_server_version))
         self.is_lite = self.server_version.startswith("milvus_lite")
         self.capabilities = milvus_capabilities(self.server_version)
@@ -250,7 +256,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         expression unescaped), this does not rely on the engine returning ids in order,
         which Milvus Lite does not.
         """
-        expr = to_milvus(flt, spec.payload_indexes) or 'id != ""'
+        expr = self._expr(spec, flt) or 'id != ""'
         out: list[str] = []
         ranges: list[tuple[str | None, str | None]] = [(None, None)]
         while ranges:
@@ -275,7 +281,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         targets = set(ids or [])
         if flt is not None and not spec.multivector:
             # one engine-side pass
-            yield call("delete", spec.name, filter=to_milvus(flt, spec.payload_indexes))
+            yield call("delete", spec.name, filter=self._expr(spec, flt))
         elif flt is not None:  # token rows live elsewhere: resolve the ids first
             targets.update((yield from self._matching_ids(spec, flt)))
         for part in chunks(sorted(targets), 1024):
@@ -288,7 +294,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         return (yield from self._matching_ids(spec, flt))
 
     def op_count(self, spec: CollectionSpec, flt: Filter | None) -> Op[int]:
-        expr = to_milvus(flt, spec.payload_indexes) or 'id != ""'
+        expr = self._expr(spec, flt) or 'id != ""'
         res = yield call("query", spec.name, filter=expr, output_fields=["count(*)"])
         return int(res[0]["count(*)"])
 
@@ -305,7 +311,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         quantized = f.quantization is not None and f.rescore
         limit = math.ceil(f.oversampling * k) if quantized else k
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=limit,
-                         filter=to_milvus(flt, spec.payload_indexes),
+                         filter=self._expr(spec, flt),
                          output_fields=[PAYLOAD_FIELD,
                                         *([field_name] if with_vectors or quantized else [])],
                          search_params=self._search_params(f, metric, flt))
@@ -326,7 +332,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
             return None
         data, metric = _query_data(f, query)
         res = yield call("search", spec.name, data=[data], anns_field=field_name, limit=k,
-                         filter=to_milvus(flt, spec.payload_indexes), output_fields=[PAYLOAD_FIELD],
+                         filter=self._expr(spec, flt), output_fields=[PAYLOAD_FIELD],
                          group_by_field=GROUP_FIELD, group_size=size,
                          search_params=self._search_params(f, metric, flt))
         return to_hits(f, res[0])
@@ -348,7 +354,7 @@ class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, 
         if any(in_companion(b.field) for b in branches) or \
                 (rescore is not None and rescore.mode == "fuse"):
             return None  # token vectors live in companion collections; exact branches fuse here
-        expr = to_milvus(flt, spec.payload_indexes)
+        expr = self._expr(spec, flt)
         reqs = []
         for b in branches:
             data, metric = _query_data(b.field, b.query)

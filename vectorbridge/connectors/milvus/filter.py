@@ -8,13 +8,14 @@ literals with ``\\`` and ``"`` (and control characters) escaped, so every value 
 A key the spec indexes (``payload_indexes``) also lives in a typed scalar column, which every
 point fills: a condition whose values have the column's type reads the column (no JSON
 parsing, no ``exists`` guard); any other (``g == "7"`` on an integer key) keeps the JSON path,
-where it means what it means on every engine (here: nothing matches).
+where it means what it means on every engine (here: nothing matches). The partition (tenant)
+key is read from the partition-key column the same way (:func:`filter_columns`).
 """
 
 from __future__ import annotations
 
 
-from typing import Mapping
+from typing import Any, Mapping
 
 from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range, Scalar
 from vectorbridge.connectors.validation import payload_type_ok
@@ -70,19 +71,39 @@ def _leaf(key: str, cond: str) -> str:
 INDEXED_PREFIX = "_vb_key_"
 
 
-def _column(f: Eq | In | Range, columns: Mapping[str, str]) -> str | None:
+#: The partition-key field: a copy of ``payload[spec.partition_key]`` (the tenant key).
+PARTITION_FIELD = "_vb_partition"
+
+
+def filter_columns(spec: Any, server_version: str = "") -> dict[str, Any]:
+    """The typed columns a filter on ``spec`` can read: each ``payload_indexes`` key, and the
+    partition (tenant) key, whose column lets Milvus prune partitions instead of parsing the
+    JSON payload of every row (Milvus Lite, 3,000 points in 10 tenants: a tenant's dense p50
+    8.7x the unscoped one through the JSON path, 0.93x through the column). Not on Milvus
+    2.3, which answers ``_vb_partition == "t"`` with no rows although they hold it (seen on
+    2.3.5: tests/test_tenants.py)."""
+    out: dict[str, Any] = dict(spec.payload_indexes)
+    if spec.partition_key is not None and not server_version.startswith("v2.3"):
+        out[spec.partition_key] = ("keyword", PARTITION_FIELD)
+    return out
+
+
+def _column(f: Eq | In | Range, columns: Mapping[str, Any]) -> str | None:
     """The typed column a condition can read, when its values have the column's type."""
     kind = columns.get(f.key)
     if kind is None:
         return None
+    name = INDEXED_PREFIX + f.key
+    if isinstance(kind, tuple):  # (type, column name) of a column of the connector's own
+        kind, name = kind
     values = f.values if isinstance(f, In) else (f.value,) if isinstance(f, Eq) else \
         tuple(b for _, b in f.bounds())
     if isinstance(f, Range) and kind not in ("integer", "float"):
         return None
-    return INDEXED_PREFIX + f.key if all(payload_type_ok(kind, v) for v in values) else None
+    return name if all(payload_type_ok(kind, v) for v in values) else None
 
 
-def _expr(f: Filter, columns: Mapping[str, str]) -> str:
+def _expr(f: Filter, columns: Mapping[str, Any]) -> str:
     if isinstance(f, (Eq, In, Range)) and (col := _column(f, columns)) is not None:
         if isinstance(f, Range):
             return "(" + " and ".join(f"{col} {op} {literal(b)}" for op, b in f.bounds()) + ")"
@@ -107,9 +128,9 @@ def _expr(f: Filter, columns: Mapping[str, str]) -> str:
     raise InvalidInputError(f"cannot compile {type(f).__name__} for Milvus.")
 
 
-def to_milvus(f: Filter | None, columns: Mapping[str, str] | None = None) -> str:
+def to_milvus(f: Filter | None, columns: Mapping[str, Any] | None = None) -> str:
     """The Milvus boolean expression for ``f`` (``""`` for no filter); ``columns``: the
-    spec's ``payload_indexes`` (key -> type), read from their typed columns."""
+    keys read from typed columns (:func:`filter_columns`: key -> type, or (type, column))."""
     return "" if f is None else _expr(f, columns or {})
 
 

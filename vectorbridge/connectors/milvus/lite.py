@@ -18,6 +18,8 @@ from typing import Any
 
 from pymilvus.exceptions import MilvusException
 
+from vectorbridge.errors import StoreLockedError
+
 log = logging.getLogger("vectorbridge")
 
 #: Points of one collection past which Milvus Lite is logged as the wrong engine, by the
@@ -77,4 +79,19 @@ def load_after_flush(client: Any, name: str, tries: int = 40) -> None:
             time.sleep(0.25)
 
 
-__all__ = ["LITE_SERVES", "LITE_SERVES_INDEXED", "LiteSize", "load_after_flush"]
+def held_elsewhere(uri: str, exc: MilvusException) -> StoreLockedError | None:
+    """What to raise when ``MilvusClient(uri)`` failed: a Milvus Lite file another process
+    holds (pymilvus says only ``Open local milvus failed``; milvus-lite logs
+    ``DataDirLockedError``) as an error naming the file and the fix; ``None`` for any other."""
+    if "Open local milvus failed" not in str(exc):
+        return None
+    return StoreLockedError(
+        f"Milvus Lite could not open {uri!r}: another process holds it (a Milvus Lite file "
+        "serves one process), or it is not a Milvus Lite file. Connectors in one process share "
+        "it; for several worker processes run Milvus Lite's server (`milvus-lite server "
+        "--data-dir <folder> --port 19530`, then MilvusConnector(uri='http://127.0.0.1:19530')) "
+        "or a Milvus "
+        "server (docs: Operations, *Several workers*).")
+
+
+__all__ = ["LITE_SERVES", "LITE_SERVES_INDEXED", "LiteSize", "load_after_flush", "held_elsewhere"]

@@ -27,7 +27,7 @@ from typing import Any
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.filters import Filter
-from vectorbridge.connectors.milvus.filter import literal, to_milvus
+from vectorbridge.connectors.milvus.filter import filter_columns, literal, to_milvus
 from vectorbridge.connectors.milvus.schema import _MAX_QUERY_ROWS
 from vectorbridge.connectors.results import Record
 from vectorbridge.connectors.spec import CollectionSpec
@@ -61,12 +61,17 @@ class MilvusPaging:
     rows are read by its ``op_get``, companion token rows included)."""
 
     op_get: Any
+    server_version: str
     _scrolls: dict[tuple[str, str], _Ranges]
+
+    def _expr(self, spec: CollectionSpec, flt: Filter | None) -> str:
+        """``flt`` as this server's expression (typed columns where it reads them right)."""
+        return to_milvus(flt, filter_columns(spec, self.server_version))
 
     def op_scroll(self, spec: CollectionSpec, cursor: str | None, limit: int,
                   flt: Filter | None,
                   with_vectors: bool | list[str]) -> Op[tuple[list[Record], str | None]]:
-        expr = to_milvus(flt, spec.payload_indexes) or 'id != ""'
+        expr = self._expr(spec, flt) or 'id != ""'
         if not hasattr(self, "_scrolls"):
             self._scrolls = {}
         if cursor is None:  # a new pass learns the ranges anew

@@ -18,7 +18,7 @@ from vectorbridge.connectors.calls import Call
 from vectorbridge.connectors.capabilities import Capabilities
 # re-exported: its home before milvus/capabilities.py (which needs no pymilvus)
 from vectorbridge.connectors.milvus.capabilities import milvus_capabilities
-from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PAYLOAD_FIELD
+from vectorbridge.connectors.milvus.filter import INDEXED_PREFIX, PARTITION_FIELD, PAYLOAD_FIELD
 from vectorbridge.connectors.spec import CollectionSpec, DenseField, FieldType, Metric, \
     MultiVectorField
 from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGTH, \
@@ -32,7 +32,6 @@ _EMPTY_SPARSE = {MAX_SPARSE_INDEX + 1: 1e-30}
 _METRIC = {Metric.COSINE: "COSINE", Metric.DOT: "IP", Metric.EUCLID: "L2"}
 _MAX_QUERY_ROWS = 16_384  # Milvus' cap on rows per query
 _PAD_FIELD = "_vb_pad"  # a collection needs one vector field; multi-vector-only specs get this
-PARTITION_FIELD = "_vb_partition"  # the partition-key field, a copy of payload[partition_key]
 GROUP_FIELD = "_vb_group"  # a copy of payload[group_key], for group_by_field
 #: gRPC keepalive for both clients: at most one ping per 5 minutes, none on idle channels.
 GRPC_KEEPALIVE = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}

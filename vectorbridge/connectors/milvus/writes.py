@@ -11,7 +11,7 @@ from vectorbridge.connectors.filters import Filter
 from vectorbridge.connectors.milvus.convert import (
     payload_columns, read_stored, stored_column, to_entities,
 )
-from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr, to_milvus
+from vectorbridge.connectors.milvus.filter import PAYLOAD_FIELD, ids_expr
 from vectorbridge.connectors.milvus.schema import in_companion
 from vectorbridge.connectors.results import chunks
 from vectorbridge.connectors.spec import CollectionSpec
@@ -27,6 +27,7 @@ class MilvusWrites:
     is_lite: bool
     server_version: str
     _matching_ids: Any
+    _expr: Any
 
     #: Milvus' proxy takes gRPC messages up to 64 MiB by default (Milvus Lite's server 256
     #: MiB: a file or a Lite server splits as a server would).
@@ -70,7 +71,7 @@ class MilvusWrites:
         not: the points are counted just before instead."""
         if ids or flt is None or spec.multivector:
             return (yield from super().op_delete_counted(spec, ids, flt))
-        res = yield call("delete", spec.name, filter=to_milvus(flt, spec.payload_indexes))
+        res = yield call("delete", spec.name, filter=self._expr(spec, flt))
         return len(res) if isinstance(res, list) else int((res or {}).get("delete_count", 0))
 
     def op_update_payload(self, spec: CollectionSpec, ids: list[str] | None, flt: Filter | None,

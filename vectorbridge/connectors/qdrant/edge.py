@@ -28,6 +28,7 @@ API (:class:`AsyncEdgeClient` runs the same calls on one worker thread).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import qdrant_edge as qe
 from qdrant_client import models
@@ -45,11 +46,32 @@ from vectorbridge.connectors.qdrant.edge_models import (
     HNSW_EF_CONSTRUCT, HNSW_M, _with_payload, edge_filter, edge_params, edge_prefetch,
     edge_query, edge_vector, edge_vector_params,
 )
-from vectorbridge.errors import CollectionNotFoundError, InvalidInputError
+from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, StoreLockedError
 
 _META_FILE = "collection.json"
 _SHARD_DIR = "shard"
 _ALIASES_FILE = "aliases.json"
+
+#: Held shard files: a second EdgeShard on a shard's folder finds its write-ahead log locked.
+HELD_MARKERS = ("WouldBlock", "failed to open WAL")
+
+
+@contextlib.contextmanager
+def _held(folder: Path) -> Iterator[None]:
+    """Qdrant Edge's own error for a shard another EdgeShard holds (this process or another:
+    ``Service runtime error: failed to open WAL ...: Can't init WAL: Kind(WouldBlock)``) as
+    one that names the folder and the fix."""
+    try:
+        yield
+    except Exception as e:  # Edge raises plain Exception
+        if not any(m in str(e) for m in HELD_MARKERS):
+            raise
+        raise StoreLockedError(
+            f"Qdrant Edge folder {str(folder.parent)!r} is open in another connector (in this "
+            "process or another one): an embedded store serves one connector in one process. "
+            "Share that connector (it is thread-safe, async too), or, for several worker "
+            "processes, serve the data from a server: a Qdrant server (QdrantConnector(url=...)) "
+            "or Milvus Lite's server mode (docs: Operations, *Several workers*).") from e
 
 
 @dataclass
@@ -118,7 +140,9 @@ class EdgeClient:
             sparse = {n: models.SparseVectorParams(**p) for n, p in meta.get("sparse", {}).items()}
             # Edge checks a load-time config against the shard: restate its fields as created,
             # so the search settings (this client's, not persisted by choice) can be given again.
-            shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR), self._config(params, sparse))
+            with _held(self._dir(name)):
+                shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR),
+                                          self._config(params, sparse))
             self._open[name] = col = _Collection(shard, meta, params)
             return col
 
@@ -146,8 +170,9 @@ class EdgeClient:
             if root.exists():  # an unfinished create (no metadata written): start over
                 shutil.rmtree(root)
             sparse_vectors_config = sparse_vectors_config or {}
-            shard = qe.EdgeShard.create(str(root / _SHARD_DIR),
-                                        self._config(vectors_config, sparse_vectors_config))
+            with _held(root):
+                shard = qe.EdgeShard.create(str(root / _SHARD_DIR),
+                                            self._config(vectors_config, sparse_vectors_config))
             meta = {"metadata": metadata or {},
                     "vectors": {n: p.model_dump(mode="json", exclude_none=True)
                                 for n, p in vectors_config.items()},

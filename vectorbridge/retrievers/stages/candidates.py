@@ -107,12 +107,13 @@ class Memo:
     collection changes."""
 
     def __init__(self) -> None:
-        self.codes: CodeTable | None = None
-        self.codes_of: str | None = None  # the collection the codes were read from
+        # PQ codes by (collection, tenant): a table read for one collection or tenant is
+        # never used for another (an alias moved, a per-call tenant)
+        self.codes: dict[tuple[str, str | None], CodeTable] = {}
         self.checked: tuple[Any, ...] | None = None
 
     def clear(self) -> None:
-        self.codes = self.checked = None
+        self.codes, self.checked = {}, None
 
     def check(self, layout: Layout, spec: Any) -> None:
         """``layout.check(spec)``, once per (spec, encoder objects)."""
@@ -120,19 +121,20 @@ class Memo:
         if self.checked is None or not all(a is b for a, b in zip(key, self.checked)):
             layout.check(spec)
             if self.checked is not None:  # another collection (an alias moved): its codes
-                self.codes = None
+                self.codes = {}
             self.checked = key
 
     def load_codes(self, scope: Scope) -> Flow[CodeTable]:
         """The codes of ``scope.collection`` (the collection an alias named for this query:
         a table loaded for another one is never used for it)."""
-        codes = self.codes
-        if codes is None or self.codes_of != scope.collection:
+        key = (scope.collection, getattr(scope.connector, "tenant_id", None))
+        codes = self.codes.get(key)
+        if codes is None:
             ids = yield twin(scope.connector, "ids", scope.collection)
             records = yield twin(scope.connector, "get", scope.collection, ids,
                                  with_vectors=[scope.layout.names.codes])
-            codes = yield blocking(CodeTable.of, records, scope.layout.names.codes)
-            self.codes, self.codes_of = codes, scope.collection
+            codes = self.codes[key] = yield blocking(CodeTable.of, records,
+                                                     scope.layout.names.codes)
         return codes
 
 
