@@ -8,7 +8,9 @@ Docker services run when a daemon answers; ``QDRANT_URL`` / ``MILVUS_URI`` (+ ``
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -36,18 +38,50 @@ BACKENDS = [
 ]
 
 
-def docker_daemon_reason() -> str | None:
-    """None if a Docker daemon answers, else the reason to skip."""
+def compose_images(path: Path = DOCKER_COMPOSE) -> list[str]:
+    """The images docker/docker-compose.yml runs, in order, each once."""
+    found = re.findall(r"^\s*image:\s*(\S+)", path.read_text(), flags=re.M)
+    return list(dict.fromkeys(found))
+
+
+def _docker(*args: str, timeout: float = 20) -> subprocess.CompletedProcess | str:
+    """``docker ARGS``, or why it could not run."""
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"`docker {' '.join(args)}` failed ({e})"
+
+
+def docker_reason() -> str | None:
+    """None if the Docker services can start here, else the reason to skip: no client, no
+    daemon, no compose plugin, or an image that is neither on the machine nor pullable (a
+    daemon without a reachable registry, as on the project's machines)."""
     if shutil.which("docker") is None:
         return "no Docker daemon: the docker client is not installed"
-    try:
-        r = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                           capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"no Docker daemon: `docker info` failed ({e})"
+    r = _docker("info", "--format", "{{.ServerVersion}}")
+    if isinstance(r, str):
+        return f"no Docker daemon: {r}"
     if r.returncode != 0 or not r.stdout.strip():
         return "no Docker daemon: `docker info` cannot reach one"
+    r = _docker("compose", "version")
+    if isinstance(r, str) or r.returncode != 0:
+        return ("a Docker daemon answers but the compose plugin is missing (`docker compose "
+                "version` failed): install docker-compose-plugin")
+    for image in compose_images():
+        r = _docker("image", "inspect", image)
+        if not isinstance(r, str) and r.returncode == 0:
+            continue
+        r = _docker("pull", "-q", image, timeout=120)
+        if isinstance(r, str) or r.returncode != 0:
+            why = r if isinstance(r, str) else (r.stderr.strip().splitlines() or ["?"])[-1]
+            return (f"a Docker daemon answers but image {image} is not on this machine and "
+                    f"cannot be pulled ({why[:200]}): load it (`docker load`) or reach a "
+                    "registry")
     return None
+
+
+#: :func:`docker_reason`, asked once per session (a pull that cannot succeed is slow).
+docker_daemon_reason = functools.lru_cache(maxsize=1)(docker_reason)
 
 
 class Backend:
