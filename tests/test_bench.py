@@ -230,3 +230,21 @@ def test_reduction_and_query_adapter_studies_report_every_row(beir, tmp_path, mi
          "--cache", cache, "--ranks", "2,4", "--folds", "2", "--epochs", "1", "--out", str(out)])
     report = (out / f"query_adapter_{beir.name}_test.md").read_text()
     assert "| query split, rank 2 |" in report and "| document-disjoint split, rank 4 |" in report
+
+
+def test_tenant_and_query_cache_studies_report_every_row(beir, tmp_path, minilm_path, capsys):
+    """bench scale --tenants (tiny), tenant-idf and query-cache on the tiny folder."""
+    out = tmp_path / "out"
+    cli(["bench", "scale", "--tenants", "4", "--sizes", "400", "--queries", "8", "--dim", "16",
+         "--engines", "qdrant-edge", "--out", str(out)])
+    rows = (out / "scale_tenants.md").read_text()
+    assert "| qdrant-edge | 400 | 4 |" in rows
+    cli(["bench", "tenant-idf", str(beir), "--split", "test", "--tenants", "2",
+         "--model", minilm_path, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    assert "| 2 |" in (out / "tenant_idf.md").read_text()
+    cli(["bench", "query-cache", str(beir), "--split", "test", "--replays", "30",
+         "--cache-size", "8", "--engine", "qdrant-edge", "--model", minilm_path,
+         "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    report = (out / "query_cache.md").read_text()
+    assert "| query_cache=8 |" in report and "the same top 10 with and without the cache: yes" \
+        in report

@@ -147,6 +147,35 @@ def test_unscoped_access_and_cross_tenant_writes_are_refused(conn):
         acme.count(plain)
 
 
+def test_ids_that_look_like_another_tenants_stay_apart(conn):
+    """Original ids are any text: one shaped like another tenant's stored id is still its own
+    tenant's; the admin handle cannot store a point outside its tenant's namespace; a handle's
+    write by id looks the ids up within its tenant first."""
+    name, moved = unique_name("tx"), unique_name("ty")
+    conn.create_collection(_spec(conn, name))
+    acme, globex = conn.tenant("acme"), conn.tenant("globex")
+    acme.upsert(name, ["6:globex:x"], _vectors(conn, 1, 0), [{"text": "acme", "grp": "g"}])
+    globex.upsert(name, ["x"], _vectors(conn, 1, 1), [{"text": "globex", "grp": "g"}])
+    assert [r.payload["text"] for r in acme.get(name, ["6:globex:x"])] == ["acme"]
+    assert [r.payload["text"] for r in globex.get(name, ["x"])] == ["globex"]
+    with pytest.raises(TenantScopeError, match="not a stored id of tenant 'acme'"):
+        copy_collection(acme, name, conn.all_tenants(), moved, verify=False)  # bare ids
+    assert not conn.all_tenants().has_collection(moved) or conn.all_tenants().count(moved) == 0
+    with pytest.raises(TenantScopeError, match="cannot move between tenants"):
+        conn.all_tenants().update_payload(name, filter=F("grp") == "g",
+                                          patch={"tenant": "acme"})
+    assert globex.update_payload(name, ["6:globex:x"], patch={"n": 1}) == 0
+    assert globex.delete(name, ["6:globex:x"]) == 0 and acme.count(name) == 1
+    with pytest.raises(TenantScopeError, match="all_tenants"):
+        conn.drop_collection(name)  # every tenant's data: the admin handle says so
+    conn.all_tenants().drop_collection(name)
+    assert not conn.has_collection(name)
+    with pytest.raises(InvalidInputError, match="NUL"):
+        conn.tenant("a\0b")
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        conn.tenant("a\ud800")
+
+
 def test_copy_one_tenant_or_the_whole_collection(conn):
     name, copy_all, copy_one = unique_name("tc"), unique_name("ta"), unique_name("to")
     conn.create_collection(_spec(conn, name))
@@ -226,7 +255,7 @@ def test_random_interleaved_operations_never_cross_a_tenant(backend, conn):
                 assert {x.id for x in hits} <= set(want)
                 assert all(x.payload == want[x.id] for x in hits)
             assert len(call(h, "search", name, "v", q["v"], k=10)) == len(want)
-        conn.drop_collection(name)
+        conn.all_tenants().drop_collection(name)
 
     try:
         check()
@@ -292,7 +321,7 @@ async def test_every_pipeline_returns_its_tenants_documents_only(conn, pipeline)
         built[TENANTS[0]].invoke(TEXTS[3], tenant=TENANTS[1])
 
 
-async def test_the_store_is_confined_to_its_tenant(conn):
+async def test_the_store_is_confined_to_its_tenant(conn, tmp_path):
     name = unique_name("ts")
     a = VectorBridgeStore.from_texts(TEXTS[:5], BagDense(), ids=DOC_IDS[:5], connector=conn,
                                      collection=name, tenant="acme")
@@ -310,6 +339,17 @@ async def test_the_store_is_confined_to_its_tenant(conn):
         shared.similarity_search(TEXTS[6], tenent="globex")  # never ignored
     with pytest.raises(TenantScopeError, match="confined to tenant 'acme'"):
         a.similarity_search(TEXTS[6], tenant="globex")
+    journal = tmp_path / "ingest.journal"  # one journal, two tenants: both are written
+    for t in ("j1", "j2"):
+        HybridRetriever.from_texts(TEXTS[:3], ids=DOC_IDS[:3], connector=conn, collection=name,
+                                   dense=BagDense(), tenant=t, journal=journal)
+    assert conn.tenant("j2").count(name) == 3
+    shared.add_texts(TEXTS[10:12], ids=["n1", "n2"], tenant="j3")  # a per-call tenant writes
+    assert [r.payload["tenant"] for r in conn.tenant("j3").get(name, ["n1"])] == ["j3"]
+    with pytest.raises(TenantScopeError, match="all_tenants"):
+        shared.delete()  # unscoped: never drops a collection of tenants
+    shared.delete(tenant="j3")
+    assert conn.tenant("j3").count(name) == 0 and conn.tenant("j2").count(name) == 3
     b.delete()  # every document of this tenant, not the collection
     assert b.similarity_search(TEXTS[6], k=10) == [] and len(a.get_by_ids(DOC_IDS)) == 5
 

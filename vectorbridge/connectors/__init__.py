@@ -38,7 +38,7 @@ from vectorbridge.connectors.reference import ReferenceConnector, ReferenceEngin
 from vectorbridge.connectors.registry import ENGINES, EngineEntry
 from vectorbridge.connectors.results import WriteReport
 from vectorbridge.connectors.retry import RetryPolicy
-from vectorbridge.connectors.tenants import TenantConnector
+from vectorbridge.connectors.tenant_handle import TenantConnector
 from vectorbridge.connectors.spec import (
     BinaryField, CollectionSpec, DenseField, Metric, MultiVectorField, SparseField,
 )

@@ -365,7 +365,8 @@ class Connector(Operations, WriteOperations, AliasOperations):
         read, search and write of it sees and changes that tenant's points only
         (:mod:`~vectorbridge.connectors.tenants`). Cheap: it shares this connector's
         clients."""
-        from vectorbridge.connectors.tenants import TenantConnector, _view, check_tenant
+        from vectorbridge.connectors.tenant_handle import TenantConnector
+        from vectorbridge.connectors.tenants import _view, check_tenant
 
         view = _view(TenantConnector, self)
         view.__dict__["tenant_id"] = check_tenant(tenant)

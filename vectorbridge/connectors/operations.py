@@ -85,6 +85,13 @@ class Operations:
                 "or connector.all_tenants() for an admin job over every tenant.")
         return spec
 
+    def _check_droppable(self, name: str) -> Op[None]:
+        """Dropping a tenant collection drops every tenant's data: ``all_tenants()`` only."""
+        if (yield from self.backend.op_spec(name)).tenant_key is not None \
+                and not self._tenant_aware:
+            raise TenantScopeError(f"collection {name!r} is shared by tenants: drop or recreate "
+                                   "it through connector.all_tenants(), which says so.")
+
     # -- operations, written once for both twins ------------------------------------------
     def _do_spec(self, name: str) -> Op[CollectionSpec]:
         cached = self._specs.get(name)
@@ -129,6 +136,7 @@ class Operations:
             return existing
         if (yield from self.backend.op_exists(spec.name)):
             if recreate:
+                yield from self._check_droppable(spec.name)
                 yield from self._check_not_aliased(spec.name)
                 self._specs.pop(spec.name, None)
                 yield from self.backend.op_drop(spec.name)
@@ -155,6 +163,7 @@ class Operations:
                 f"{name!r} is an alias of collection {target!r}: drop_alias({name!r}) removes "
                 f"the alias, drop_collection({target!r}) the data (after moving the alias).")
         if (yield from self.backend.op_exists(name)):
+            yield from self._check_droppable(name)
             yield from self._check_not_aliased(name)
             self._specs.pop(name, None)
             yield from self.backend.op_drop(name)

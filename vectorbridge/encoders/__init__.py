@@ -11,6 +11,8 @@
 - :class:`ResidualCodec`: token vectors as ColBERTv2 residual codes (centroid id + 1-2 bits/dim).
 - :class:`LinearReducer`: fewer dense dimensions by a learned projection (LeanVec).
 - :class:`QueryAdapter`: a residual map on query vectors trained against the stored documents.
+- :class:`QueryCache` (``DenseEncoder(..., query_cache=4096)``), :class:`CachedQueryEmbeddings`:
+  repeated queries skip the model.
 
 Names are imported on first use, so ``vectorbridge.connectors`` (which needs only
 :class:`SparseVector`) does not pay for importing torch and sentence-transformers.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vectorbridge.encoders.adapter import QueryAdapter  # noqa: F401
+    from vectorbridge.encoders.query_cache import CachedQueryEmbeddings, QueryCache  # noqa: F401
     from vectorbridge.encoders.binary import BinaryQuantizer  # noqa: F401
     from vectorbridge.encoders.bm25 import BM25Encoder  # noqa: F401
     from vectorbridge.encoders.dense import DenseEncoder  # noqa: F401
@@ -51,6 +54,8 @@ _EXPORTS = {
     "ResidualCodec": "vectorbridge.encoders.residual",
     "LinearReducer": "vectorbridge.encoders.reduction",
     "QueryAdapter": "vectorbridge.encoders.adapter",
+    "QueryCache": "vectorbridge.encoders.query_cache",
+    "CachedQueryEmbeddings": "vectorbridge.encoders.query_cache",
 }
 
 __all__ = list(_EXPORTS)

@@ -92,6 +92,10 @@ class STEncoder(Generic[M]):
     (bfloat16 where the hardware has it natively, see :func:`cpu_has_native_bf16`). A model
     object passed in is converted in place.
 
+    ``query_cache``: ``None`` (default), a size or a shared
+    :class:`~vectorbridge.encoders.query_cache.QueryCache`: repeated queries skip the model
+    (keyed by model, precision, backend and text; ``encoder.query_cache.stats()``).
+
     ``backend="onnx"`` (encoders whose ``onnx_capable`` is set) runs the transformer on ONNX
     Runtime, exported locally from the same weights and cached on disk (``onnx_cache``);
     ``quantize="int8"`` makes that export int8 (see :mod:`~vectorbridge.encoders.onnx_backend`).
@@ -105,8 +109,10 @@ class STEncoder(Generic[M]):
     def __init__(self, model: Any, *, batch_size: int = 32, device: str | None = None,
                  progress: bool | None = None, precision: str = "float32",
                  backend: str = "torch", quantize: str | None = None,
-                 onnx_cache: str | Path | None = None, **model_kwargs: Any) -> None:
+                 onnx_cache: str | Path | None = None, query_cache: Any = None,
+                 **model_kwargs: Any) -> None:
         from vectorbridge.encoders.onnx_backend import check_backend, use_onnx
+        from vectorbridge.encoders.query_cache import as_query_cache
 
         # What is not an option of this encoder goes to the model's constructor: refuse a
         # name neither knows (a misspelt ``batchsize=``) before loading anything.
@@ -125,6 +131,7 @@ class STEncoder(Generic[M]):
         if backend == "onnx" and precision == "auto":
             precision = "float32"  # ONNX Runtime runs the float32 (or int8) export
         check_backend(backend, quantize, precision, device)
+        cache = as_query_cache(query_cache)  # checked before a model is loaded
         resolved = resolve_precision(precision, device)
         self.model: M = load_model(model, self.model_class, device, **model_kwargs)
         if resolved == "bfloat16":
@@ -138,6 +145,18 @@ class STEncoder(Generic[M]):
         self.quantize = quantize
         self.batch_size = batch_size
         self.progress = progress
+        self.query_cache = cache
+        model_name = model if isinstance(model, (str, Path)) else f"{type(model).__name__}@{id(model)}"
+        #: What keeps this encoder's entries apart in a shared query cache.
+        self.cache_namespace = (type(self).__name__, str(model_name), resolved, backend, quantize)
+
+    def _queries(self, texts: Sequence[str], encode: Any) -> list[Any]:
+        """Per-text query encodings through the query cache (``encode``: texts -> one
+        encoding per text)."""
+        texts = check_texts(texts)
+        if self.query_cache is None:
+            return list(encode(texts))
+        return self.query_cache.through(self.cache_namespace, texts, encode)
 
     @property
     def dim(self) -> int:

@@ -64,6 +64,7 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
                          precision=precision, backend=backend, quantize=quantize,
                          onnx_cache=onnx_cache, **model_kwargs)
         self.normalize = normalize
+        self.cache_namespace = (*self.cache_namespace, normalize)  # changes the output
 
     def _encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         _, out = self._run(texts, kind, normalize_embeddings=self.normalize, convert_to_numpy=True)
@@ -81,8 +82,12 @@ class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):
         return await asyncio.to_thread(self.encode_documents, texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed queries: ``encode_documents`` with the model's query prompt, if any."""
-        return self._encode(texts, "query")
+        """Embed queries: ``encode_documents`` with the model's query prompt, if any (through
+        the query cache, if any)."""
+        if self.query_cache is None:
+            return self._encode(texts, "query")
+        rows = self._queries(texts, lambda miss: list(self._encode(miss, "query")))
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     # LangChain Embeddings interface -------------------------------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

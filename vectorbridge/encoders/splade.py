@@ -41,6 +41,7 @@ class SpladeEncoder(STEncoder[SparseEncoder]):
         super().__init__(model, batch_size=batch_size, device=device, progress=progress,
                          **model_kwargs)
         self.max_active_dims = max_active_dims
+        self.cache_namespace = (*self.cache_namespace, max_active_dims)  # changes the output
 
     @property
     def vocab_size(self) -> int:
@@ -66,7 +67,7 @@ class SpladeEncoder(STEncoder[SparseEncoder]):
 
     def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
         """Sparse vectors of queries: ``encode_documents`` through the query path/prompt."""
-        return self._encode(texts, "query")
+        return self._queries(texts, lambda miss: self._encode(miss, "query"))
 
     def __repr__(self) -> str:
         return f"SpladeEncoder(vocab_size={self.vocab_size})"

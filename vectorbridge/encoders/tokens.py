@@ -54,7 +54,7 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
 
     def encode_queries(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token matrices of queries: ``encode_documents`` with the query prompt, if any."""
-        return self._encode(texts, "query")
+        return self._queries(texts, lambda miss: self._encode(miss, "query"))
 
     def __repr__(self) -> str:
         return f"TokenEncoder(dim={self.dim})"

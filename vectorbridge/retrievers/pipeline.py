@@ -136,6 +136,8 @@ class Pipeline:
         bar = tqdm(total=len(texts) if isinstance(texts, Sized) else None, unit="doc",
                    desc=f"ingest {self.scope.collection}", disable=not progress)
         try:
+            tenant = getattr(conn, "tenant_id", None)  # one tenant's chunks are not another's
+            journal_key = self.scope.collection + ("" if tenant is None else f"\0{tenant}")
             for part, part_ids, part_meta in chunks(texts, ids, metadatas, first, chunk_size):
                 id_list = fill_ids(part_ids, len(part))
                 payloads = to_payloads(part, part_meta, layout.write_key(), start=len(out))
@@ -144,7 +146,7 @@ class Pipeline:
                     if any(i is None for i in part_ids or ()):
                         raise InvalidInputError("journal= needs an id for every text (a None "
                                                 "id is generated anew on each run).")
-                    ack = (acked, chunk_digest(self.scope.collection, id_list, part, payloads),
+                    ack = (acked, chunk_digest(journal_key, id_list, part, payloads),
                            len(part))
                 if out and ack is not None and ack[1] in acked:  # written by an earlier run
                     yield blocking(layout.observe, part)

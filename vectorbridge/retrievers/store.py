@@ -146,16 +146,17 @@ class VectorBridgeStore(VectorStore):
 
     # -- writing (each operation is one flow, run sync or async: retrievers/twins.py) ------
     def _add(self, texts: Iterable[str], metadatas: Iterable[Mapping[str, Any]] | None,
-             ids: Iterable[str | None] | None) -> Flow[list[str]]:
+             ids: Iterable[str | None] | None, options: Mapping[str, Any]) -> Flow[list[str]]:
         """Texts of any number, embedded a chunk at a time while the chunk before is written
         (the pipeline's ingest); an existing collection is used as it is. The engine's
         policy indexes during the call, and at its end a tail of ``REST_LIMIT`` (1,000) or
         more unindexed points (unless ``index_after=0``): a LangChain ``add_documents`` of a
         few texts pays no index build, and no search scans a long unindexed tail (docs:
-        Operations, *Indexing during ingest*)."""
-        out = yield from self._pipeline().add(texts, ids, metadatas, batch_size=self.batch_size,
-                                              chunk_size=CHUNK_SIZE, adopt=True,
-                                              indexing=self._indexing)
+        Operations, *Indexing during ingest*). ``options``: ``tenant=`` (this call's)."""
+        refuse_unknown(type(self).__name__ + ".add_texts", options, ("tenant",))
+        out = yield from self._pipeline(options.get("tenant")).add(
+            texts, ids, metadatas, batch_size=self.batch_size, chunk_size=CHUNK_SIZE,
+            adopt=True, indexing=self._indexing)
         if out and self.index_after != 0:
             yield twin(self._indexing, "settle")
         return out
@@ -163,23 +164,26 @@ class VectorBridgeStore(VectorStore):
     def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
                   ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Embed and upsert ``texts``; ids from ``ids`` (``None`` entries get a uuid4).
-        Re-adding an id replaces that document."""
-        return run(self._add(texts, metadatas, ids))
+        Re-adding an id replaces that document. ``tenant=``: this call's tenant."""
+        return run(self._add(texts, metadatas, ids, kwargs))
 
     async def aadd_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *,
                          ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Async :meth:`add_texts` on the engine's async client."""
-        return await arun(self._add(texts, metadatas, ids))
+        return await arun(self._add(texts, metadatas, ids, kwargs))
 
-    def _delete(self, ids: list[str] | None, flt: Any) -> Flow[bool]:
-        conn, name = self.connector, self.collection
+    def _delete(self, ids: list[str] | None, options: Mapping[str, Any]) -> Flow[bool]:
+        refuse_unknown(type(self).__name__ + ".delete", options, ("filter", "tenant"))
+        flt, name = options.get("filter"), self.collection
+        conn = self.connector if options.get("tenant") is None else \
+            scoped(self.connector, options["tenant"])
         if not (yield twin(conn, "has_collection", name)):
             return True
         tenant = tenant_of(conn)
         if ids is None and flt is None and tenant is not None:  # every document of the tenant
             key = (yield twin(conn, "spec", name)).tenant_key
             yield twin(conn, "delete", name, filter=Eq(key, tenant))
-        elif ids is None and flt is None:
+        elif ids is None and flt is None:  # refused for a collection of tenants
             yield twin(conn, "drop_collection", name)
         else:
             yield twin(conn, "delete", name, ids, filter=flt)
@@ -187,13 +191,14 @@ class VectorBridgeStore(VectorStore):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete documents by id (missing ids are ignored), or by ``filter=``; with neither,
-        every document (the collection is dropped and recreated on the next write; with
-        ``tenant=``, the tenant's documents are deleted)."""
-        return run(self._delete(ids, kwargs.get("filter")))
+        every document (the collection is dropped and recreated on the next write; a
+        collection of tenants is never dropped here: with ``tenant=`` (the store's or this
+        call's) the tenant's documents are deleted, without, it is refused)."""
+        return run(self._delete(ids, kwargs))
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Async :meth:`delete`."""
-        return await arun(self._delete(ids, kwargs.get("filter")))
+        return await arun(self._delete(ids, kwargs))
 
     # -- reading ----------------------------------------------------------------------------
     def _get(self, ids: Sequence[str]) -> Flow[list[Document]]:
@@ -324,7 +329,7 @@ class VectorBridgeStore(VectorStore):
 
     # -- construction -----------------------------------------------------------------------
     def _load(self, texts: list[str], metadatas: Any, ids: Any) -> Flow["VectorBridgeStore"]:
-        yield from self._add(texts, metadatas, ids)
+        yield from self._add(texts, metadatas, ids, {})
         yield twin(self._indexing, "finish")  # a bulk load: index what is left now
         return self
 

@@ -52,6 +52,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                     "the encoder alone"),
     "tenant-idf": ("tenants", "BM25 statistics per tenant against the whole corpus's: nDCG@10 "
                    "and top-10 overlap on a corpus split into tenants"),
+    "query-cache": ("query_cache", "invoke(text) with and without a query-embedding cache on a "
+                    "query log with Zipf repeats: latency and hit rate"),
     "streamed-ingest": ("streamed_ingest", "a stream of synthetic texts through "
                         "VectorBridgeStore.add_texts with a fixed-rate fake encoder, per "
                         "indexing policy: docs/s against the encoder, dense p50 after"),

@@ -101,6 +101,10 @@ class CodeTable:
         return cls(ids, codes, {d: i for i, d in enumerate(ids)})
 
 
+#: Code tables a retriever keeps (one per collection and tenant read).
+MAX_CODE_TABLES = 64
+
+
 class Memo:
     """What a retriever remembers between queries: the collection's PQ codes (loaded on
     first use) and the spec its encoders were last checked against. :meth:`clear` after the
@@ -135,6 +139,8 @@ class Memo:
                                  with_vectors=[scope.layout.names.codes])
             codes = self.codes[key] = yield blocking(CodeTable.of, records,
                                                      scope.layout.names.codes)
+            if len(self.codes) > MAX_CODE_TABLES:  # many per-call tenants: the oldest goes
+                self.codes.pop(next(iter(self.codes)))
         return codes
 
 
