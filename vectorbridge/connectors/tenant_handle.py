@@ -108,8 +108,7 @@ class TenantConnector(_View):
 
     def _admin(self, what: str) -> TenantScopeError:
         return TenantScopeError(f"{what} changes the collection of every tenant: an admin job "
-                                "for the connector itself or connector.all_tenants(), not "
-                                f"{self!r}.")
+                                f"for connector.all_tenants(), not {self!r}.")
 
     def drop_collection(self, name: str) -> None:
         raise self._admin(f"drop_collection({name!r})")
