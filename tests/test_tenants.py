@@ -413,3 +413,21 @@ def test_where_the_engines_keep_bm25_statistics(conn):
         assert score == pytest.approx(idf(4, 1), rel=1e-3)  # tenant a's own statistics
     else:
         assert score < idf(4, 1) / 2  # 41 of 44 documents hold "zebra" collection-wide
+
+
+def test_a_collection_vectorbridge_did_not_create_can_still_be_recreated(tmp_path):
+    """The tenant check before a drop reads the spec; a foreign collection has none (and no
+    tenants): recreate=True and drop_collection work on it as before."""
+    from qdrant_client import QdrantClient, models
+
+    from vectorbridge.connectors import QdrantConnector
+
+    client = QdrantClient(path=str(tmp_path))
+    client.create_collection("x", vectors_config=models.VectorParams(
+        size=2, distance=models.Distance.DOT))
+    client.close()
+    conn = QdrantConnector(path=str(tmp_path))
+    spec = conn.create_collection(CollectionSpec("x", dense={"v": 2}), recreate=True)
+    assert spec.name == "x" and conn.count("x") == 0
+    conn.drop_collection("x")
+    assert not conn.has_collection("x")

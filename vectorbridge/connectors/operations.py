@@ -28,7 +28,7 @@ from vectorbridge.connectors.spec import CollectionSpec, DenseField, Metric, \
 from vectorbridge.connectors.validation import check_ids, check_k, check_query
 from vectorbridge.encoders.types import SparseVector
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, SpecMismatchError, \
-    TenantScopeError, UnsupportedFeatureError
+    TenantScopeError, UnsupportedFeatureError, VectorBridgeError
 
 
 class Operations:
@@ -86,9 +86,13 @@ class Operations:
         return spec
 
     def _check_droppable(self, name: str) -> Op[None]:
-        """Dropping a tenant collection drops every tenant's data: ``all_tenants()`` only."""
-        if (yield from self.backend.op_spec(name)).tenant_key is not None \
-                and not self._tenant_aware:
+        """Dropping a tenant collection drops every tenant's data: ``all_tenants()`` only.
+        (A collection vectorbridge did not create has no spec, and no tenants.)"""
+        try:
+            spec = yield from self.backend.op_spec(name)
+        except VectorBridgeError:
+            return
+        if spec.tenant_key is not None and not self._tenant_aware:
             raise TenantScopeError(f"collection {name!r} is shared by tenants: drop or recreate "
                                    "it through connector.all_tenants(), which says so.")
 
