@@ -165,11 +165,13 @@ def test_public_names_are_pinned():
     assert set(encoders.__all__) == {"DenseEncoder", "BM25Encoder", "SpladeEncoder",
                                      "TokenEncoder", "SparseVector", "maxsim", "FDEEncoder",
                                      "BinaryQuantizer", "ProductQuantizer", "TokenPooler",
-                                     "ResidualCodec", "LinearReducer", "QueryAdapter"}
+                                     "ResidualCodec", "LinearReducer", "QueryAdapter",
+                                     "QueryCache", "CachedQueryEmbeddings"}
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
             "Record", "Fusion", "RetryPolicy", "IngestJournal", "WriteReport",
-            "WriteMode"} <= set(connectors.__all__)
-    assert "ServerUnavailableError" in vectorbridge.__all__
+            "WriteMode", "TenantConnector"} <= set(connectors.__all__)
+    assert {"ServerUnavailableError", "TenantScopeError", "StoreLockedError"} <= \
+        set(vectorbridge.__all__)
     from vectorbridge import retrievers
 
     assert {"VectorBridgeStore", "HybridRetriever", "CrossEncoderReranker",

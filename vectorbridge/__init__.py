@@ -11,6 +11,7 @@ from vectorbridge.errors import (
     InvalidInputError,
     ServerUnavailableError,
     SpecMismatchError,
+    StoreLockedError,
     TenantScopeError,
     UnsupportedFeatureError,
     VectorBridgeError,
@@ -27,4 +28,5 @@ __all__ = [
     "CollectionNotFoundError",
     "ServerUnavailableError",
     "TenantScopeError",
+    "StoreLockedError",
 ]
