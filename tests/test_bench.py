@@ -248,3 +248,14 @@ def test_tenant_and_query_cache_studies_report_every_row(beir, tmp_path, minilm_
     report = (out / "query_cache.md").read_text()
     assert "| query_cache=8 |" in report and "the same top 10 with and without the cache: yes" \
         in report
+
+
+def test_tracing_study_compares_the_modes_in_one_run(beir, tmp_path, minilm_path):
+    """bench tracing on the tiny folder: every mode a row, the same answers in each."""
+    out = tmp_path / "out"
+    cli(["bench", "tracing", str(beir), "--split", "test", "--rounds", "2", "--model",
+         minilm_path, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    report = (out / "tracing.md").read_text()
+    for mode in ("no OpenTelemetry", "API, no SDK", "SDK, every span recorded"):
+        assert f"| {mode} |" in report, mode
+    assert "| NO |" not in report and "| 1.000x |" in report

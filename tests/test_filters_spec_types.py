@@ -170,7 +170,8 @@ def test_public_names_are_pinned():
     assert {"CollectionSpec", "QdrantConnector", "MilvusConnector", "F", "Filter", "Hit",
             "Record", "Fusion", "RetryPolicy", "IngestJournal", "WriteReport",
             "WriteMode", "TenantConnector"} <= set(connectors.__all__)
-    assert {"ServerUnavailableError", "TenantScopeError", "StoreLockedError"} <= \
+    assert {"ServerUnavailableError", "TenantScopeError", "StoreLockedError",
+            "MissingDependencyError"} <= \
         set(vectorbridge.__all__)
     from vectorbridge import retrievers
 

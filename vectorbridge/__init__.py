@@ -9,6 +9,7 @@ wraps both as LangChain components.
 from vectorbridge.errors import (
     CollectionNotFoundError,
     InvalidInputError,
+    MissingDependencyError,
     ServerUnavailableError,
     SpecMismatchError,
     StoreLockedError,
@@ -29,4 +30,5 @@ __all__ = [
     "ServerUnavailableError",
     "TenantScopeError",
     "StoreLockedError",
+    "MissingDependencyError",
 ]

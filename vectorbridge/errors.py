@@ -11,6 +11,8 @@ plain Python conventions (``except ValueError``) keeps working.
     ├── SpecMismatchError (ValueError)      an existing collection differs from the spec
     ├── UnsupportedFeatureError             the engine cannot store or query this field
     ├── ServerUnavailableError (ConnectionError)  retries spent: names the server, what to check
+    ├── StoreLockedError (RuntimeError)     an embedded store another connector or process holds
+    ├── MissingDependencyError (ImportError)  an optional extra is not installed: names it
     └── CollectionNotFoundError (KeyError)  the collection does not exist
 """
 
@@ -48,6 +50,11 @@ class StoreLockedError(VectorBridgeError, RuntimeError):
     connector or process: embedded engines serve one process; several workers need a server."""
 
 
+class MissingDependencyError(VectorBridgeError, ImportError):
+    """What was used needs an optional dependency that is not installed; the message names
+    the ``pip install "vectorbridge[<extra>]"`` line (:mod:`vectorbridge.extras`)."""
+
+
 class CollectionNotFoundError(VectorBridgeError, KeyError):
     """The named collection does not exist on this connector."""
 
@@ -63,5 +70,6 @@ __all__ = [
     "UnsupportedFeatureError",
     "ServerUnavailableError",
     "StoreLockedError",
+    "MissingDependencyError",
     "CollectionNotFoundError",
 ]

@@ -9,7 +9,7 @@ it on the engine's async client, so the two cannot drift apart.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from vectorbridge.connectors.calls import Op
 
@@ -36,15 +36,23 @@ def twin(method: Callable[..., Any]) -> Callable[..., Any]:
     """The async twin of a public method whose body is ``return self._run(<operation>)``: the
     same arguments, checks and operation, run on the engine's async client."""
 
+    signature = inspect.signature(method)
+
     async def amethod(self: "Connector", *args: Any, **kwargs: Any) -> Any:
         op = method(_Building(self), *args, **kwargs)
         if not inspect.isgenerator(op):  # the body must end in `return self._run(...)`
             raise TypeError(f"{method.__qualname__} does not return self._run(<operation>)")
-        return await self._arun(op)
+
+        def arguments() -> Mapping[str, Any]:  # read only when a span records
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            return bound.arguments
+
+        return await self._arun(op, method.__name__, arguments)
 
     amethod.__name__ = amethod.__qualname__ = "a" + method.__name__
     amethod.__doc__ = f"Async :meth:`{method.__name__}` (the engine's async client)."
-    amethod.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    amethod.__signature__ = signature  # type: ignore[attr-defined]
     return amethod
 
 

@@ -11,8 +11,10 @@ async twin that runs the same operation on the engine's async client.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Sequence
+import sys
+from typing import Any, Callable, Mapping, Sequence
 
+from vectorbridge import tracing
 from vectorbridge.connectors.aliases import AliasOperations
 from vectorbridge.connectors.async_twins import twin
 from vectorbridge.connectors.calls import Op, run_async, run_sync
@@ -118,10 +120,21 @@ class Connector(Operations, WriteOperations, AliasOperations):
         return self if self.remote and self.retry.attempts > 1 else None
 
     def _run(self, op: Op[Any]) -> Any:
-        return run_sync(op, self.client, self._guard())
+        """Run ``op`` for the public method that called this, in that method's span (its
+        name and arguments are the caller's frame: every public operation ends in
+        ``return self._run(self._do_<operation>(...))``)."""
+        caller = sys._getframe(1)
+        with tracing.operation_span(self, caller.f_code.co_name, lambda: caller.f_locals) as s:
+            out = run_sync(op, self.client, self._guard())
+            tracing.note_result(s, out)
+        return out
 
-    async def _arun(self, op: Op[Any]) -> Any:
-        return await run_async(op, self._async_client(), self.client, self._guard())
+    async def _arun(self, op: Op[Any], operation: str = "operation",
+                    arguments: Callable[[], Mapping[str, Any]] = dict) -> Any:
+        with tracing.operation_span(self, operation, arguments) as s:
+            out = await run_async(op, self._async_client(), self.client, self._guard())
+            tracing.note_result(s, out)
+        return out
 
     def _async_client(self) -> Any:
         return self.backend.async_client()
@@ -342,7 +355,8 @@ class Connector(Operations, WriteOperations, AliasOperations):
         """Build the collection's indexes now, after a bulk load, where the engine defers
         them (Qdrant Edge: HNSW and quantized copies; Milvus: seals segments so indexes are
         built). Searches are correct without it; with it they use the indexes."""
-        self.backend.optimize(self.spec(collection))
+        with tracing.operation_span(self, "optimize", lambda: {"collection": collection}):
+            self.backend.optimize(self.spec(collection))
 
     async def aoptimize(self, collection: str) -> None:
         """Async :meth:`optimize` (the engines' index builds are blocking calls: run in a

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generator, Iterator, TypeVar
 
+from vectorbridge import tracing
 from vectorbridge.connectors.retry import Guard, log_retry
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ def _pause(guard: Guard, c: Call, exc: Exception, attempt: int, start: float,
             raise guard._unavailable(exc, c.method, attempt, time.monotonic() - start) from exc
         raise exc
     log_retry(repr(guard), c.method, exc, attempt, guard.retry.attempts, delay)
+    tracing.retried(c.method, exc, attempt, delay)
     return delay
 
 

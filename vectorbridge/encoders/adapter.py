@@ -25,6 +25,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz, topk, unit
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need
 
 _FORMAT = "vectorbridge.query_adapter/1"
 #: Rows scored at once while mining negatives (bounds memory on large indexes).
@@ -83,7 +84,7 @@ class QueryAdapter:
         is row ``i`` of ``positive_doc_vectors`` (repeat a query once per relevant document);
         ``doc_vectors`` are the stored documents negatives are mined from (the collection, or
         a sample of it). A query's other relevant documents are never its negatives."""
-        import torch
+        torch = need("torch", "encoders", "QueryAdapter")
 
         Q = unit(_as_matrix(query_vectors, "query_vectors"))
         P = unit(_as_matrix(positive_doc_vectors, "positive_doc_vectors", Q.shape[1]))
@@ -178,7 +179,7 @@ class QueryAdapter:
 
 
 def _apply(q, down, up, bias):
-    import torch
+    torch = need("torch", "encoders", "QueryAdapter")
 
     h = q @ down
     if bias is not None:

@@ -28,13 +28,16 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-import Stemmer
-from bm25s.tokenization import _infer_stopwords
 
 from vectorbridge.encoders._serial import serialized
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX, SparseVector, check_texts
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
 from vectorbridge.options import checked_keywords
+
+with requires("bm25", "BM25Encoder"):
+    import Stemmer
+    from bm25s.tokenization import _infer_stopwords
 
 IdfMode = Literal["engine", "client"]
 IDF_MODES: tuple[str, ...] = ("engine", "client")

@@ -9,10 +9,13 @@ from typing import Any, Sequence
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from sentence_transformers import SentenceTransformer
 
 from vectorbridge.encoders._st import Kind, STEncoder
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
+
+with requires("encoders", "DenseEncoder"):
+    from sentence_transformers import SentenceTransformer
 
 
 class DenseEncoder(STEncoder[SentenceTransformer], Embeddings):

@@ -33,10 +33,13 @@ import json
 from typing import Any, Sequence
 
 import numpy as np
-import scipy.sparse
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
 from vectorbridge.options import checked_keywords
+
+with requires("quantizers", "FDEEncoder"):
+    import scipy.sparse
 
 _FORMAT = "vectorbridge.fde/1"
 

@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need, requires
+
+with requires("encoders", "backend='onnx'"):
+    import torch
 
 #: ``backend=`` values of the model-backed encoders.
 BACKENDS = ("torch", "onnx")
@@ -106,7 +109,7 @@ def _export(model: Any, inputs: list[str], path: Path) -> None:
     values = {"input_ids": torch.full((2, 8), 100, dtype=torch.long), "attention_mask": mask,
               "token_type_ids": torch.zeros((2, 8), dtype=torch.long)}
     example = tuple(values[n] for n in inputs)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), requires("onnx", "backend='onnx'"):  # the exporter needs onnx
         warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches
         torch.onnx.export(Hidden(model).eval(), example, str(path), input_names=inputs,
                           output_names=["last_hidden_state"], opset_version=_OPSET,
@@ -116,7 +119,8 @@ def _export(model: Any, inputs: list[str], path: Path) -> None:
 
 
 def _quantize(src: Path, dst: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with requires("onnx", "quantize='int8'"):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root = logging.getLogger()
     level = root.level
@@ -157,7 +161,7 @@ def use_onnx(st_model: Any, quantize: str | None = None, cache_dir: Path | None 
     session over the same weights; returns the ONNX file used.
 
     ``threads``: onnxruntime's intra-op threads (default: torch's, i.e. the machine's cores)."""
-    import onnxruntime as ort
+    ort = need("onnxruntime", "onnx", "backend='onnx'")
 
     module = st_model[0]
     hf = getattr(module, "model", None)

@@ -27,10 +27,13 @@ import math
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
 from vectorbridge.options import checked_keywords
+
+with requires("quantizers", "TokenPooler"):
+    from scipy.cluster.hierarchy import fcluster, linkage
 
 Method = Literal["hierarchical", "kmeans"]
 

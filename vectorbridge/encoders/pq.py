@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import scipy.sparse
 
 from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz, topk
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need, requires
 from vectorbridge.options import checked_keywords
+
+with requires("quantizers", "ProductQuantizer"):
+    import scipy.sparse
 
 PQMetric = Literal["ip", "l2"]
 _FORMAT = "vectorbridge.pq/1"
@@ -77,7 +80,7 @@ class ProductQuantizer:
 
     def fit(self, X: object) -> "ProductQuantizer":
         """Train the codebooks: k-means with ``2**nbits`` centroids per subspace."""
-        import faiss
+        faiss = need("faiss", "quantizers", "ProductQuantizer.fit")
 
         X = _as_matrix(X, "fit vectors")
         n, d = X.shape
@@ -123,7 +126,7 @@ class ProductQuantizer:
             queries: Unlabelled training queries ``(n_q, dim)`` (no relevance labels needed).
             docs: The documents whose codes are kept, ``(n, dim)`` (those stored).
         """
-        import torch
+        torch = need("torch", "encoders", "ProductQuantizer.fine_tune")
 
         self._check_fitted()
         if self.metric != "ip":

@@ -30,6 +30,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import _as_matrix, load_npz, save_npz
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need
 from vectorbridge.options import checked_keywords
 
 _FORMAT = "vectorbridge.residual/1"
@@ -117,7 +118,7 @@ class ResidualCodec:
     def fit(self, tokens: Sequence[np.ndarray] | np.ndarray) -> "ResidualCodec":
         """k-means centroids on a sample of the tokens, then per-dimension bucket cutoffs and
         values from the quantiles of the sample's residuals."""
-        import faiss
+        faiss = need("faiss", "quantizers", "ResidualCodec.fit")
 
         X = self._stack(tokens)
         k = self.n_centroids or min(default_centroids(len(X)), self.max_centroids)

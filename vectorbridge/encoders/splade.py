@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sentence_transformers import SparseEncoder
 
 from vectorbridge.encoders._st import Kind, STEncoder
 from vectorbridge.encoders.types import SparseVector
+from vectorbridge.extras import requires
+
+with requires("encoders", "SpladeEncoder"):
+    from sentence_transformers import SparseEncoder
 
 
 class SpladeEncoder(STEncoder[SparseEncoder]):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sentence_transformers import SentenceTransformer
 
 from vectorbridge.encoders._st import Kind, STEncoder
 from vectorbridge.encoders.scoring import maxsim  # noqa: F401  (re-exported: scores these outputs)
+from vectorbridge.extras import requires
+
+with requires("encoders", "TokenEncoder"):
+    from sentence_transformers import SentenceTransformer
 
 
 class TokenEncoder(STEncoder[SentenceTransformer]):

@@ -28,6 +28,7 @@ import numpy as np
 
 from vectorbridge.encoders._codes import load_npz, save_npz
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need
 from vectorbridge.options import checked_keywords
 
 _FORMAT = "vectorbridge.calibrator/1"
@@ -107,7 +108,7 @@ class ScoreCalibrator:
                 ranking order (the retriever's top-``depth``).
             labels: Whether each candidate is relevant (qrels), same shape as ``scores``.
         """
-        import torch
+        torch = need("torch", "encoders", "ScoreCalibrator.fit")
 
         self.params = None  # a refit learns its normalisation afresh
         Q, S = self._inputs(queries, scores)

@@ -69,6 +69,9 @@ class MMR(Stage):
                                       q.scope.layout.names.dense, plan.queries, q.k, self,
                                       plan.filter))
 
+    def runs(self, q: Query) -> bool:
+        return q.source is not self  # the engine's MMR found the candidates: nothing left
+
     def run(self, q: Query) -> Flow[None]:
         if q.source is not self:
             q.hits = yield from client_mmr(q.scope.connector, q.scope.collection,

@@ -16,6 +16,7 @@ from vectorbridge.connectors.results import unit_rows
 from vectorbridge.connectors.spec import BinaryField, CollectionSpec, DenseField, Metric, \
     MultiVectorField, SparseField
 from vectorbridge.errors import InvalidInputError, SpecMismatchError
+from vectorbridge.extras import instance_of
 from vectorbridge.retrievers.documents import TEXT_KEY, embed_documents
 from vectorbridge.retrievers.twins import Flow, blocking
 
@@ -91,11 +92,9 @@ class Layout:
     def unfitted(self, caps: Capabilities) -> bool:
         """Whether :meth:`encode` will fit something on the texts it gets (a quantizer, BM25
         statistics, a token codec): a streamed ingest then makes its first chunk a sample."""
-        from vectorbridge.encoders.bm25 import BM25Encoder
-
         engine_stats = caps.engine_idf or (caps.engine_bm25 and caps.bm25_global_stats
                                            and not self.term_weights)  # as sparse_field picks
-        bm25 = isinstance(self.sparse, BM25Encoder) and not self.sparse.n_docs and not (
+        bm25 = instance_of(self.sparse, "vectorbridge.encoders.bm25", "BM25Encoder") and not self.sparse.n_docs and not (
             self.sparse.idf == "engine" and engine_stats)
         return bm25 or (self.quantizer is not None and not self.engine_quantized
                         and not _is_fitted(self.quantizer)) or \
@@ -259,9 +258,7 @@ def sparse_field(sparse: Any, texts: list[str], caps: Capabilities,
     a collection grown by ``add_texts`` ranks as one built at once (save the encoder with
     ``BM25Encoder.save`` after writing to query the collection from elsewhere). Statistics
     fitted by hand (``BM25Encoder(idf="client").fit(corpus)``) are kept as they are."""
-    from vectorbridge.encoders.bm25 import BM25Encoder  # keeps torch-free imports light
-
-    if not isinstance(sparse, BM25Encoder):
+    if not instance_of(sparse, "vectorbridge.encoders.bm25", "BM25Encoder"):
         return SparseField()  # learned sparse models (SPLADE) carry their own term weights
     if sparse.idf == "engine":
         if caps.engine_idf:

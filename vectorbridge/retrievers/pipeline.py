@@ -12,6 +12,7 @@ survive between calls lives in the face's :class:`~vectorbridge.retrievers.stage
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence, Sized
 
@@ -19,6 +20,7 @@ import numpy as np
 from langchain_core.documents import Document
 from tqdm.auto import tqdm
 
+from vectorbridge import tracing
 from vectorbridge.connectors.journal import as_journal
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
@@ -56,6 +58,15 @@ class Pipeline:
         holds the hits and the documents."""
         stages = tuple(sorted((*self.stages, *extra), key=lambda s: s.order)) if extra \
             else self.stages
+        with tracing.span("vectorbridge.retrieve", lambda: {
+                "db.collection.name": self.scope.collection, "vectorbridge.k": k or self.k,
+                "vectorbridge.stages": [type(s).__name__ for s in stages]}) as root:
+            q = yield from self._query(stages, text, k, flt, callbacks, vector)
+            tracing.note_result(root, q.docs)
+        return q
+
+    def _query(self, stages: tuple[Stage, ...], text: str | None, k: int | None, flt: Any,
+               callbacks: Any, vector: Any) -> Flow[Query]:
         scope, layout, conn = self.scope, self.scope.layout, self.scope.connector
         spec = yield twin(conn, "spec", scope.collection)
         self.memo.check(layout, spec)
@@ -68,12 +79,16 @@ class Pipeline:
                                         "the query's text into token vectors: search by text.")
             dense_q = np.asarray(vector, np.float32)
         elif layout.dense is not None:
-            dense_q = np.asarray((yield twin(layout.dense, "embed_query", text)), np.float32)
+            with tracing.span("vectorbridge.encode.dense"):
+                dense_q = np.asarray((yield twin(layout.dense, "embed_query", text)), np.float32)
         else:
             dense_q = None
         vectors = {}
         if text is not None and (layout.sparse is not None or layout.multivector is not None):
-            vectors = yield blocking(query_vectors, layout, spec, text)
+            with tracing.span("vectorbridge.encode.query") as encoding:
+                vectors = yield blocking(query_vectors, layout, spec, text)
+                if encoding.is_recording():
+                    encoding.set_attribute("vectorbridge.fields", sorted(vectors))
         k = check_k(self.k if k is None else k)
         plan = plan_query(layout, dense_q, vectors, k=k, first_k=first_depth(stages, k),
                           flt=self.filter if flt is None else flt)
@@ -84,21 +99,30 @@ class Pipeline:
         for s in stages:
             if s.order >= CANDIDATES:
                 break
-            yield from s.run(q)
-        for s in stages:
-            found = yield from s.source(q)
-            if found is not None:
-                q.hits, q.source = found, s
-                break
-        if q.hits is None:
-            q.hits = yield from candidates(scope, plan, self.memo)
+            yield from _staged(s, q)
+        started = time.perf_counter()
+        with tracing.span("vectorbridge.candidates") as found_span:
+            for s in stages:
+                found = yield from s.source(q)
+                if found is not None:
+                    q.hits, q.source = found, s
+                    break
+            if q.hits is None:
+                q.hits = yield from candidates(scope, plan, self.memo)
+            if found_span.is_recording():
+                found_span.set_attributes({
+                    "vectorbridge.source": "engine" if q.source is None
+                    else type(q.source).__name__, "vectorbridge.hits": len(q.hits),
+                    "vectorbridge.branch_fields": sorted(plan.queries),
+                    "vectorbridge.first_k": plan.k})
+        yield from _event(q, "candidates", started, len(q.hits))
         for s in stages:
             if CANDIDATES <= s.order < DOCUMENTS:
-                yield from s.run(q)
+                yield from _staged(s, q)
         q.docs = to_documents(q.hits, q.text_key, self.score_key)
         for s in stages:
             if s.order >= DOCUMENTS:
-                yield from s.run(q)
+                yield from _staged(s, q)
         return q
 
     def retrieve(self, text: str, k: int | None, flt: Any, callbacks: Any) -> Flow[list[Document]]:
@@ -176,6 +200,34 @@ class Pipeline:
         """Delete points by id and / or filter."""
         yield twin(self.scope.connector, "delete", self.scope.collection, ids, filter=flt)
         self.memo.clear()
+
+
+def _found(q: Query) -> int:
+    """How many results ``q`` holds now: documents once made, else candidates."""
+    return len(q.docs if q.docs is not None else q.hits or ())
+
+
+def _staged(s: Stage, q: Query) -> Flow[None]:
+    """``s.run(q)`` in a span of its own, then its LangChain event; a stage whose work went
+    into the candidate query (grouping, a formula, MaxSim over float tokens: attributes of
+    the engine call's span) runs nothing here and gets neither."""
+    if type(s).run is Stage.run or not s.runs(q):
+        return
+    name, before, started = type(s).__name__, _found(q), time.perf_counter()
+    with tracing.span(f"vectorbridge.stage.{name}") as span:
+        yield from s.run(q)
+        if span.is_recording():
+            span.set_attributes({"vectorbridge.hits_in": before, "vectorbridge.hits": _found(q)})
+    yield from _event(q, name, started, _found(q))
+
+
+def _event(q: Query, stage: str, started: float, hits: int) -> Flow[None]:
+    """The :data:`~vectorbridge.tracing.STAGE_EVENT` of one stage to the run's LangChain
+    callbacks (``on_custom_event``), where a handler listens."""
+    if q.callbacks is not None and getattr(q.callbacks, "handlers", None):
+        yield twin(tracing.StageEvents, "emit", q.callbacks, {
+            "stage": stage, "ms": (time.perf_counter() - started) * 1e3, "hits": hits,
+            "collection": q.scope.collection})
 
 
 def _tenant_spec(conn: Any, spec: Any) -> Flow[Any]:

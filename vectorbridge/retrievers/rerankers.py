@@ -25,6 +25,7 @@ from pydantic import ConfigDict
 
 from vectorbridge.connectors.fusion import Fusion, fuse
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import need
 from vectorbridge.options import checked_keywords, refuse_unknown
 
 #: Metadata key of the reranker's score.
@@ -85,7 +86,7 @@ class CrossEncoderReranker(BaseDocumentCompressor):
     def __init__(self, model: str | Path | Any, top_n: int | None = None, *,
                  batch_size: int = 32, blend: Fusion | None = None, **model_kwargs: Any) -> None:
         _check_options(top_n, batch_size, blend)
-        from sentence_transformers import CrossEncoder
+        CrossEncoder = need("sentence_transformers", "encoders", "CrossEncoderReranker").CrossEncoder
 
         loader = [n for n in inspect.signature(CrossEncoder.__init__).parameters
                   if n not in ("self", "args", "kwargs")]

@@ -54,6 +54,8 @@ STUDIES: dict[str, tuple[str, str]] = {
                    "and top-10 overlap on a corpus split into tenants"),
     "query-cache": ("query_cache", "invoke(text) with and without a query-embedding cache on a "
                     "query log with Zipf repeats: latency and hit rate"),
+    "tracing": ("tracing_overhead", "Edge hybrid invoke p50 without OpenTelemetry, with the "
+                "API and no SDK, and with an SDK recording every span"),
     "streamed-ingest": ("streamed_ingest", "a stream of synthetic texts through "
                         "VectorBridgeStore.add_texts with a fixed-rate fake encoder, per "
                         "indexing policy: docs/s against the encoder, dense p50 after"),

@@ -2,7 +2,9 @@
 rescoring, and speed against each one's anchor in the same run.
 
     vectorbridge bench quantizers DATA [--plot quantizers.png]
-    (anchors need `pip install -e ".[bench]"`: fastembed, loguru, matplotlib)
+    (anchors: matplotlib from `pip install -e ".[bench]"`; fastembed's Muvera with
+    `pip install --no-deps fastembed==0.9.1 loguru mmh3 py-rust-stemmers pillow`, since
+    fastembed caps huggingface-hub below 2.0, which the lock cannot hold)
 
 - BinaryQuantizer(1 / 1 centred / 2 / 4 bits): candidates by Hamming distance; rescored with
   the float documents (oversample 2, 4, 10) or, sentence-transformers' way, float query .
@@ -198,7 +200,8 @@ def fde_speed(doc_tok: list[np.ndarray], n_docs: int, pairs: int = 3) -> None:
     try:
         from fastembed.postprocess import Muvera
     except ImportError as e:
-        print(f"    fastembed anchor skipped ({e}); pip install -e '.[bench]'")
+        print(f"    fastembed anchor skipped ({e}); pip install --no-deps fastembed==0.9.1 "
+              "loguru mmh3 py-rust-stemmers pillow")
         return
     import statistics
 

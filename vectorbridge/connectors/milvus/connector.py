@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymilvus import AsyncMilvusClient, MilvusClient
 
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.milvus.engine import MilvusEngine
 from vectorbridge.connectors.retry import RetryPolicy
+from vectorbridge.extras import requires
+
+with requires("milvus", "MilvusConnector"):
+    from pymilvus import AsyncMilvusClient, MilvusClient
 
 
 class MilvusConnector(Connector):

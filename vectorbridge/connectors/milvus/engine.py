@@ -3,11 +3,9 @@
 One collection per spec (the mapping: :mod:`.schema`), plus one companion collection per
 multi-vector field (:mod:`.tokens`). Engine quantization of a dense field maps to Milvus' IVF
 indexes (``scalar-int8`` -> ``IVF_SQ8``, ``pq-xN`` -> ``IVF_PQ``); a search fetches
-``oversampling * k`` candidates from the index and rescores them exactly with the float
-vectors Milvus keeps beside it (Qdrant's rescore, done here). What the engine holds is read
-from its version (:func:`~.capabilities.milvus_capabilities`). The spec is stored as a collection
-property; the collection is loaded when opened.
-"""
+``oversampling * k`` candidates and rescores them exactly with the float vectors Milvus keeps
+beside it. Capabilities come from its version (:func:`~.capabilities.milvus_capabilities`);
+the spec is a collection property; the collection is loaded when opened."""
 
 from __future__ import annotations
 
@@ -17,11 +15,7 @@ from typing import Any
 import math
 import re
 
-import grpc
 import numpy as np
-from pymilvus import AnnSearchRequest, AsyncMilvusClient, MilvusClient, RRFRanker, WeightedRanker
-from pymilvus.client.types import Status
-from pymilvus.exceptions import MilvusException
 
 from vectorbridge.connectors.calls import Call, Op, call, retry_sync
 from vectorbridge.connectors.credentials import redact_url, secret_from, url_secrets
@@ -46,6 +40,13 @@ from vectorbridge.connectors.retry import Guard
 from vectorbridge.connectors.spec import CollectionSpec, FieldType
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import InvalidInputError, SpecMismatchError
+from vectorbridge.extras import requires
+
+with requires("milvus", "MilvusConnector"):
+    import grpc
+    from pymilvus import AnnSearchRequest, AsyncMilvusClient, MilvusClient, RRFRanker, WeightedRanker
+    from pymilvus.client.types import Status
+    from pymilvus.exceptions import MilvusException
 
 
 class MilvusEngine(TokenCollections, MilvusPaging, MilvusAliases, MilvusWrites, Engine):

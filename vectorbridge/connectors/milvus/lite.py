@@ -16,9 +16,12 @@ import logging
 import time
 from typing import Any
 
-from pymilvus.exceptions import MilvusException
 
 from vectorbridge.errors import StoreLockedError
+from vectorbridge.extras import requires
+
+with requires("milvus", "MilvusConnector"):
+    from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger("vectorbridge")
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pymilvus import DataType, Function, FunctionType, MilvusClient
-
 from vectorbridge.connectors.calls import Call
 from vectorbridge.connectors.capabilities import Capabilities
 # re-exported: its home before milvus/capabilities.py (which needs no pymilvus)
@@ -25,6 +23,10 @@ from vectorbridge.connectors.validation import MAX_BM25_TEXT_BYTES, MAX_ID_LENGT
     MAX_KEYWORD_LENGTH
 from vectorbridge.encoders.types import MAX_SPARSE_INDEX
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
+
+with requires("milvus", "MilvusConnector"):
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 #: Collection property holding the spec JSON.
 SPEC_PROPERTY = "vectorbridge.spec"

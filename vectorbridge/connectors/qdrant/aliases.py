@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdrant_client import models
 
 from vectorbridge.connectors.calls import Op, call
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    from qdrant_client import models
 
 
 class QdrantAliases:

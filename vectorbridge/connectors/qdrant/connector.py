@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdrant_client import QdrantClient, models
-from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.base import Connector
 from vectorbridge.connectors.credentials import redact_url, secret_from
@@ -15,6 +13,11 @@ from vectorbridge.connectors.qdrant.edge import EdgeClient, is_local_mode_folder
 from vectorbridge.connectors.qdrant.engine import QdrantEdgeEngine, QdrantEngine, QdrantLocalEngine
 from vectorbridge.connectors.retry import RetryPolicy
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    from qdrant_client import QdrantClient, models
+    from qdrant_client.local.qdrant_local import QdrantLocal
 
 
 def qdrant_engine(location: str | None = None, *, url: str | None = None,

@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
-from qdrant_client import models
 
 from vectorbridge.connectors.queries import FeedbackQuery
 from vectorbridge.connectors.results import Hit, Record
@@ -27,6 +26,10 @@ from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec, FieldType, Metric
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.encoders.types import SparseVector
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    from qdrant_client import models
 
 #: Namespace of the uuid5 point ids; changing it would orphan every stored point.
 ID_NAMESPACE = uuid.UUID("6f1c3b8e-6a1f-5b0e-9a57-7a0b3f6c2d11")

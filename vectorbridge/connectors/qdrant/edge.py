@@ -39,14 +39,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
-import qdrant_edge as qe
-from qdrant_client import models
 
 from vectorbridge.connectors.qdrant.edge_models import (
     HNSW_EF_CONSTRUCT, HNSW_M, _with_payload, edge_filter, edge_params, edge_prefetch,
     edge_query, edge_vector, edge_vector_params,
 )
 from vectorbridge.errors import CollectionNotFoundError, InvalidInputError, StoreLockedError
+from vectorbridge.extras import requires
+
+with requires("qdrant", "Qdrant Edge (QdrantConnector(path=...))"):
+    import qdrant_edge as qe
+    from qdrant_client import models
 
 _META_FILE = "collection.json"
 _SHARD_DIR = "shard"

@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import qdrant_edge as qe
-from qdrant_client import models
 
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
+
+with requires("qdrant", "Qdrant Edge (QdrantConnector(path=...))"):
+    import qdrant_edge as qe
+    from qdrant_client import models
 
 #: Qdrant's HNSW defaults (graph degree, build beam): what a server would build.
 HNSW_M, HNSW_EF_CONSTRUCT = 16, 100

@@ -23,11 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
-import httpx
-from qdrant_client import AsyncQdrantClient, QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
-from qdrant_client.local.qdrant_local import QdrantLocal
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.credentials import url_secrets
@@ -48,6 +43,14 @@ from vectorbridge.connectors.scoring import ScoreFormula
 from vectorbridge.connectors.spec import CollectionSpec, FieldType
 from vectorbridge.connectors.validation import Rows
 from vectorbridge.errors import SpecMismatchError
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    import grpc
+    import httpx
+    from qdrant_client import AsyncQdrantClient, QdrantClient, models
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+    from qdrant_client.local.qdrant_local import QdrantLocal
 
 
 class QdrantEngine(QdrantAliases, QdrantWrites, Engine):

@@ -6,10 +6,13 @@ change the filter's structure.
 
 from __future__ import annotations
 
-from qdrant_client import models
 
 from vectorbridge.connectors.filters import And, Eq, Filter, In, Not, Or, Range
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    from qdrant_client import models
 
 
 def _condition(f: Filter) -> models.Condition:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdrant_client import models
 
 from vectorbridge.connectors.calls import Op, call
 from vectorbridge.connectors.filters import Filter
@@ -12,6 +11,10 @@ from vectorbridge.connectors.qdrant.convert import ORIGINAL_ID_KEY, _split_paylo
 from vectorbridge.connectors.qdrant.filter import to_qdrant
 from vectorbridge.connectors.spec import CollectionSpec
 from vectorbridge.connectors.validation import Rows
+from vectorbridge.extras import requires
+
+with requires("qdrant", "QdrantConnector"):
+    from qdrant_client import models
 
 
 class QdrantWrites:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 import numpy as np
 
 from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
+from vectorbridge.extras import instance_of
 from vectorbridge.retrievers.twins import Flow
 
 if TYPE_CHECKING:
@@ -119,6 +120,12 @@ class Stage:
         return None
         yield  # pragma: no cover  (a flow)
 
+    def runs(self, q: Query) -> bool:
+        """Whether :meth:`run` has work for ``q`` (traces show a stage where it ran: one
+        whose work went into the candidate query, or whose :meth:`source` found the
+        candidates, has none left)."""
+        return True
+
     def run(self, q: Query) -> Flow[None]:
         """This stage's work on ``q``, at its :attr:`order`."""
         return None
@@ -130,14 +137,12 @@ class Stage:
 
 def encoder_traits(dense: Any, sparse: Any) -> frozenset[str]:
     """The traits the retriever's own encoders bring."""
-    from vectorbridge.encoders.bm25 import BM25Encoder
-
     out = set()
     if dense is not None:
         out.add("dense")
     if sparse is not None:
         out.add("sparse")
-        if isinstance(sparse, BM25Encoder):
+        if instance_of(sparse, "vectorbridge.encoders.bm25", "BM25Encoder"):
             out.add("bm25")
     return frozenset(out)
 

@@ -23,6 +23,7 @@ import numpy as np
 from vectorbridge.connectors.results import unit_rows
 from vectorbridge.connectors.spec import ENGINE_QUANTIZATIONS
 from vectorbridge.errors import InvalidInputError, UnsupportedFeatureError
+from vectorbridge.extras import instance_of
 from vectorbridge.retrievers.stages.base import PLAN, Query, Stage
 
 
@@ -54,10 +55,8 @@ class Quantized(Stage):
         if isinstance(self.quantizer, str):
             check_quantization(self.quantizer, "quantizer")
             return
-        from vectorbridge.encoders.binary import BinaryQuantizer
-        from vectorbridge.encoders.pq import ProductQuantizer
-
-        if not isinstance(self.quantizer, (BinaryQuantizer, ProductQuantizer)):
+        if not any(instance_of(self.quantizer, f"vectorbridge.encoders.{module}", name)
+                   for module, name in (("binary", "BinaryQuantizer"), ("pq", "ProductQuantizer"))):
             raise UnsupportedFeatureError(
                 f"quantizer={type(self.quantizer).__name__}: use an engine quantization name, a "
                 "BinaryQuantizer or a ProductQuantizer.")

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from vectorbridge.connectors.base import Hit, RescoreMode, rank_key
 from vectorbridge.connectors.validation import check_k
 from vectorbridge.errors import InvalidInputError
+from vectorbridge.extras import instance_of
 from vectorbridge.retrievers.stages.base import HITS, Query, Stage
 from vectorbridge.retrievers.stages.compression import check_oversample, check_quantization
 from vectorbridge.retrievers.twins import Flow, blocking, twin
@@ -62,12 +63,11 @@ class MaxSim(Stage):
             raise InvalidInputError(f"fde_quantization={self.fde_quantization!r}: an engine "
                                     "quantization of the FDE field, with fde= given.")
         check_quantization(self.fde_quantization, "fde_quantization")
-        from vectorbridge.encoders.pooling import TokenPooler
-        from vectorbridge.encoders.residual import ResidualCodec
-
-        if self.pooling is not None and not isinstance(self.pooling, TokenPooler):
+        if self.pooling is not None and \
+                not instance_of(self.pooling, "vectorbridge.encoders.pooling", "TokenPooler"):
             raise InvalidInputError("pooling= takes a TokenPooler(...) and pools token vectors.")
-        if self.codec is not None and not isinstance(self.codec, ResidualCodec):
+        if self.codec is not None and not instance_of(
+                self.codec, "vectorbridge.encoders.residual", "ResidualCodec"):
             raise InvalidInputError(f"token_codec= takes a ResidualCodec(...), got "
                                     f"{type(self.codec).__name__}.")
         if not hasattr(self.encoder, "encode_queries"):
@@ -107,6 +107,9 @@ class MaxSim(Stage):
         plan.rescore = (n.multivector, tokens)
         plan.rescore_k = max(self.k, plan.k)
         plan.rescore_mode = self.mode or ("replace" if self.fde is not None else "fuse")
+
+    def runs(self, q: Query) -> bool:
+        return q.plan.decode is not None  # float tokens: the engine ran MaxSim already
 
     def run(self, q: Query) -> Flow[None]:
         """Residual codes only: the candidates re-ranked by exact MaxSim over their decoded
