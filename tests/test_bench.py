@@ -259,3 +259,16 @@ def test_tracing_study_compares_the_modes_in_one_run(beir, tmp_path, minilm_path
     for mode in ("no OpenTelemetry", "API, no SDK", "SDK, every span recorded"):
         assert f"| {mode} |" in report, mode
     assert "| NO |" not in report and "| 1.000x |" in report
+
+
+def test_precision_study_reports_every_pipeline_and_encoder(beir, tmp_path, minilm_path):
+    """bench precision on the tiny folder: every pipeline a row with the four combinations,
+    every encoder a speed row."""
+    out = tmp_path / "out"
+    cli(["bench", "precision", str(beir), "--split", "test", "--speed-docs", "8", "--repeat",
+         "1", "--model", minilm_path, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    report = (out / "precision.md").read_text()
+    for row in ("| dense |", "| dense + BM25, RRF |", "| MaxSim (exact) |", "| SPLADE |",
+                "| DenseEncoder |", "| TokenEncoder |", "| SpladeEncoder |"):
+        assert row in report, row
+    assert "largest nDCG@10 change" in report

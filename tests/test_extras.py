@@ -84,3 +84,10 @@ def test_instance_of_never_imports_the_module(monkeypatch):
     monkeypatch.delitem(sys.modules, "vectorbridge.encoders.pq", raising=False)
     assert not instance_of(object(), "vectorbridge.encoders.pq", "ProductQuantizer")
     assert "vectorbridge.encoders.pq" not in sys.modules
+
+
+def test_an_installed_but_broken_dependency_is_not_called_missing():
+    with pytest.raises(MissingDependencyError, match=r"failed to import .*pip install --upgrade "
+                                                      r'"vectorbridge\[qdrant\]"'):
+        with requires("qdrant", "QdrantConnector"):
+            from json import name_json_never_had  # noqa: F401  (an old version's shape)

@@ -5,6 +5,8 @@ all when OpenTelemetry is absent or no SDK is configured."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from typing import Sequence
 
 import pytest
@@ -90,7 +92,7 @@ def test_the_span_tree_of_a_hybrid_query_with_maxsim_and_a_reranker_is_what_ran(
     assert root.name == "vectorbridge.retrieve"
     assert root.attributes["db.collection.name"] == "docs"
     assert list(root.attributes["vectorbridge.stages"]) == ["MaxSim", "Rerank"]
-    assert root.attributes["vectorbridge.hits"] == 6  # MaxSim keeps 6, the reranker all
+    assert root.attributes["vectorbridge.hits"] == len(docs) == 3  # what invoke returned
     # MaxSim over float tokens is the engine's second stage: an attribute of its call, not
     # a stage span of its own (nothing ran client-side)
     assert _names(children, root) == [
@@ -115,7 +117,6 @@ def test_the_span_tree_of_a_hybrid_query_with_maxsim_and_a_reranker_is_what_ran(
     rerank = by_name["vectorbridge.stage.Rerank"]
     assert rerank.attributes["vectorbridge.hits_in"] == rerank.attributes["vectorbridge.hits"]
     assert retriever.stages[-1].compressor.calls == 1
-    assert len(docs) == 3
     # every span of the query is inside the root's time, and every one ended cleanly
     assert all(root.start_time <= s.start_time <= s.end_time <= root.end_time
                for s in spans.get_finished_spans())
@@ -238,3 +239,34 @@ def test_stage_events_show_in_astream_events(retriever):
     custom = [e for e in asyncio.run(events()) if e["event"] == "on_custom_event"]
     assert [e["name"] for e in custom] == [tracing.STAGE_EVENT] * 2
     assert [e["data"]["stage"] for e in custom] == ["candidates", "Rerank"]
+
+
+class _SlowDense(BagDense):
+    async def aembed_query(self, text: str) -> list[float]:
+        await asyncio.sleep(5)
+        return self.embed_query(text)
+
+
+def test_a_cancelled_query_ends_its_spans_and_leaves_no_context(spans, caplog):
+    """A timeout around ``ainvoke`` in the caller's own task: the flow is unwound where it
+    was cancelled, in that task's context, so its spans end there and the caller's context
+    is its own again (not a dead span's, and no "Failed to detach context" later)."""
+    r = HybridRetriever.from_texts(TEXTS, connector=ReferenceConnector(), collection="docs",
+                                   dense=_SlowDense(), k=3)
+    spans.clear()
+
+    async def caller():
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await r.ainvoke("vitamin c")
+        return tracing.current()
+
+    with caplog.at_level(logging.ERROR):
+        after = asyncio.run(caller())
+        gc.collect()
+    assert not [rec for rec in caplog.records if "detach" in rec.getMessage()]
+    assert not after.get_span_context().is_valid  # nothing of the cancelled query is current
+    ended = {s.name: s for s in spans.get_finished_spans()}
+    assert {"vectorbridge.retrieve", "vectorbridge.encode.dense"} <= set(ended)
+    assert ended["vectorbridge.encode.dense"].parent.span_id == \
+        ended["vectorbridge.retrieve"].context.span_id

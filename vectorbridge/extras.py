@@ -52,9 +52,14 @@ def requires(extra: str, what: str) -> Iterator[None]:
         raise
     except ImportError as e:
         missing = e.name or str(e)
+        if isinstance(e, ModuleNotFoundError):
+            problem, line = f"{missing!r}, which is not installed here", "pip install"
+        else:  # installed, but too old or broken: the install line fixes that too
+            problem = f"{missing!r}, which is installed but failed to import ({e})"
+            line = "pip install --upgrade"
         raise MissingDependencyError(
-            f"{what} needs {missing!r}, which is not installed here: pip install "
-            f'"vectorbridge[{extra}]" (or "vectorbridge[all]").', name=e.name) from e
+            f'{what} needs {problem}: {line} "vectorbridge[{extra}]" (or "vectorbridge[all]").',
+            name=e.name) from e
 
 
 def need(module: str, extra: str, what: str) -> Any:

@@ -23,6 +23,7 @@ Attribute names follow the database semantic conventions where one exists
 from __future__ import annotations
 
 from contextlib import contextmanager
+from numbers import Integral
 from typing import Any, Callable, Iterator, Mapping
 
 try:  # the API only; an application that wants spans exported configures an SDK
@@ -97,22 +98,25 @@ def _active_tracer() -> Any:
 
 
 @contextmanager
-def _recording(tracer: Any, name: str,
-               attributes: Callable[[], Mapping[str, Any]] | None) -> Iterator[Any]:
-    with tracer.start_as_current_span(name) as s:
+def _recording(tracer: Any, name: str, attributes: Callable[[], Mapping[str, Any]] | None,
+               client: bool) -> Iterator[Any]:
+    kind = _trace.SpanKind.CLIENT if client else _trace.SpanKind.INTERNAL
+    with tracer.start_as_current_span(name, kind=kind) as s:
         if attributes is not None and s.is_recording():
             s.set_attributes({k: v for k, v in attributes().items() if v is not None})
         yield s
 
 
-def span(name: str, attributes: Callable[[], Mapping[str, Any]] | None = None) -> Any:
+def span(name: str, attributes: Callable[[], Mapping[str, Any]] | None = None, *,
+         client: bool = False) -> Any:
     """A context manager making span ``name`` current, yielding it. ``attributes`` is called
     only when the span records (an SDK is configured), so it may count and measure; ``None``
-    values are left out. Errors inside are recorded on the span and re-raised."""
+    values are left out. Errors inside are recorded on the span and re-raised. ``client``:
+    a call to a database (span kind ``CLIENT``, as the database conventions ask)."""
     tracer = None if _trace is None else _active_tracer()
     if tracer is None:
         return _NO_SPAN
-    return _recording(tracer, name, attributes)
+    return _recording(tracer, name, attributes, client)
 
 
 def current() -> Any:
@@ -171,18 +175,23 @@ def operation_attributes(connector: Any, operation: str,
     if tenant is not None:
         out["vectorbridge.tenant"] = tenant
     for key in ("k", "fetch_k", "prefetch_k", "limit", "batch_size"):
-        if isinstance(arguments.get(key), int):
-            out[f"vectorbridge.{key}"] = arguments[key]
+        value = arguments.get(key)
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            out[f"vectorbridge.{key}"] = int(value)
+        elif isinstance(value, Mapping):  # a depth per branch
+            out[f"vectorbridge.{key}"] = [int(v) for v in value.values()]
     if arguments.get("field") is not None:
         out["vectorbridge.field"] = str(arguments["field"])
     fusion = arguments.get("fusion")
-    if fusion is not None:  # a Fusion: its kind, and the rank constant or weights it has
-        out["vectorbridge.fusion"] = str(getattr(fusion, "kind", fusion))
-        for key in ("k", "weights"):
-            if getattr(fusion, key, None) is not None:
-                value = getattr(fusion, key)
-                out[f"vectorbridge.fusion.{key}"] = \
-                    [float(w) for w in value] if key == "weights" else value
+    if fusion is None and operation == "hybrid_search":
+        fusion = getattr(connector, "default_fusion", None)  # what the call ran with
+    if fusion is not None:  # a Fusion: its kind, and RRF's rank constant or the weights
+        kind = str(getattr(fusion, "kind", fusion))
+        out["vectorbridge.fusion"] = kind
+        if kind == "rrf" and isinstance(getattr(fusion, "k", None), Integral):
+            out["vectorbridge.fusion.k"] = int(fusion.k)
+        if getattr(fusion, "weights", None) is not None:
+            out["vectorbridge.fusion.weights"] = [float(w) for w in fusion.weights]
     queries = arguments.get("queries")
     if isinstance(queries, Mapping):
         out["vectorbridge.branches"] = len(queries)
@@ -213,7 +222,7 @@ def operation_span(connector: Any, operation: str,
     """The span of one public connector operation (``arguments``: the call's arguments by
     name, read only when the span records)."""
     return span(f"vectorbridge.{operation}",
-                lambda: operation_attributes(connector, operation, arguments()))
+                lambda: operation_attributes(connector, operation, arguments()), client=True)
 
 
 def note_result(s: Any, result: Any) -> None:

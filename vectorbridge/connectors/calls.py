@@ -135,13 +135,19 @@ async def _async_call(aclient: Any, client: Any, c: Call, guard: Guard | None) -
 
 def drive(gen: Generator[Any, Any, T], execute: Callable[[Any], Any]) -> T:
     """Run a generator of calls to completion: each yielded call goes to ``execute``, whose
-    result is sent back (or whose error is thrown in, for the generator to handle)."""
+    result is sent back (or whose error is thrown in, for the generator to handle). An
+    interrupt (``KeyboardInterrupt``; ``CancelledError`` under :func:`adrive`) is thrown in
+    too, so the generator's ``finally`` and ``with`` blocks run now, in this context: a
+    writer drained, a tracing span ended where it began, nothing left suspended."""
     try:
         c = next(gen)
         while True:
             try:
                 result = execute(c)
-            except Exception as e:  # let the generator handle or re-raise it
+            except GeneratorExit:  # the driver itself is being closed: close the flow
+                gen.close()
+                raise
+            except BaseException as e:  # let the generator handle or re-raise it
                 c = gen.throw(e)
             else:
                 c = gen.send(result)
@@ -156,7 +162,10 @@ async def adrive(gen: Generator[Any, Any, T], execute: Callable[[Any], Awaitable
         while True:
             try:
                 result = await execute(c)
-            except Exception as e:
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as e:
                 c = gen.throw(e)
             else:
                 c = gen.send(result)

@@ -59,17 +59,16 @@ def parse_uri(text: str) -> CollectionURI:
 
 def open_uri(text: str) -> tuple[Connector, str]:
     """A connector on the URI's engine and the collection it names."""
-    from vectorbridge.connectors.milvus import MilvusConnector
-    from vectorbridge.connectors.qdrant import QdrantConnector
+    from vectorbridge.connectors.registry import _milvus, _qdrant  # imports only the one used
 
     uri = parse_uri(text)
     if uri.engine == "qdrant-edge":
-        return QdrantConnector(path=uri.where, embedded="edge"), uri.collection
+        return _qdrant(path=uri.where, embedded="edge"), uri.collection
     if uri.engine == "qdrant-local":
-        return QdrantConnector(path=uri.where, embedded="local"), uri.collection
+        return _qdrant(path=uri.where, embedded="local"), uri.collection
     if uri.engine == "qdrant-server":
-        return QdrantConnector(url=uri.where), uri.collection
-    return MilvusConnector(uri=uri.where), uri.collection  # a file or a server
+        return _qdrant(url=uri.where), uri.collection
+    return _milvus(uri.where), uri.collection  # a file or a server
 
 
 __all__ = ["CollectionURI", "parse_uri", "open_uri", "SCHEMES"]

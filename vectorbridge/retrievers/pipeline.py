@@ -62,7 +62,7 @@ class Pipeline:
                 "db.collection.name": self.scope.collection, "vectorbridge.k": k or self.k,
                 "vectorbridge.stages": [type(s).__name__ for s in stages]}) as root:
             q = yield from self._query(stages, text, k, flt, callbacks, vector)
-            tracing.note_result(root, q.docs)
+            tracing.note_result(root, (q.docs or [])[: q.plan.final_k])  # what is returned
         return q
 
     def _query(self, stages: tuple[Stage, ...], text: str | None, k: int | None, flt: Any,
