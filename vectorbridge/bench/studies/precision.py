@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         "# Encoder precision: float32 against bfloat16", "",
         f"Command: `{command}`. {len(texts):,} documents, {len(qtexts)} queries; CPU native "
         f"bfloat16: {'yes' if cpu_has_native_bf16() else 'no'}; model {model}"
-        f"{f', SPLADE {Path(splade_model).name}' if splade_model else ''}. nDCG@10 per "
+        f"{f', SPLADE {splade_model}' if splade_model else ''}. nDCG@10 per "
         "pipeline, exact search; in brackets the change against float32 and the share of "
         f"float32's top 10 kept. {verdict}.", "",
         *table(["pipeline", "float32", "bfloat16", "docs float32, queries bfloat16",
