@@ -6,6 +6,7 @@ themselves are benchmarks, not tests: see docs/benchmarks.md.)"""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,10 +210,13 @@ def test_scale_and_text_ingest_studies_report_every_row(beir, tmp_path, minilm_p
     cli(["bench", "scale", "--replot", "--out", str(out)])
     assert (out / "scale.md").read_text().count("| qdrant-edge |") == 2
     cli(["bench", "text-ingest", str(beir), "--split", "test", "--model", minilm_path,
-         "--n", "60", "--chunk-size", "16", "--repeats", "1", "--precision", "float32",
+         "--n", "60", "--chunk-size", "16", "--repeats", "1", "--precision", "float32,bfloat16",
          "--out", str(out)])
     report = (out / "text-ingest.md").read_text()
-    assert "| streamed |" in report and "| encode, then write |" in report
+    for p in ("float32 (float32)", "bfloat16 (bfloat16)"):  # every path at each precision
+        for path in ("encoder alone", "streamed", "encoder alone, one call", "encode, then write"):
+            assert f"| {p} | {path} |" in report, (p, path)
+    assert "| float32 (float32) | streamed | " in report and "| 1.00x |" in report
 
 
 def test_reduction_and_query_adapter_studies_report_every_row(beir, tmp_path, minilm_path):
@@ -259,6 +263,59 @@ def test_tracing_study_compares_the_modes_in_one_run(beir, tmp_path, minilm_path
     for mode in ("no OpenTelemetry", "API, no SDK", "SDK, every span recorded"):
         assert f"| {mode} |" in report, mode
     assert "| NO |" not in report and "| 1.000x |" in report
+
+
+def test_invoke_study_times_every_side_with_its_query_encoding(beir, tmp_path, minilm_path,
+                                                              monkeypatch):
+    """bench invoke on the tiny folder: each encoder alone and every vectorbridge side a row
+    with its quality; without langchain-huggingface the anchor's rows are left out and the
+    report names the pip line."""
+    monkeypatch.setitem(sys.modules, "langchain_huggingface", None)  # as if not installed
+    out = tmp_path / "out"
+    cli(["bench", "invoke", str(beir), "--split", "test", "--warm", "1", "--model",
+         minilm_path, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    report = (out / "invoke.md").read_text()
+    rows = _table_rows(report)
+    assert rows["vectorbridge query encoder alone (float32)"][-1] == "-"  # answers nothing
+    for side in ("vectorbridge dense, Edge", "vectorbridge hybrid RRF, Edge",
+                 "vectorbridge hybrid RRF, float32 encoder, Edge",
+                 "vectorbridge dense, local mode", "vectorbridge hybrid RRF, local mode"):
+        assert float(rows[side][-1]) >= 0.8, side  # nDCG@10: one obvious answer per query
+        assert float(rows[side][1]) > 0
+    assert "left out" in report and "--no-deps langchain-huggingface" in report
+
+
+def test_invoke_study_runs_langchain_qdrant_beside(beir, tmp_path, minilm_path, monkeypatch):
+    """The anchor's rows: langchain-qdrant DENSE and HYBRID on local mode with LangChain's
+    HuggingFace embeddings (a stand-in of its constructor when the package is absent)."""
+    pytest.importorskip("langchain_qdrant", reason="langchain-qdrant comes with [bench]")
+    try:
+        import langchain_huggingface  # noqa: F401
+    except ImportError:
+        from vectorbridge.encoders import DenseEncoder
+
+        class HuggingFaceEmbeddings(DenseEncoder):
+            def __init__(self, model, model_kwargs, encode_kwargs):
+                super().__init__(model, precision="float32", **model_kwargs)
+
+        monkeypatch.setitem(sys.modules, "langchain_huggingface", type(sys)("stand-in"))
+        sys.modules["langchain_huggingface"].HuggingFaceEmbeddings = HuggingFaceEmbeddings
+    out = tmp_path / "out"
+    cli(["bench", "invoke", str(beir), "--split", "test", "--warm", "1", "--model",
+         minilm_path, "--cache", str(tmp_path / "cache"), "--out", str(out)])
+    report = (out / "invoke.md").read_text()
+    rows = _table_rows(report)
+    assert rows["HuggingFaceEmbeddings.embed_query alone"][-1] == "-"
+    for mode in ("dense", "hybrid RRF"):
+        assert float(rows[f"langchain-qdrant {mode}, local mode"][-1]) >= 0.8, mode
+    assert "left out" not in report
+
+
+def _table_rows(report: str) -> dict[str, list[str]]:
+    """A Markdown report's table rows by their first cell."""
+    cells = [[x.strip() for x in line.strip("|").split("|")] for line in report.splitlines()
+             if line.startswith("| ")]
+    return {row[0]: row for row in cells}
 
 
 def test_precision_study_reports_every_pipeline_and_encoder(beir, tmp_path, minilm_path):

@@ -114,10 +114,36 @@ def test_precision_is_checked_and_auto_follows_the_hardware(monkeypatch):
     assert _st.resolve_precision("auto", "mps") == "float32"
 
 
+def test_default_precision_is_auto_and_a_callers_model_keeps_its_dtype(minilm_path, monkeypatch):
+    """By name or path the default follows the hardware (bfloat16 only where native); a model
+    object passed in keeps its dtype under the default, and an explicit precision converts
+    it."""
+    import torch
+
+    from vectorbridge.encoders import _st
+
+    def dtype(enc):
+        return next(enc.model.parameters()).dtype
+
+    for native, want in ((False, "float32"), (True, "bfloat16")):
+        monkeypatch.setattr(_st, "cpu_has_native_bf16", lambda native=native: native)
+        enc = DenseEncoder(minilm_path, device="cpu")
+        assert enc.precision == want and dtype(enc) == getattr(torch, want)
+        assert enc.cache_namespace[2] == want  # a shared query cache keeps them apart
+    own = SentenceTransformer(minilm_path, device="cpu")
+    assert DenseEncoder(own).precision == "float32" and dtype(DenseEncoder(own)) == torch.float32
+    own.to(torch.bfloat16)
+    kept = DenseEncoder(own)
+    assert kept.precision == "bfloat16" and dtype(kept) == torch.bfloat16
+    assert TokenEncoder(own).precision == "bfloat16"
+    assert DenseEncoder(own, precision="float32").precision == "float32"
+    assert next(own.parameters()).dtype == torch.float32  # explicit: converted in place
+
+
 def test_bfloat16_encoder_gives_float32_vectors_close_to_float32(minilm_path):
     """bfloat16 weights, float32 outputs, same directions (dense and per-token)."""
     texts = ["a cat sat on the mat", "stars fuse hydrogen", "bread rises with yeast"]
-    full = DenseEncoder(minilm_path, device="cpu").encode_documents(texts)
+    full = DenseEncoder(minilm_path, device="cpu", precision="float32").encode_documents(texts)
     half = DenseEncoder(minilm_path, device="cpu", precision="bfloat16")
     assert half.precision == "bfloat16"
     got = half.encode_documents(texts)
@@ -139,14 +165,14 @@ def test_onnx_backend_matches_torch_and_int8_keeps_the_ranking(minilm_path, tmp_
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     cache = tmp_path / "onnx"
-    torch_dense = DenseEncoder(minilm_path, device="cpu")
+    torch_dense = DenseEncoder(minilm_path, device="cpu", precision="float32")
     onnx_dense = DenseEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache)
     assert onnx_dense.onnx_path is not None and onnx_dense.onnx_path.is_relative_to(cache)
     np.testing.assert_allclose(onnx_dense.encode_documents(DOCS), torch_dense.encode_documents(DOCS),
                                atol=1e-5)
     np.testing.assert_allclose(onnx_dense.embed_query(QUERIES[0]), torch_dense.embed_query(QUERIES[0]),
                                atol=1e-5)
-    torch_tok = TokenEncoder(minilm_path, device="cpu").encode_documents(DOCS)
+    torch_tok = TokenEncoder(minilm_path, device="cpu", precision="float32").encode_documents(DOCS)
     onnx_tok = TokenEncoder(minilm_path, device="cpu", backend="onnx", onnx_cache=cache)
     for a, b in zip(torch_tok, onnx_tok.encode_documents(DOCS)):
         assert a.shape == b.shape

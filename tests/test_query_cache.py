@@ -57,7 +57,7 @@ def test_a_dense_encoder_with_a_cache_gives_the_same_vectors_and_counts(minilm_p
 
 def test_one_cache_keeps_models_and_precisions_apart(minilm_path, splade_path):
     shared = QueryCache(100)
-    dense = DenseEncoder(minilm_path, query_cache=shared)
+    dense = DenseEncoder(minilm_path, query_cache=shared, precision="float32")
     half = DenseEncoder(minilm_path, query_cache=shared, precision="bfloat16")
     sparse = SpladeEncoder(splade_path, query_cache=shared)
     d, h = dense.encode_queries(QUERIES[:1])[0], half.encode_queries(QUERIES[:1])[0]

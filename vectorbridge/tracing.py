@@ -134,9 +134,6 @@ def retried(method: str, error: BaseException, attempt: int, delay: float) -> No
 
 
 # -- connector operations -------------------------------------------------------------------
-_SYSTEMS = {"qdrant": "qdrant", "milvus": "milvus"}
-
-
 def _bytes(value: Any) -> int:
     """Approximate bytes a written value carries (vectors as arrays, payloads as text)."""
     nbytes = getattr(value, "nbytes", None)
@@ -161,7 +158,7 @@ def operation_attributes(connector: Any, operation: str,
     """The attributes of one connector operation called with ``arguments``."""
     engine = getattr(connector, "engine", "?")
     out: dict[str, Any] = {
-        "db.system.name": _SYSTEMS.get(engine.split("-")[0], engine),
+        "db.system.name": engine.split("-")[0],  # qdrant-edge -> qdrant
         "db.operation.name": operation,
         "vectorbridge.engine": engine,
     }

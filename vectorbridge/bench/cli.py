@@ -74,8 +74,9 @@ def parser() -> argparse.ArgumentParser:
                          "query; default 100)")
     ap.add_argument("--encoders", action="store_true",
                     help="measure DenseEncoder docs/s of each --encoder-variants (rotating runs)")
-    ap.add_argument("--encoder-variants", default="float32,bfloat16,onnx-float32,onnx-int8",
-                    help="comma list of float32 (torch, the anchor), bfloat16 (torch), "
+    ap.add_argument("--encoder-variants", default="float32,auto,onnx-float32,onnx-int8",
+                    help="comma list of float32 (torch, the anchor), auto (the default: "
+                         "bfloat16 where native), bfloat16 (torch), "
                          "onnx-float32, onnx-int8 (ONNX Runtime; pip install -e '.[onnx]')")
     ap.add_argument("--encoder-quality", action="store_true",
                     help="also nDCG@10 of exact dense search with the whole corpus and the "
@@ -255,7 +256,7 @@ def _tokens(args: argparse.Namespace, model: str, c: Any, cache: Path) -> Any:
 
     def encoder() -> TokenEncoder:  # loaded only on a cache miss
         if not tok:
-            tok.append(TokenEncoder(model, device="cpu", progress=True))
+            tok.append(TokenEncoder(model, device="cpu", precision="float32", progress=True))
         return tok[0]
 
     docs = token_vectors(model, c.texts, "tokens", cache, lambda t: encoder().encode_documents(t))
@@ -269,7 +270,7 @@ def _splade(args: argparse.Namespace) -> Any:
         return None
     from vectorbridge.encoders import SpladeEncoder
 
-    return SpladeEncoder(args.splade, device="cpu")
+    return SpladeEncoder(args.splade, device="cpu", precision=args.precision)
 
 
 __all__ = ["main", "parser"]

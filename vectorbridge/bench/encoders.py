@@ -14,11 +14,13 @@ from vectorbridge.bench.data import Corpus, dense_vectors
 from vectorbridge.bench.pipelines import evaluate
 from vectorbridge.bench.timing import timed
 from vectorbridge.encoders import DenseEncoder
-from vectorbridge.encoders._st import cpu_has_native_bf16
+from vectorbridge.encoders._st import cpu_has_native_bf16, resolve_precision
 
-#: ``--encoder-variants`` names -> DenseEncoder options; "float32" is the anchor.
+#: ``--encoder-variants`` names -> DenseEncoder options; "float32" is the anchor, "auto" the
+#: default (bfloat16 where the CPU computes it natively, else float32).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "float32": {},
+    "float32": {"precision": "float32"},
+    "auto": {"precision": "auto"},
     "bfloat16": {"precision": "bfloat16"},
     "onnx-float32": {"backend": "onnx"},
     "onnx-int8": {"backend": "onnx", "quantize": "int8"},
@@ -72,8 +74,10 @@ def quality(c: Corpus, model: str, variants: Sequence[str], cache: Path) -> dict
                 loaded[0].progress = True
             return loaded[0]
 
-        D = dense_vectors(model, c.texts, "dense", cache, lambda t: enc().encode_documents(t), v)
-        Q = dense_vectors(model, c.qtexts, "dense-q", cache, lambda t: enc().encode_queries(t), v)
+        tag = resolve_precision(v, "cpu") if v == "auto" else v  # "auto" shares what it resolves to
+        D = dense_vectors(model, c.texts, "dense", cache, lambda t: enc().encode_documents(t), tag)
+        Q = dense_vectors(model, c.qtexts, "dense-q", cache, lambda t: enc().encode_queries(t),
+                          tag)
         top = np.argsort(-(Q[c.subset] @ D.T), axis=1)[:, :100]
         out[v] = evaluate(c, [[c.ds.doc_ids[j] for j in row] for row in top])["ndcg10"]
     return out

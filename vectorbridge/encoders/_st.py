@@ -74,6 +74,15 @@ def resolve_precision(precision: str, device: Any) -> str:
     return "bfloat16" if kind == "cpu" and cpu_has_native_bf16() else "float32"
 
 
+def model_precision(model: Any) -> str:
+    """The precision a loaded model computes in: ``"bfloat16"`` if its weights are, else
+    ``"float32"`` (what :func:`resolve_precision` names)."""
+    import torch
+
+    first = next(iter(model.parameters()), None)
+    return "bfloat16" if first is not None and first.dtype == torch.bfloat16 else "float32"
+
+
 def show_progress(progress: bool | None, n: int) -> bool:
     """Resolve the ``progress`` option: explicit wins, else on for long inputs."""
     return bool(progress) if progress is not None else n >= PROGRESS_THRESHOLD
@@ -87,10 +96,13 @@ class STEncoder(Generic[M]):
     model's ``"document"`` / ``"query"`` prompts (or query-side modules) where it has them.
     sentence-transformers already batches texts sorted by length (little padding).
 
-    ``precision``: ``"float32"`` (default: the vectors other tools compute for this model),
-    ``"bfloat16"`` (weights and activations; outputs still float32 arrays), or ``"auto"``
-    (bfloat16 where the hardware has it natively, see :func:`cpu_has_native_bf16`). A model
-    object passed in is converted in place.
+    ``precision``: ``"auto"`` (default: bfloat16 where the hardware computes it natively, see
+    :func:`cpu_has_native_bf16`, else float32), ``"float32"`` (the vectors other tools compute
+    for this model) or ``"bfloat16"`` (weights and activations; outputs still float32 arrays).
+    ``"auto"`` is the default because it was measured to double docs/s on such CPUs at
+    unchanged retrieval quality (docs, Encoders). Under ``"auto"`` a model object passed in
+    keeps the dtype it has (it may be shared with other code); an explicit ``"float32"`` or
+    ``"bfloat16"`` converts it in place.
 
     ``query_cache``: ``None`` (default), a size or a shared
     :class:`~vectorbridge.encoders.query_cache.QueryCache`: repeated queries skip the model
@@ -107,7 +119,7 @@ class STEncoder(Generic[M]):
     onnx_capable: bool = False
 
     def __init__(self, model: Any, *, batch_size: int = 32, device: str | None = None,
-                 progress: bool | None = None, precision: str = "float32",
+                 progress: bool | None = None, precision: str = "auto",
                  backend: str = "torch", quantize: str | None = None,
                  onnx_cache: str | Path | None = None, query_cache: Any = None,
                  **model_kwargs: Any) -> None:
@@ -134,10 +146,12 @@ class STEncoder(Generic[M]):
         cache = as_query_cache(query_cache)  # checked before a model is loaded
         resolved = resolve_precision(precision, device)
         self.model: M = load_model(model, self.model_class, device, **model_kwargs)
-        if resolved == "bfloat16":
+        if precision == "auto" and self.model is model:
+            resolved = model_precision(self.model)  # the caller's model keeps its dtype
+        elif model_precision(self.model) != resolved:
             import torch
 
-            self.model.to(torch.bfloat16)  # type: ignore[attr-defined]
+            self.model.to(torch.bfloat16 if resolved == "bfloat16" else torch.float32)  # type: ignore[attr-defined]
         self.onnx_path = use_onnx(self.model, quantize, Path(onnx_cache) if onnx_cache else None) \
             if backend == "onnx" else None
         self.precision = resolved

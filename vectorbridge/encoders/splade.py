@@ -28,6 +28,8 @@ class SpladeEncoder(STEncoder[SparseEncoder]):
         device: Torch device; ``None`` lets sentence-transformers pick.
         progress: tqdm bar; ``None`` shows one for 256 texts or more.
         max_active_dims: Keep at most this many highest-weight terms per vector (``None``: all).
+        precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"``, as for ``DenseEncoder``
+            (passed on through ``**model_kwargs``).
         **model_kwargs: Passed to ``SparseEncoder``.
 
     Examples:

@@ -27,7 +27,7 @@ class TokenEncoder(STEncoder[SentenceTransformer]):
         batch_size: Texts per forward pass.
         device: Torch device; ``None`` lets sentence-transformers pick.
         progress: tqdm bar; ``None`` shows one for 256 texts or more.
-        precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``, as for ``DenseEncoder``.
+        precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"``, as for ``DenseEncoder``.
         backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime), as for ``DenseEncoder``.
         quantize: ``"int8"`` with the ONNX backend, as for ``DenseEncoder``.
         onnx_cache: Folder of exported ONNX models, as for ``DenseEncoder``.

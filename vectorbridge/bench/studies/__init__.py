@@ -54,6 +54,9 @@ STUDIES: dict[str, tuple[str, str]] = {
                    "and top-10 overlap on a corpus split into tenants"),
     "query-cache": ("query_cache", "invoke(text) with and without a query-embedding cache on a "
                     "query log with Zipf repeats: latency and hit rate"),
+    "invoke": ("invoke_latency", "invoke(text) end to end, query encoding included, on Edge and "
+               "local mode, beside langchain-qdrant with HuggingFaceEmbeddings, and each "
+               "query encoder alone"),
     "precision": ("precision", "float32 against bfloat16 for the dense, token and SPLADE "
                   "encoders: nDCG@10 of every pipeline (mixed machines too) and docs/s"),
     "tracing": ("tracing_overhead", "Edge hybrid invoke p50 without OpenTelemetry, with the "

@@ -58,7 +58,7 @@ def dense_embeddings(c: Corpus) -> tuple[np.ndarray, np.ndarray]:
 
     def encoder() -> DenseEncoder:
         if not dense:
-            dense.append(DenseEncoder(c.model, device="cpu"))
+            dense.append(DenseEncoder(c.model, device="cpu", precision="float32"))
         return dense[0]
 
     D = dense_vectors(c.model, c.texts, "dense", c.cache, lambda t: encoder().encode_documents(t))
@@ -75,7 +75,7 @@ def token_embeddings(c: Corpus) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
     def encoder() -> TokenEncoder:
         if not tok:
-            tok.append(TokenEncoder(c.model, device="cpu"))
+            tok.append(TokenEncoder(c.model, device="cpu", precision="float32"))
         return tok[0]
 
     docs = token_vectors(c.model, c.texts, "tokens", c.cache, lambda t: encoder().encode_documents(t))

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     passages = craft(args, c, Q, groups)
     adv_texts = [p["text"] for group in passages for p in group]
     adv_ids = [f"adv-{j}-{i}" for j, group in enumerate(passages) for i in range(len(group))]
-    dense = DenseEncoder(c.model, device="cpu")
+    dense = DenseEncoder(c.model, device="cpu", precision="float32")
     A = dense.encode_documents(adv_texts)
 
     held = np.concatenate([h for _, h in groups])

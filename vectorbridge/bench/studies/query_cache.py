@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     distinct = len(set(log))
     write_report(Path(args.out) / "query_cache.md", [
         "# Repeated queries: invoke with and without a query cache", "",
-        f"Command: `{command}`. Engine {args.engine}, {len(c.texts):,} documents; a log of "
+        f"Command: `{command}`. Engine {args.engine}, {len(c.texts):,} documents, queries "
+        f"encoded in {dense.precision}; a log of "
         f"{len(log):,} queries (Zipf {args.zipf}) holding {distinct} distinct ones (best "
         f"possible hit rate {1 - distinct / len(log):.3f}); the same top 10 with and without "
         f"the cache: {'yes' if same else 'NO'}.", "", *table(

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     c = load_corpus(args)
     ds, texts, qids, qtexts, model, cache = c.ds, c.texts, c.qids, c.qtexts, c.model, c.cache
 
-    dense = DenseEncoder(model, device="cpu")
+    dense = DenseEncoder(model, device="cpu", precision="float32")
     D = dense_vectors(model, texts, "dense", cache, dense.encode_documents)
     Qd = dense.encode_queries(qtexts)
 

@@ -1,7 +1,7 @@
 """End-to-end text ingest against the encoder alone: what the write path costs on top.
 
     vectorbridge bench text-ingest DATA [--n 2000] [--engine qdrant-edge]
-        [--precision auto] [--chunk-size 512] [--repeats 2]
+        [--precision float32,auto] [--chunk-size 512] [--repeats 2]
 
 The first ``--n`` documents of a BEIR corpus (repeated if it has fewer). The anchor is the
 dense encoder alone, ``encode_documents`` chunk by chunk (what the ingest does). Then, per
@@ -14,9 +14,12 @@ repeat, into a fresh collection:
   (``encoder alone, one call``: sentence-transformers sorts a call's texts by length, so
   one large call pads less than chunks do).
 
-Reported: documents/s of each (median of repeats) and as a ratio to the encoder alone in the
-same run, plus the peak resident memory each added (this process, embedded engine included). The BM25 encoder is part of both ingest
-rows and not of the anchor, so the ratio charges it to the write path.
+Every path runs once per ``--precision`` (default ``float32,auto``: the encoders' default
+before and now), all in one run. Reported: documents/s of each (median of repeats), as a
+ratio to the encoder alone at the same precision and to the first precision on the same
+path, plus the peak resident memory each added (this process, embedded engine included).
+The BM25 encoder is part of both ingest rows and not of the anchor, so the ratio charges it
+to the write path.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vectorbridge.bench.studies.common import beir_parser, load_corpus, write_report
 from vectorbridge.connectors.registry import engine as engine_entry
@@ -55,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = beir_parser(__doc__, __name__)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--engine", default="qdrant-edge")
-    ap.add_argument("--precision", default="auto", help="the dense encoder's: auto, float32, bfloat16")
+    ap.add_argument("--precision", default="float32,auto",
+                    help="comma list of the dense encoder's precisions (auto, float32, "
+                         "bfloat16), all measured in this run; the first is the base of the "
+                         "'x first precision' column")
     ap.add_argument("--chunk-size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default="bench-results")
@@ -66,15 +72,17 @@ def main(argv: list[str] | None = None) -> None:
     c = load_corpus(args)
     texts = [c.texts[i % len(c.texts)] for i in range(args.n)]
     ids = [f"d{i}" for i in range(args.n)]
-    dense = DenseEncoder(c.model, device="cpu", precision=args.precision, progress=False)
-    dense.encode_documents(texts[:64])  # warm: first-call costs are not ingest
     size = args.chunk_size
+    encoders = {p: DenseEncoder(c.model, device="cpu", precision=p, progress=False)
+                for p in dict.fromkeys(x.strip() for x in args.precision.split(",") if x.strip())}
+    for dense in encoders.values():
+        dense.encode_documents(texts[:64])  # warm: first-call costs are not ingest
 
-    def encoder_alone() -> None:
+    def encoder_alone(dense: DenseEncoder) -> None:
         for s in range(0, len(texts), size):
             dense.encode_documents(texts[s:s + size])
 
-    def ingest(streamed: bool) -> None:
+    def ingest(dense: DenseEncoder, streamed: bool) -> None:
         entry = engine_entry(args.engine)
         with tempfile.TemporaryDirectory() as work:
             servers: list[Any] = []
@@ -92,24 +100,31 @@ def main(argv: list[str] | None = None) -> None:
                 for s in servers:
                     s.stop()
 
-    rows: dict[str, list[tuple[float, float]]] = {
-        "encoder alone": [], "streamed": [], "encoder alone, one call": [],
-        "encode, then write": []}
+    paths: dict[str, Callable[[DenseEncoder], None]] = {
+        "encoder alone": encoder_alone,
+        "encoder alone, one call": lambda d: d.encode_documents(texts),
+        "streamed": lambda d: ingest(d, True),
+        "encode, then write": lambda d: ingest(d, False)}
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (p, name): [] for p in encoders for name in paths}
     for _ in range(args.repeats):  # interleaved, so drift hits every row alike
-        rows["encoder alone"].append(_timed(encoder_alone))
-        rows["encoder alone, one call"].append(_timed(lambda: dense.encode_documents(texts)))
-        rows["streamed"].append(_timed(lambda: ingest(True)))
-        rows["encode, then write"].append(_timed(lambda: ingest(False)))
-    anchor = len(texts) / statistics.median(s for s, _ in rows["encoder alone"])
+        for p, dense in encoders.items():
+            for name, path in paths.items():
+                runs[(p, name)].append(_timed(lambda: path(dense)))
+    rate = {key: len(texts) / statistics.median(s for s, _ in r) for key, r in runs.items()}
+    first = next(iter(encoders))
     lines = ["# End-to-end text ingest vs the encoder alone", "",
              f"Command: `vectorbridge bench text-ingest {args.data} --n {args.n} --engine "
              f"{args.engine} --precision {args.precision} --chunk-size {size} --repeats "
-             f"{args.repeats}`; model {c.model} ({dense!r}).", "",
-             "| path | docs/s (median) | x encoder alone | peak RSS added MiB |",
-             "|---|---|---|---|"]
-    for name, runs in rows.items():
-        rate = len(texts) / statistics.median(s for s, _ in runs)
-        lines.append(f"| {name} | {rate:,.1f} | {rate / anchor:.3f} | "
-                     f"{max(p for _, p in runs):,.1f} |")
-        print(f"  {name}: {rate:,.1f} docs/s ({rate / anchor:.3f}x)", flush=True)
+             f"{args.repeats}`; model {c.model}; "
+             + ", ".join(f"{p}: {d!r}" for p, d in encoders.items()) + ".", "",
+             f"| precision | path | docs/s (median) | x encoder alone | x {first}, same path "
+             "| peak RSS added MiB |", "|---|---|---|---|---|---|"]
+    for (p, name), r in runs.items():
+        alone, base = rate[(p, name)] / rate[(p, "encoder alone")], \
+            rate[(p, name)] / rate[(first, name)]
+        lines.append(f"| {p} ({encoders[p].precision}) | {name} | {rate[(p, name)]:,.1f} | "
+                     f"{alone:.3f} | {base:.2f}x | {max(m for _, m in r):,.1f} |")
+        print(f"  {p} {name}: {rate[(p, name)]:,.1f} docs/s ({alone:.3f}x the encoder, "
+              f"{base:.2f}x {first})", flush=True)
     write_report(Path(args.out) / "text-ingest.md", lines)
