@@ -138,6 +138,27 @@ def test_default_precision_is_auto_and_a_callers_model_keeps_its_dtype(minilm_pa
     assert TokenEncoder(own).precision == "bfloat16"
     assert DenseEncoder(own, precision="float32").precision == "float32"
     assert next(own.parameters()).dtype == torch.float32  # explicit: converted in place
+    own.to(torch.float16)
+    assert DenseEncoder(own).precision == "float16"  # named as it is, never called float32
+    assert dtype(DenseEncoder(own, precision="float32")) == torch.float32
+    chosen = DenseEncoder(minilm_path, device="cpu", model_kwargs={"dtype": torch.float16})
+    assert chosen.precision == "float16" and dtype(chosen) == torch.float16  # the caller's choice
+
+
+def test_auto_on_cuda_is_bfloat16_only_where_the_gpu_computes_it(monkeypatch):
+    """Compute capability 8.0+ (Ampere on) has bfloat16 units; older GPUs emulate it, so
+    ``"auto"`` keeps float32 there, for the device asked for."""
+    import torch
+
+    from vectorbridge.encoders import _st
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for major, want in ((7, "float32"), (8, "bfloat16")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability",
+                            lambda d, major=major: asked.append(str(d)) or (major, 0))
+        assert _st.resolve_precision("auto", "cuda:1") == want
+    assert asked == ["cuda:1", "cuda:1"]
 
 
 def test_bfloat16_encoder_gives_float32_vectors_close_to_float32(minilm_path):

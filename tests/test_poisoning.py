@@ -58,6 +58,22 @@ def test_attack_moves_a_passage_towards_the_concept_and_is_seeded(attack, minilm
         PoisonAttack(minilm, steps=0)
 
 
+def test_attack_on_a_bfloat16_encoder_works_on_a_float32_copy(minilm_path, minilm):
+    """The encoders' default is bfloat16 where the CPU has it: the attack's gradients run on
+    a float32 copy and the caller's model keeps its dtype."""
+    import torch
+
+    from vectorbridge.encoders import DenseEncoder
+
+    half = DenseEncoder(minilm_path, device="cpu", precision="bfloat16")
+    atk = PoisonAttack(half, length=4, steps=4, top_k=8, batch=4, seed=0)
+    assert next(atk.st.parameters()).dtype == torch.float32
+    assert next(half.model.parameters()).dtype == torch.bfloat16
+    queries = minilm.encode(["insulin resistance in diabetes"], normalize_embeddings=True)
+    (p,) = atk.craft(queries, budget=1, prefix="see this")
+    assert p.similarity > p.start_similarity
+
+
 def test_detector_flags_gibberish_hubs_at_its_false_positive_rate(clean):
     texts, X, word_vec = clean
     probes = X[:100] + 0.01

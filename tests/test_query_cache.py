@@ -34,8 +34,8 @@ class Counting:
 
 
 def test_a_dense_encoder_with_a_cache_gives_the_same_vectors_and_counts(minilm_path):
-    plain = DenseEncoder(minilm_path)
-    cached = DenseEncoder(minilm_path, query_cache=2)
+    plain = DenseEncoder(minilm_path, precision="float32")
+    cached = DenseEncoder(minilm_path, query_cache=2, precision="float32")
     want = plain.encode_queries(QUERIES)
     with Counting(cached.model) as model:
         got = cached.encode_queries(QUERIES)

@@ -59,28 +59,34 @@ def cpu_has_native_bf16() -> bool:
     return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
 
 
-def resolve_precision(precision: str, device: Any) -> str:
-    """``"auto"`` -> ``"bfloat16"`` on hardware with native bfloat16 (CPU flags above, or a
-    CUDA device that supports it), else ``"float32"``; other values are checked and kept."""
+def check_precision(precision: str) -> None:
+    """Refuse a ``precision=`` value that is not one of :data:`PRECISIONS`."""
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision={precision!r} is not one of {PRECISIONS}.")
+
+
+def resolve_precision(precision: str, device: Any) -> str:
+    """``"auto"`` -> ``"bfloat16"`` on hardware that computes it natively (the CPU flags above,
+    or a CUDA device of compute capability 8.0 or more: older GPUs only emulate it), else
+    ``"float32"``; other values are checked and kept. ``device``: where the model runs."""
+    check_precision(precision)
     if precision != "auto":
         return precision
     import torch
 
     kind = str(device).split(":")[0] if device is not None else "cpu"
     if kind == "cuda":
-        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+        native = torch.cuda.is_available() and \
+            torch.cuda.get_device_capability(torch.device(str(device)))[0] >= 8
+        return "bfloat16" if native else "float32"
     return "bfloat16" if kind == "cpu" and cpu_has_native_bf16() else "float32"
 
 
 def model_precision(model: Any) -> str:
-    """The precision a loaded model computes in: ``"bfloat16"`` if its weights are, else
-    ``"float32"`` (what :func:`resolve_precision` names)."""
-    import torch
-
+    """The dtype a loaded model computes in, named as ``precision=`` names it
+    (``"float32"``, ``"bfloat16"``; ``"float16"`` and others by their torch name)."""
     first = next(iter(model.parameters()), None)
-    return "bfloat16" if first is not None and first.dtype == torch.bfloat16 else "float32"
+    return "float32" if first is None else str(first.dtype).removeprefix("torch.")
 
 
 def show_progress(progress: bool | None, n: int) -> bool:
@@ -101,8 +107,11 @@ class STEncoder(Generic[M]):
     for this model) or ``"bfloat16"`` (weights and activations; outputs still float32 arrays).
     ``"auto"`` is the default because it was measured to double docs/s on such CPUs at
     unchanged retrieval quality (docs, Encoders). Under ``"auto"`` a model object passed in
-    keeps the dtype it has (it may be shared with other code); an explicit ``"float32"`` or
-    ``"bfloat16"`` converts it in place.
+    keeps the dtype it has (it may be shared with other code), as does a model loaded with a
+    dtype the caller chose; an explicit ``"float32"`` or ``"bfloat16"`` converts it in place,
+    and so does ``backend="onnx"`` (which exports float32 weights). ``self.precision`` is what
+    the model computed in when the encoder was built: an encoder sharing its model object with
+    another that converts it later does not see the change.
 
     ``query_cache``: ``None`` (default), a size or a shared
     :class:`~vectorbridge.encoders.query_cache.QueryCache`: repeated queries skip the model
@@ -128,10 +137,13 @@ class STEncoder(Generic[M]):
 
         # What is not an option of this encoder goes to the model's constructor: refuse a
         # name neither knows (a misspelt ``batchsize=``) before loading anything.
-        names = [n for c in (self.model_class, *type(self).__mro__) if "__init__" in vars(c)
-                 for n in inspect.signature(c.__init__).parameters]
-        refuse_unknown(type(self).__name__, model_kwargs,
-                       [n for n in names if n not in ("self", "args", "kwargs", "model_kwargs")])
+        # (The model class's bases count: sentence-transformers 6 keeps ``model_kwargs`` there.)
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        names = [n for c in (*self.model_class.__mro__, *type(self).__mro__)
+                 if "__init__" in vars(c)
+                 for n, p in inspect.signature(c.__init__).parameters.items()
+                 if p.kind not in variadic and n != "self"]
+        refuse_unknown(type(self).__name__, model_kwargs, names)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}.")
         if progress is not None and not isinstance(progress, bool):
@@ -143,15 +155,18 @@ class STEncoder(Generic[M]):
         if backend == "onnx" and precision == "auto":
             precision = "float32"  # ONNX Runtime runs the float32 (or int8) export
         check_backend(backend, quantize, precision, device)
+        check_precision(precision)
         cache = as_query_cache(query_cache)  # checked before a model is loaded
-        resolved = resolve_precision(precision, device)
         self.model: M = load_model(model, self.model_class, device, **model_kwargs)
-        if precision == "auto" and self.model is model:
-            resolved = model_precision(self.model)  # the caller's model keeps its dtype
-        elif model_precision(self.model) != resolved:
-            import torch
+        current = model_precision(self.model)
+        if precision == "auto" and (self.model is model or current != "float32"):
+            resolved = current  # the caller's model, or a dtype the caller chose, is kept
+        else:  # resolved where the model landed (sentence-transformers picks the device)
+            resolved = resolve_precision(precision, getattr(self.model, "device", device))
+            if current != resolved:
+                import torch
 
-            self.model.to(torch.bfloat16 if resolved == "bfloat16" else torch.float32)  # type: ignore[attr-defined]
+                self.model.to(getattr(torch, resolved))  # type: ignore[attr-defined]
         self.onnx_path = use_onnx(self.model, quantize, Path(onnx_cache) if onnx_cache else None) \
             if backend == "onnx" else None
         self.precision = resolved

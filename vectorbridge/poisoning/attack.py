@@ -22,6 +22,7 @@ passages are decoded to text, and their similarity is re-measured by encoding th
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,12 @@ class PoisonAttack:
             from sentence_transformers import SentenceTransformer
 
             st = SentenceTransformer(str(st), device="cpu")
+        import torch
+
+        if next(st.parameters()).dtype != torch.float32:
+            # A bfloat16 encoder (the default where the CPU has it): gradients over token
+            # one-hots need float32, and the caller's model is left as it is.
+            st = copy.deepcopy(st).float()
         self.st = st
         self.length, self.steps, self.top_k, self.batch, self.seed = length, steps, top_k, batch, seed
         self.transformer = st[0].auto_model

@@ -56,7 +56,7 @@ def _langchain_qdrant(c: Any, D: np.ndarray, bm25: Any, model: str, k: int
     from vectorbridge.bench.anchors import probed, qdrant_sparse
     from vectorbridge.bench.data import CachedEmbeddings
 
-    hf = HuggingFaceEmbeddings(model=model, model_kwargs={"device": "cpu"},
+    hf = HuggingFaceEmbeddings(model_name=model, model_kwargs={"device": "cpu"},
                                encode_kwargs={"normalize_embeddings": True})
     docs = probed(CachedEmbeddings(dict(zip(c.texts, D))), D.shape[1])
     sparse = qdrant_sparse(bm25)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     dense = DenseEncoder(c.model, device="cpu", progress=False)  # the default: "auto"
     dense32 = DenseEncoder(c.model, device="cpu", precision="float32", progress=False)
     sides: dict[str, Ask] = {
-        f"vectorbridge query encoder alone ({dense.precision})":
+        f"vectorbridge query encoder alone (default: {dense.precision})":
             _alone(lambda q: dense.encode_queries([q])),
         "vectorbridge query encoder alone (float32)": _alone(lambda q: dense32.encode_queries([q])),
     }

@@ -107,10 +107,11 @@ def main(argv: list[str] | None = None) -> None:
         "encode, then write": lambda d: ingest(d, False)}
     runs: dict[tuple[str, str], list[tuple[float, float]]] = {
         (p, name): [] for p in encoders for name in paths}
-    for _ in range(args.repeats):  # interleaved, so drift hits every row alike
-        for p, dense in encoders.items():
-            for name, path in paths.items():
-                runs[(p, name)].append(_timed(lambda: path(dense)))
+    order = list(encoders)
+    for rep in range(args.repeats):  # interleaved, the precisions' order rotating each
+        for p in order[rep % len(order):] + order[:rep % len(order)]:  # repeat: drift and
+            for name, path in paths.items():  # first-run memory fall on each alike
+                runs[(p, name)].append(_timed(lambda: path(encoders[p])))
     rate = {key: len(texts) / statistics.median(s for s, _ in r) for key, r in runs.items()}
     first = next(iter(encoders))
     lines = ["# End-to-end text ingest vs the encoder alone", "",
