@@ -5,8 +5,9 @@ LangChain's HuggingFace embeddings on the same model, in one run.
 
 Every latency elsewhere in the docs starts from cached query vectors; this one does not: each
 side encodes every query itself (no query cache). The documents are stored once per engine
-(and per langchain-qdrant mode) from the shared vector cache (float32 document vectors: how the documents were encoded is
-not what is timed, and mixing precisions was measured harmless, ``bench precision``).
+(and per langchain-qdrant mode) from the shared vector cache: float32 document vectors, since
+how the documents were encoded is not what is timed, and mixing precisions was measured
+harmless (``bench precision``).
 
 Sides, each run once per query, the order rotating from query to query so the machine's drift
 falls on all of them alike:
